@@ -1,0 +1,197 @@
+# shellcheck shell=bash
+# Shared by the cross/ scripts: target table, toolchain install from Debian's
+# packages, and the cargo environment for one target. Sourced, never run.
+#
+# Everything is passed to cargo through environment variables set in the
+# calling script's process only, so a plain `cargo build` on the host (and
+# every other engineer's build) never sees a cross linker, runner or flag.
+
+CROSS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$CROSS_DIR/.." && pwd)
+
+# Exit codes shared by the scripts (documented in cross/README.md).
+readonly EXIT_USAGE=2
+readonly EXIT_TOOLCHAIN_UNAVAILABLE=3
+
+# Debian's rustc: the only toolchain here with std for ARM (rustup cannot
+# download targets on this network).
+readonly DEB_RUSTC=/usr/bin/rustc
+readonly DEB_RUSTDOC=/usr/bin/rustdoc
+
+log() { printf '[cross] %s\n' "$*" >&2; }
+die() { printf '[cross] error: %s\n' "$*" >&2; exit 1; }
+
+# target_vars NAME: sets TRIPLE, DEB_ARCH, LINKER, RUNNER, PLATFORM, PKGS.
+target_vars() {
+  case "$1" in
+    aarch64 | arm64)
+      TRIPLE=aarch64-unknown-linux-gnu DEB_ARCH=arm64 PLATFORM=linux/arm64
+      LINKER=aarch64-linux-gnu-gcc RUNNER=qemu-aarch64-static
+      PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross "libstd-rust-web-dev:arm64")
+      ;;
+    armv7 | armhf)
+      TRIPLE=armv7-unknown-linux-gnueabihf DEB_ARCH=armhf PLATFORM=linux/arm/v7
+      LINKER=arm-linux-gnueabihf-gcc RUNNER=qemu-arm-static
+      PKGS=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross "libstd-rust-web-dev:armhf")
+      ;;
+    x86_64 | amd64)
+      # Static host build, for the linux/amd64 image and as the reference
+      # the ARM outputs are compared with. Same compiler as the ARM builds.
+      TRIPLE=x86_64-unknown-linux-gnu DEB_ARCH="" PLATFORM=linux/amd64
+      LINKER=gcc RUNNER=""
+      PKGS=(gcc libc6-dev "libstd-rust-web-dev:amd64")
+      ;;
+    *) return 1 ;;
+  esac
+  PKGS+=(rustc-web)
+  [[ -n "$RUNNER" ]] && PKGS+=(qemu-user-static)
+  return 0
+}
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+apt_get() {
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+}
+
+pkg_installed_version() {
+  dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null |
+    awk '$1 == "install" && $3 == "installed" { print $4 }'
+}
+
+pkg_candidate() {
+  apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2 }'
+}
+
+has_foreign_arch() {
+  dpkg --print-foreign-architectures | grep -qx "$1"
+}
+
+# A foreign architecture whose index cannot be fetched (armhf's security
+# suite, as seen here) makes every later `apt-get update` exit non-zero, for
+# this script and for anyone else's (.ci/run included). So when a target's
+# toolchain turns out not to be installable, its architecture is removed
+# again unless some installed package still uses it.
+drop_foreign_arch_if_unused() {
+  local arch=$1
+  if dpkg-query -W -f='${Status} ${Package}:${Architecture}\n' 2>/dev/null |
+    grep -q "^install ok installed .*:${arch}\$"; then
+    return 0
+  fi
+  as_root dpkg --remove-architecture "$arch" && log "removed the $arch architecture again"
+}
+
+# rust_min_version: the workspace's rust-version (what fjall & co. need).
+rust_min_version() {
+  sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1
+}
+
+# toolchain_ready: every package installed, and std for the target has
+# exactly the compiler's version (a std from another release is rejected).
+toolchain_ready() {
+  local p
+  for p in "${PKGS[@]}"; do
+    [[ -n "$(pkg_installed_version "$p")" ]] || return 1
+  done
+  [[ -z "$DEB_ARCH" ]] || has_foreign_arch "$DEB_ARCH" || return 1
+  [[ "$(pkg_installed_version "libstd-rust-web-dev:${DEB_ARCH:-amd64}")" == \
+    "$(pkg_installed_version rustc-web)" ]] || return 1
+  command -v cargo >/dev/null || return 1
+  [[ -d "/usr/lib/rustlib/$TRIPLE/lib" ]]
+}
+
+# ensure_toolchain NAME: installs what building NAME needs. Quick (no apt
+# call at all) when everything is there. Returns EXIT_TOOLCHAIN_UNAVAILABLE
+# when Debian has no std matching rustc-web for the target right now.
+ensure_toolchain() {
+  target_vars "$1" || die "unknown target '$1'"
+  if toolchain_ready; then
+    return 0
+  fi
+  command -v cargo >/dev/null || PKGS+=(cargo-web)
+  command -v apt-get >/dev/null || die "apt-get not found: this needs Debian 12 (bookworm)"
+
+  if [[ -n "$DEB_ARCH" ]] && ! has_foreign_arch "$DEB_ARCH"; then
+    log "adding the $DEB_ARCH architecture to dpkg"
+    as_root dpkg --add-architecture "$DEB_ARCH"
+  fi
+  log "apt-get update"
+  # Non-zero when any one index fails (e.g. a foreign architecture's mirror
+  # mid-sync). That alone must not stop us: what we need is checked below.
+  if ! apt_get update -q >/tmp/cross-apt-update.$$ 2>&1; then
+    log "apt-get update reported errors (continuing; needed packages are checked next):"
+    grep -E '^(E|W):' /tmp/cross-apt-update.$$ | head -n 5 >&2 || true
+  fi
+  rm -f /tmp/cross-apt-update.$$
+
+  local rustc_ver std_ver min
+  rustc_ver=$(pkg_candidate rustc-web)
+  std_ver=$(pkg_candidate "libstd-rust-web-dev:${DEB_ARCH:-amd64}")
+  min=$(rust_min_version)
+  if [[ -z "$rustc_ver" || "$rustc_ver" == "(none)" ]]; then
+    die "Debian's rustc-web is not installable (apt-cache policy rustc-web)"
+  fi
+  if [[ "$std_ver" != "$rustc_ver" ]] ||
+    dpkg --compare-versions "${rustc_ver%%+*}" lt "${min:-0}"; then
+    log "no std for $TRIPLE matching the compiler can be installed right now:"
+    log "  rustc-web candidate:                  ${rustc_ver}"
+    log "  libstd-rust-web-dev:$DEB_ARCH candidate: ${std_ver:-none}"
+    log "  the workspace needs rust >= ${min:-?}; a std from another release is never used."
+    log "  (on bookworm the ${DEB_ARCH} std >= 1.90 is in bookworm-security; its index"
+    log "   may be failing to download — see the apt-get update errors above)"
+    [[ -n "$DEB_ARCH" ]] && drop_foreign_arch_if_unused "$DEB_ARCH"
+    return "$EXIT_TOOLCHAIN_UNAVAILABLE"
+  fi
+
+  log "apt-get install ${PKGS[*]}"
+  apt_get install -y -q --no-install-recommends "${PKGS[@]}" >/tmp/cross-apt-install.$$ 2>&1 || {
+    tail -n 20 /tmp/cross-apt-install.$$ >&2
+    rm -f /tmp/cross-apt-install.$$
+    die "apt-get install failed"
+  }
+  rm -f /tmp/cross-apt-install.$$
+  toolchain_ready || die "toolchain for $TRIPLE still incomplete after install (/usr/lib/rustlib/$TRIPLE missing?)"
+}
+
+# cargo_env NAME: exports the cargo configuration for NAME (call after
+# ensure_toolchain). Target-scoped variables only: build scripts and proc
+# macros are still built for the host, dynamically, as usual.
+cargo_env() {
+  target_vars "$1" || die "unknown target '$1'"
+  local up=${TRIPLE^^}
+  up=${up//-/_}
+  export RUSTC=$DEB_RUSTC RUSTDOC=$DEB_RUSTDOC
+  export "CARGO_TARGET_${up}_LINKER=$LINKER"
+  local flags_var="CARGO_TARGET_${up}_RUSTFLAGS"
+  export "$flags_var=${!flags_var:-} -C target-feature=+crt-static"
+  if [[ -n "$RUNNER" ]]; then
+    # Statically linked, so qemu needs no sysroot (and must not get one:
+    # `-L /usr/<triple>` makes dynamic binaries hang at their first thread).
+    export "CARGO_TARGET_${up}_RUNNER=$RUNNER"
+  fi
+  if [[ -n "${RUSTFLAGS:-}" ]]; then
+    log "warning: RUSTFLAGS is set and overrides the target's flags; unset it for a static build"
+  fi
+}
+
+# target_dir: cargo's target directory (honours CARGO_TARGET_DIR and config).
+target_dir() {
+  local dir
+  dir=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    grep -o '"target_directory":"[^"]*"' | head -n1 | cut -d'"' -f4)
+  echo "${dir:-${CARGO_TARGET_DIR:-$ROOT/target}}"
+}
+
+# release_dir NAME: where build.sh leaves NAME's binaries.
+release_dir() {
+  target_vars "$1" || die "unknown target '$1'"
+  echo "$(target_dir)/$TRIPLE/release"
+}
+
+# has_bin NAME: does the workspace define a binary target NAME?
+has_bin() {
+  (cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null) |
+    grep -q "\"kind\":\[\"bin\"\],[^}]*\"name\":\"$1\"\|\"name\":\"$1\",[^}]*\"kind\":\[\"bin\"\]"
+}
