@@ -195,3 +195,42 @@ has_bin() {
   (cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null) |
     grep -q "\"kind\":\[\"bin\"\],[^}]*\"name\":\"$1\"\|\"name\":\"$1\",[^}]*\"kind\":\[\"bin\"\]"
 }
+
+# gen_sensor_csv EVENTS KEYS [SEED]: the seed job's input on stdout, in its
+# contract's format (headerless `sensor_id,ts_ms,temp_f`, e.g.
+# `s0042,1700000001234,71.35`). Event time advances 1 ms per 10 events
+# (10 k events/s); timestamps jitter back by up to 2 s so out-of-order input
+# and late data are exercised. Deterministic for a given awk and SEED.
+gen_sensor_csv() {
+  awk -v n="$1" -v keys="$2" -v seed="${3:-42}" 'BEGIN {
+    srand(seed)
+    width = length(sprintf("%d", keys - 1)); if (width < 4) width = 4
+    fmt = "s%0" width "d,%.0f,%.2f\n"
+    base = 1700000000000
+    for (i = 0; i < n; i++) {
+      k = (keys >= n) ? i : int(rand() * keys)
+      ts = base + int(i / 10) - (rand() < 0.05 ? int(rand() * 2000) : 0)
+      printf fmt, k, ts, 40 + (k % 37) + rand() * 10
+    }
+  }'
+}
+
+# seed_job_ready DIR: is DIR/sensor-average there and does it take the
+# contract's CLI (`--input IN --output OUT [--parallelism N] [--state-dir D]`)?
+# Prints why not. Used to skip end-to-end checks until the job exists.
+seed_job_ready() {
+  local bin=$1/sensor-average runner=${2:-}
+  if ! has_bin sensor-average; then
+    echo "the workspace has no sensor-average binary target yet"
+    return 1
+  fi
+  if [[ ! -x "$bin" ]]; then
+    echo "$bin was not built"
+    return 1
+  fi
+  # shellcheck disable=SC2086 # runner is one word or empty
+  if ! $runner "$bin" --help 2>&1 | grep -q -- '--input'; then
+    echo "sensor-average does not take --input yet (its --help shows no such flag: still a stub)"
+    return 1
+  fi
+}

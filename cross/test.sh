@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# cross/test.sh — the ARM checks CI runs (`bash cross/test.sh`).
+#
+#   1. builds the release binaries for aarch64, armv7 and x86_64 (static);
+#      armv7 is skipped, loudly, while Debian has no matching armhf std;
+#   2. runs the runtime crate's test suite (unit, integration, doc tests)
+#      for aarch64 under qemu-aarch64-static (and armv7 when it builds);
+#   3. runs the seed job, sensor-average, on generated data on x86_64 and
+#      under qemu for each ARM target, and requires the sorted outputs to be
+#      byte-identical (skipped while sensor-average is missing or a stub).
+#
+# Ends with `cross: N passed, N failed, N skipped`; exits 1 if any failed.
+# Knobs: CROSS_E2E_EVENTS (default 200000), CROSS_E2E_KEYS (default 500),
+# CROSS_TARGETS (default "aarch64 armv7"), CARGO_TARGET_DIR.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+events=${CROSS_E2E_EVENTS:-200000}
+keys=${CROSS_E2E_KEYS:-500}
+read -r -a arm_targets <<<"${CROSS_TARGETS:-aarch64 armv7}"
+
+passed=0 failed=0 skipped=0
+pass() { passed=$((passed + 1)); log "PASS $*"; }
+fail() { failed=$((failed + 1)); log "FAIL $*"; }
+skip() { skipped=$((skipped + 1)); log "SKIP $*"; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# --- 1. builds -------------------------------------------------------------
+declare -A built=()
+for t in x86_64 "${arm_targets[@]}"; do
+  rc=0
+  start=$SECONDS
+  "$CROSS_DIR/build.sh" "$t" || rc=$?
+  case $rc in
+    0) built[$t]=1 && pass "build $t ($((SECONDS - start)) s)" ;;
+    "$EXIT_TOOLCHAIN_UNAVAILABLE") skip "build $t: no std matching rustc-web for $t can be installed (see above)" ;;
+    *) fail "build $t (exit $rc)" ;;
+  esac
+done
+
+# --- 2. runtime test suite under qemu ----------------------------------------
+for t in "${arm_targets[@]}"; do
+  if [[ -z "${built[$t]:-}" ]]; then
+    skip "runtime tests on $t: not built"
+    continue
+  fi
+  start=$SECONDS
+  if (
+    cargo_env "$t"
+    # Doc tests are linked by rustdoc, which does not see the target's
+    # RUSTFLAGS: static for them too, so qemu needs no sysroot.
+    export RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -C target-feature=+crt-static"
+    cd "$ROOT"
+    log "cargo test -p rivulet-runtime --target $TRIPLE --profile cross-test (runner $RUNNER)"
+    cargo test -p rivulet-runtime --target "$TRIPLE" --profile cross-test
+  ); then
+    pass "runtime tests on $t under qemu ($((SECONDS - start)) s)"
+  else
+    fail "runtime tests on $t under qemu"
+  fi
+done
+
+# --- 3. seed job end to end, ARM vs x86 --------------------------------------
+# run_seed_job TARGET OUT: runs sensor-average for TARGET on the shared input.
+run_seed_job() {
+  local t=$1 out=$2 runner=""
+  target_vars "$t"
+  [[ -n "$RUNNER" ]] && runner=$RUNNER
+  rm -rf "$work/state-$t"
+  mkdir -p "$work/state-$t"
+  # shellcheck disable=SC2086 # runner is one word or empty
+  timeout 900 $runner "$(release_dir "$t")/sensor-average" \
+    --input "$work/in.csv" --output "$out" \
+    --parallelism 2 --state-dir "$work/state-$t"
+}
+
+x86_dir=$(release_dir x86_64)
+if [[ -z "${built[x86_64]:-}" ]]; then
+  skip "seed job end to end: the x86_64 reference did not build"
+elif ! why=$(seed_job_ready "$x86_dir"); then
+  skip "seed job end to end: $why"
+else
+  gen_sensor_csv "$events" "$keys" 7 >"$work/in.csv"
+  log "seed job input: $events events, $keys keys ($(wc -c <"$work/in.csv") bytes)"
+  if ! run_seed_job x86_64 "$work/out-x86_64.csv"; then
+    fail "seed job on x86_64 (reference) exited non-zero"
+  elif [[ ! -s "$work/out-x86_64.csv" ]]; then
+    fail "seed job on x86_64 wrote no output"
+  else
+    LC_ALL=C sort "$work/out-x86_64.csv" >"$work/ref.sorted"
+    for t in "${arm_targets[@]}"; do
+      if [[ -z "${built[$t]:-}" ]]; then
+        skip "seed job on $t: not built"
+        continue
+      fi
+      start=$SECONDS
+      if ! run_seed_job "$t" "$work/out-$t.csv"; then
+        fail "seed job on $t under qemu exited non-zero"
+        continue
+      fi
+      LC_ALL=C sort "$work/out-$t.csv" >"$work/$t.sorted"
+      if cmp -s "$work/ref.sorted" "$work/$t.sorted"; then
+        pass "seed job on $t: output byte-identical to x86_64 ($(wc -l <"$work/ref.sorted") lines, $((SECONDS - start)) s)"
+      else
+        fail "seed job on $t: output differs from x86_64; first differences:"
+        diff "$work/ref.sorted" "$work/$t.sorted" | head -n 10 >&2 || true
+      fi
+    done
+  fi
+fi
+
+echo "cross: $passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 ]]
