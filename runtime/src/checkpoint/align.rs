@@ -1,0 +1,145 @@
+//! Reading a task's inputs: barrier alignment and the minimum watermark.
+
+use crate::record::Message;
+use crossbeam_channel::{Receiver, Select};
+
+/// What the task should do next.
+pub(crate) enum Event<T> {
+    /// Records from one input, their watermarks already lowered to what the
+    /// other inputs allow.
+    Data(Vec<crate::record::Record<T>>),
+    /// The task's watermark advanced.
+    Watermark(i64),
+    /// Every live input delivered this barrier.
+    Barrier { epoch: u64, last: bool },
+    /// Every input ended.
+    End,
+    /// An input's sender vanished without `End`: upstream failed.
+    Broken,
+}
+
+/// A task's inputs. A barrier blocks its input until the same barrier has
+/// arrived on every other live input (exactly-once alignment).
+pub(crate) struct Inputs<T> {
+    rx: Vec<Receiver<Message<T>>>,
+    wm: Vec<i64>,
+    ended: Vec<bool>,
+    idle: Vec<bool>,
+    blocked: Vec<bool>,
+    pending: Option<(u64, bool)>,
+    emitted_wm: i64,
+}
+
+impl<T> Inputs<T> {
+    pub(crate) fn new(rx: Vec<Receiver<Message<T>>>) -> Self {
+        let n = rx.len();
+        Self {
+            rx,
+            wm: vec![i64::MIN; n],
+            ended: vec![false; n],
+            idle: vec![false; n],
+            blocked: vec![false; n],
+            pending: None,
+            emitted_wm: i64::MIN,
+        }
+    }
+
+    fn min_wm_except(&self, skip: usize) -> i64 {
+        let mut m = i64::MAX;
+        for (i, &w) in self.wm.iter().enumerate() {
+            if i != skip && !self.ended[i] && !self.idle[i] {
+                m = m.min(w);
+            }
+        }
+        m
+    }
+
+    fn aligned(&self) -> bool {
+        (0..self.rx.len()).all(|i| self.ended[i] || self.blocked[i])
+    }
+
+    /// Blocks for the next event.
+    pub(crate) fn next(&mut self) -> Event<T> {
+        loop {
+            if let Some((epoch, last)) = self.pending {
+                if self.aligned() {
+                    self.pending = None;
+                    self.blocked.iter_mut().for_each(|b| *b = false);
+                    return Event::Barrier { epoch, last };
+                }
+            }
+            if self.ended.iter().all(|&e| e) {
+                return Event::End;
+            }
+            let (i, msg) = if self.rx.len() == 1 {
+                (0, self.rx[0].recv())
+            } else {
+                let mut sel = Select::new();
+                let mut idx = Vec::with_capacity(self.rx.len());
+                for (i, r) in self.rx.iter().enumerate() {
+                    if !self.ended[i] && !self.blocked[i] {
+                        sel.recv(r);
+                        idx.push(i);
+                    }
+                }
+                let op = sel.select();
+                let i = idx[op.index()];
+                let m = op.recv(&self.rx[i]);
+                (i, m)
+            };
+            let Ok(msg) = msg else { return Event::Broken };
+            match msg {
+                Message::Data(mut recs) => {
+                    self.idle[i] = false;
+                    if self.rx.len() > 1 {
+                        let others = self.min_wm_except(i);
+                        for r in &mut recs {
+                            r.wm = r.wm.min(others);
+                        }
+                    }
+                    return Event::Data(recs);
+                }
+                Message::Watermark(w) if w == crate::time::IDLE_MARK => {
+                    self.idle[i] = true;
+                    if let Some(e) = self.advance() {
+                        return e;
+                    }
+                }
+                Message::Watermark(w) => {
+                    self.idle[i] = false;
+                    if w > self.wm[i] {
+                        self.wm[i] = w;
+                    }
+                    if let Some(e) = self.advance() {
+                        return e;
+                    }
+                }
+                Message::Barrier { epoch, last } => {
+                    self.blocked[i] = true;
+                    self.pending = Some((epoch, last || self.pending.is_some_and(|p| p.1)));
+                }
+                Message::End => {
+                    self.ended[i] = true;
+                    self.wm[i] = i64::MAX;
+                    if let Some(e) = self.advance() {
+                        return e;
+                    }
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self) -> Option<Event<T>> {
+        let all_quiet = (0..self.rx.len()).all(|i| self.ended[i] || self.idle[i]);
+        if all_quiet && !self.ended.iter().all(|&e| e) {
+            // Every input idle: time stands still (Flink's rule).
+            return None;
+        }
+        let m = self.min_wm_except(usize::MAX);
+        if m > self.emitted_wm {
+            self.emitted_wm = m;
+            return Some(Event::Watermark(m));
+        }
+        None
+    }
+}

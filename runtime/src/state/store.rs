@@ -1,0 +1,326 @@
+//! The node's fjall database and the checkpoint layers inside it.
+//!
+//! Keyspaces:
+//! - `state`: the committed state of the last complete epoch (plus epochs
+//!   already applied); read at recovery.
+//! - `stage`: deltas of epochs not yet known complete, keyed `epoch | key`.
+//!   When an epoch completes its delta is applied to `state`; at recovery
+//!   complete epochs are (re)applied and the rest dropped.
+//! - `spill`: the working copy of state evicted from memory. Never durable
+//!   in meaning: cleared at every start.
+//! - `outbox`: sink rows staged per epoch, published when it completes.
+//! - `meta`: the complete-epoch marker, sink commit records, the job's end.
+
+use super::codec::{self, read_entry};
+use crate::error::{Error, Result};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Bumped when the on-disk layout changes incompatibly.
+pub const STATE_FORMAT: u32 = 1;
+const MARKER: &str = "RIVULET";
+const DB_DIR: &str = "db";
+const META_COMPLETE: &[u8] = b"complete";
+const META_FINISHED: &[u8] = b"finished";
+
+/// Tuning of the store for small devices.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// fjall block cache in bytes.
+    pub block_cache: u64,
+    /// Memtable size per keyspace in bytes.
+    pub memtable: u64,
+    /// Journal size before memtables are flushed.
+    pub max_journaling: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            block_cache: 4 << 20,
+            memtable: 4 << 20,
+            max_journaling: 64 << 20,
+        }
+    }
+}
+
+/// What was found when the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The last complete epoch, if any checkpoint completed.
+    pub complete: Option<u64>,
+    /// The job ran to the end of its input and committed everything.
+    pub finished: bool,
+}
+
+/// One node's state database.
+pub struct Store {
+    path: PathBuf,
+    db: Database,
+    pub(crate) state: Keyspace,
+    pub(crate) stage: Keyspace,
+    pub(crate) spill: Keyspace,
+    pub(crate) outbox: Keyspace,
+    pub(crate) meta: Keyspace,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the state directory of job `job`, then restores it
+    /// to its last complete epoch.
+    ///
+    /// # Errors
+    /// [`Error::StateRefused`] when the directory is not Rivulet state, was
+    /// written by another job or format, or fjall cannot open it. Nothing is
+    /// deleted in that case.
+    pub fn open(path: &Path, job: &str, cfg: &StoreConfig) -> Result<(Store, Recovered)> {
+        check_marker(path, job)?;
+        let refuse = |reason: String| Error::StateRefused {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let db = Database::builder(path.join(DB_DIR))
+            .cache_size(cfg.block_cache)
+            .max_journaling_size(cfg.max_journaling)
+            .open()
+            .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
+        let memtable = cfg.memtable;
+        let open = |name: &str| {
+            db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(memtable))
+                .map_err(|e| refuse(format!("keyspace `{name}` cannot be opened: {e}")))
+        };
+        let store = Store {
+            state: open("state")?,
+            stage: open("stage")?,
+            spill: open("spill")?,
+            outbox: open("outbox")?,
+            meta: open("meta")?,
+            path: path.to_path_buf(),
+            db,
+        };
+        let rec = store.recover()?;
+        Ok((store, rec))
+    }
+
+    /// The state directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err(&self, e: fjall::Error) -> Error {
+        Error::Store {
+            path: self.path.clone(),
+            source: e,
+        }
+    }
+
+    /// A new atomic write batch.
+    pub(crate) fn batch(&self) -> fjall::OwnedWriteBatch {
+        self.db.batch()
+    }
+
+    /// Commits `batch` and syncs it to disk.
+    pub(crate) fn commit_durable(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
+        batch
+            .durability(Some(PersistMode::SyncAll))
+            .commit()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits `batch` without waiting for the disk.
+    pub(crate) fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
+        batch.commit().map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn get_meta<V: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<V>> {
+        let Some(v) = self.meta.get(key).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        codec::decode_value(&v, &String::from_utf8_lossy(key)).map(Some)
+    }
+
+    pub(crate) fn put_meta<V: Serialize>(batch: &mut fjall::OwnedWriteBatch, ks: &Keyspace, key: &[u8], v: &V) -> Result<()> {
+        let mut buf = Vec::new();
+        codec::encode_value(v, &mut buf)?;
+        batch.insert(ks, key.to_vec(), buf);
+        Ok(())
+    }
+
+    /// Durably records that `epoch` is complete (and, if `finished`, that
+    /// the job is done). This is the commit point of the epoch.
+    pub(crate) fn mark_complete(&self, epoch: u64, finished: bool) -> Result<()> {
+        let mut b = self.batch();
+        Self::put_meta(&mut b, &self.meta, META_COMPLETE, &epoch)?;
+        if finished {
+            Self::put_meta(&mut b, &self.meta, META_FINISHED, &true)?;
+        }
+        self.commit_durable(b)
+    }
+
+    /// Moves the delta of a complete `epoch` from `stage` into `state`.
+    /// Idempotent: a crash half-way is finished by the next recovery.
+    pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<()> {
+        let prefix = epoch.to_be_bytes();
+        let mut batch = self.batch();
+        for item in self.stage.prefix(prefix) {
+            let (k, v) = item.into_inner().map_err(|e| self.err(e))?;
+            let state_key = k[8..].to_vec();
+            match read_entry(&v)? {
+                Some(value) => batch.insert(&self.state, state_key, value.to_vec()),
+                None => batch.remove(&self.state, state_key),
+            }
+            batch.remove(&self.stage, k);
+            if batch.len() >= 20_000 {
+                self.commit(std::mem::replace(&mut batch, self.batch()))?;
+            }
+        }
+        self.commit(batch)
+    }
+
+    fn recover(&self) -> Result<Recovered> {
+        let complete: Option<u64> = self.get_meta(META_COMPLETE)?;
+        let finished = self.get_meta(META_FINISHED)?.unwrap_or(false);
+        // Staged epochs, in order: apply the complete ones, drop the rest.
+        let mut epochs = Vec::new();
+        let mut next = 0u64;
+        while let Some(item) = self.stage.range(next.to_be_bytes()..).next() {
+            let k = item.key().map_err(|e| self.err(e))?;
+            let Some(head) = k.get(..8) else {
+                return Err(codec::corrupt("stage key", "shorter than an epoch"));
+            };
+            let e = u64::from_be_bytes(head.try_into().unwrap_or_default());
+            epochs.push(e);
+            let Some(n) = e.checked_add(1) else { break };
+            next = n;
+        }
+        for e in epochs {
+            if complete.is_some_and(|c| e <= c) {
+                self.apply_epoch(e)?;
+            } else {
+                self.drop_stage(e)?;
+            }
+        }
+        self.spill.clear().map_err(|e| self.err(e))?;
+        // Outbox entries of epochs that never completed are discarded.
+        let mut batch = self.batch();
+        for item in self.outbox.iter() {
+            let k = item.key().map_err(|e| self.err(e))?;
+            let e = outbox_epoch(&k)?;
+            if !complete.is_some_and(|c| e <= c) {
+                batch.remove(&self.outbox, k);
+            }
+        }
+        self.commit_durable(batch)?;
+        Ok(Recovered { complete, finished })
+    }
+
+    fn drop_stage(&self, epoch: u64) -> Result<()> {
+        let mut batch = self.batch();
+        for item in self.stage.prefix(epoch.to_be_bytes()) {
+            batch.remove(&self.stage, item.key().map_err(|e| self.err(e))?);
+        }
+        self.commit(batch)
+    }
+}
+
+/// Outbox keys: `sink u16 BE | epoch u64 BE | chunk u32 BE`.
+pub(crate) fn outbox_key(sink: u16, epoch: u64, chunk: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(14);
+    k.extend_from_slice(&sink.to_be_bytes());
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+pub(crate) fn outbox_epoch(k: &[u8]) -> Result<u64> {
+    let head = k.get(2..10).ok_or_else(|| codec::corrupt("outbox key", "too short"))?;
+    Ok(u64::from_be_bytes(head.try_into().unwrap_or_default()))
+}
+
+fn check_marker(path: &Path, job: &str) -> Result<()> {
+    let refuse = |reason: String| Error::StateRefused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let marker = path.join(MARKER);
+    let expected = format!("rivulet-state format={STATE_FORMAT} job={job}\n");
+    let empty = match std::fs::read_dir(path) {
+        Ok(mut d) => d.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if empty {
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let tmp = path.join(format!("{MARKER}.tmp"));
+        std::fs::write(&tmp, &expected).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &marker).map_err(|e| Error::io(&marker, e))?;
+        return Ok(());
+    }
+    let found = match std::fs::read_to_string(&marker) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refuse(format!(
+                "the directory is not empty and has no {MARKER} marker, so it is not a Rivulet state directory"
+            )))
+        }
+        Err(e) => return Err(refuse(format!("{MARKER} marker unreadable: {e}"))),
+    };
+    if found != expected {
+        return Err(refuse(format!(
+            "it was written as `{}`, but this run is `{}`",
+            found.trim(),
+            expected.trim()
+        )));
+    }
+    if !path.join(DB_DIR).is_dir() {
+        return Err(refuse(format!("the {DB_DIR}/ database folder is missing")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_foreign_and_mismatched_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let e = Store::open(dir.path(), "job-a", &StoreConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("not a Rivulet state directory"), "{e}");
+        assert!(dir.path().join("notes.txt").exists());
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        drop(Store::open(&p, "job-a", &StoreConfig::default()).unwrap());
+        let e = Store::open(&p, "job-b", &StoreConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("job=job-a"), "{e}");
+    }
+
+    #[test]
+    fn complete_epochs_apply_and_incomplete_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (s, rec) = Store::open(dir.path(), "j", &StoreConfig::default()).unwrap();
+            assert_eq!(rec, Recovered::default());
+            let mut b = s.batch();
+            b.insert(&s.stage, codec::stage_key(1, b"k1"), codec::put_entry(b"v1"));
+            b.insert(&s.stage, codec::stage_key(2, b"k1"), codec::put_entry(b"v2"));
+            b.insert(&s.stage, codec::stage_key(2, b"k2"), codec::put_entry(b"x"));
+            b.insert(&s.stage, codec::stage_key(3, b"k1"), codec::TOMBSTONE.to_vec());
+            s.commit_durable(b).unwrap();
+            s.mark_complete(2, false).unwrap();
+        }
+        let (s, rec) = Store::open(dir.path(), "j", &StoreConfig::default()).unwrap();
+        assert_eq!(rec.complete, Some(2));
+        assert_eq!(s.state.get(b"k1").unwrap().as_deref(), Some(&b"v2"[..]));
+        assert_eq!(s.state.get(b"k2").unwrap().as_deref(), Some(&b"x"[..]));
+        assert!(s.stage.is_empty().unwrap());
+    }
+}

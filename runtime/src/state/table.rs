@@ -1,0 +1,388 @@
+//! A keyed state table: typed values in a bounded in-memory cache, backed
+//! by the store.
+//!
+//! The hot path touches only a hash map of typed values; bytes are made only
+//! when an entry is evicted or checkpointed. Layers, newest first:
+//! memory → `spill` (evicted working copy) → `state` (committed; read only
+//! after a restore, until every key has been touched).
+
+use super::codec::{self, TOMBSTONE};
+use super::store::Store;
+use crate::error::Result;
+use crate::key::{key_group, Key};
+use rustc_hash::FxHashMap;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// What a table's entries are further keyed by under the user key (a window
+/// start, a map key, `()` for a plain value).
+pub trait Namespace: Copy + Eq + Hash + Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Copy + Eq + Hash + Serialize + DeserializeOwned + Send + 'static> Namespace for T {}
+
+struct Slot<V> {
+    /// `None` marks a deletion that lower layers must still learn about.
+    value: Option<V>,
+    /// Changed since the last checkpoint.
+    dirty: bool,
+    /// Some version of the key may exist in `spill`, `stage` or `state`.
+    persisted: bool,
+    /// Touched since the eviction clock last passed.
+    hot: bool,
+}
+
+/// Where a table stores its overflow and checkpoints.
+#[derive(Clone)]
+pub struct Backing {
+    pub(crate) store: Arc<Store>,
+    /// Read committed `state` on a miss (after a restore).
+    pub(crate) base: bool,
+}
+
+/// Keyed state of one operator in one task.
+pub struct Table<K: Key, N: Namespace, V> {
+    op: u16,
+    groups: u16,
+    map: FxHashMap<(K, N), Slot<V>>,
+    entry_bytes: usize,
+    bytes: usize,
+    budget: usize,
+    backing: Option<Backing>,
+    spilled: bool,
+    /// The epoch whose delta evicted dirty entries belong to.
+    next_epoch: u64,
+    what: String,
+    scratch: Vec<u8>,
+}
+
+impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Table<K, N, V> {
+    /// A table for operator `op` with a cache of about `budget` bytes. With
+    /// no backing the budget is ignored: everything stays in memory.
+    pub fn new(op: u16, groups: u16, budget: usize, backing: Option<Backing>, next_epoch: u64) -> Self {
+        let entry_bytes = std::mem::size_of::<((K, N), Slot<V>)>() + 16;
+        Self {
+            op,
+            groups,
+            map: FxHashMap::default(),
+            entry_bytes,
+            bytes: 0,
+            budget: budget.max(entry_bytes * 64),
+            backing,
+            spilled: false,
+            next_epoch,
+            what: format!("state of operator {op}"),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Number of entries cached in memory.
+    pub fn cached(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Estimated bytes held in memory.
+    pub fn cached_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The value for `key` in `ns`, created by `init` when absent. Marks the
+    /// entry changed.
+    ///
+    /// # Errors
+    /// A store error while reading a lower layer or spilling.
+    #[inline]
+    pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
+        if !self.map.contains_key(&(key.clone(), ns)) {
+            let loaded = self.load(key, ns)?;
+            self.make_room()?;
+            self.bytes += self.entry_bytes;
+            let persisted = loaded.is_some();
+            self.map.insert(
+                (key.clone(), ns),
+                Slot {
+                    value: loaded.flatten(),
+                    dirty: false,
+                    persisted,
+                    hot: true,
+                },
+            );
+        }
+        let Some(slot) = self.map.get_mut(&(key.clone(), ns)) else {
+            unreachable!("inserted above");
+        };
+        slot.dirty = true;
+        slot.hot = true;
+        Ok(slot.value.get_or_insert_with(init))
+    }
+
+    /// Reads the value for `key` in `ns` without marking it changed.
+    ///
+    /// # Errors
+    /// A store error while reading a lower layer or spilling.
+    pub fn get(&mut self, key: &K, ns: N) -> Result<Option<&V>> {
+        if !self.map.contains_key(&(key.clone(), ns)) {
+            let Some(loaded) = self.load(key, ns)? else {
+                return Ok(None);
+            };
+            self.make_room()?;
+            self.bytes += self.entry_bytes;
+            self.map.insert(
+                (key.clone(), ns),
+                Slot {
+                    value: loaded,
+                    dirty: false,
+                    persisted: true,
+                    hot: true,
+                },
+            );
+        }
+        let slot = self.map.get_mut(&(key.clone(), ns));
+        Ok(slot.and_then(|s| {
+            s.hot = true;
+            s.value.as_ref()
+        }))
+    }
+
+    /// Replaces the value for `key` in `ns`.
+    ///
+    /// # Errors
+    /// A store error while spilling.
+    pub fn put(&mut self, key: &K, ns: N, value: V) -> Result<()> {
+        match self.map.entry((key.clone(), ns)) {
+            Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                s.value = Some(value);
+                s.dirty = true;
+                s.hot = true;
+            }
+            Entry::Vacant(_) => {
+                self.make_room()?;
+                self.bytes += self.entry_bytes;
+                let persisted = self.lower_layers();
+                self.map.insert(
+                    (key.clone(), ns),
+                    Slot {
+                        value: Some(value),
+                        dirty: true,
+                        persisted,
+                        hot: true,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes and returns the value for `key` in `ns`.
+    ///
+    /// # Errors
+    /// A store error while reading a lower layer.
+    pub fn take(&mut self, key: &K, ns: N) -> Result<Option<V>> {
+        let k = (key.clone(), ns);
+        let slot = match self.map.remove(&k) {
+            Some(s) => Some(s),
+            None => self.load(key, ns)?.map(|v| {
+                self.bytes += self.entry_bytes;
+                Slot {
+                    value: v,
+                    dirty: false,
+                    persisted: true,
+                    hot: false,
+                }
+            }),
+        };
+        let Some(slot) = slot else { return Ok(None) };
+        if slot.persisted {
+            // Lower layers hold a version: keep a deletion marker until it
+            // reaches them.
+            self.map.insert(
+                k,
+                Slot {
+                    value: None,
+                    dirty: true,
+                    persisted: true,
+                    hot: false,
+                },
+            );
+        } else {
+            self.bytes -= self.entry_bytes;
+        }
+        Ok(slot.value)
+    }
+
+    /// Visits every value cached in memory (not those spilled).
+    pub fn for_each_cached(&self, mut f: impl FnMut(&K, N, &V)) {
+        for ((k, n), s) in &self.map {
+            if let Some(v) = &s.value {
+                f(k, *n, v);
+            }
+        }
+    }
+
+    fn lower_layers(&self) -> bool {
+        self.backing.as_ref().is_some_and(|b| b.base || self.spilled)
+    }
+
+    /// `Some(None)` = a lower layer records a deletion; `None` = absent.
+    fn load(&mut self, key: &K, ns: N) -> Result<Option<Option<V>>> {
+        let Some(b) = &self.backing else { return Ok(None) };
+        if !(self.spilled || b.base) {
+            return Ok(None);
+        }
+        let store = &b.store;
+        let sk = codec::state_key(key_group(key, self.groups), self.op, key, &ns)?;
+        if self.spilled {
+            if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
+                return match codec::read_entry(&e)? {
+                    Some(v) => Ok(Some(Some(codec::decode_value(v, &self.what)?))),
+                    None => Ok(Some(None)),
+                };
+            }
+        }
+        if b.base {
+            if let Some(v) = store.state.get(&sk).map_err(|e| store.err(e))? {
+                return Ok(Some(Some(codec::decode_value(&v, &self.what)?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Evicts cold entries when the cache is over budget: each goes to
+    /// `spill`, and a changed one also to the next epoch's delta.
+    fn make_room(&mut self) -> Result<()> {
+        if self.bytes + self.entry_bytes <= self.budget {
+            return Ok(());
+        }
+        let Some(b) = self.backing.clone() else {
+            return Ok(());
+        };
+        let target = self.budget - self.budget / 5;
+        let mut victims = Vec::new();
+        let mut freed = 0usize;
+        // Clock: the first pass spares entries touched since the last sweep.
+        for pass in 0..2 {
+            for (k, s) in self.map.iter_mut() {
+                if self.bytes - freed <= target {
+                    break;
+                }
+                if s.hot && pass == 0 {
+                    s.hot = false;
+                    continue;
+                }
+                if s.value.is_none() && !s.dirty && !s.persisted {
+                    continue;
+                }
+                victims.push(k.clone());
+                freed += self.entry_bytes;
+                s.hot = true; // not picked twice
+            }
+        }
+        let mut batch = b.store.batch();
+        for k in victims {
+            let Some(s) = self.map.remove(&k) else { continue };
+            self.bytes -= self.entry_bytes;
+            let sk = codec::state_key(key_group(&k.0, self.groups), self.op, &k.0, &k.1)?;
+            let entry = match &s.value {
+                Some(v) => {
+                    self.scratch.clear();
+                    codec::encode_value(v, &mut self.scratch)?;
+                    codec::put_entry(&self.scratch)
+                }
+                None => TOMBSTONE.to_vec(),
+            };
+            if s.dirty {
+                batch.insert(&b.store.stage, codec::stage_key(self.next_epoch, &sk), entry.clone());
+            }
+            batch.insert(&b.store.spill, sk, entry);
+        }
+        b.store.commit(batch)?;
+        self.spilled = true;
+        Ok(())
+    }
+
+    /// Writes the delta of `epoch` (every entry changed since the last
+    /// checkpoint) into `batch`; the caller commits it durably.
+    ///
+    /// # Errors
+    /// An encoding error.
+    pub fn snapshot(&mut self, epoch: u64, batch: &mut fjall::OwnedWriteBatch) -> Result<()> {
+        let Some(b) = &self.backing else { return Ok(()) };
+        let keep_tombstones = self.spilled || b.base;
+        let (op, groups) = (self.op, self.groups);
+        let mut dropped = 0usize;
+        let mut buf = std::mem::take(&mut self.scratch);
+        let stage = b.store.stage.clone();
+        let mut err = None;
+        self.map.retain(|(k, n), s| {
+            if !s.dirty {
+                return true;
+            }
+            let sk = match codec::state_key(key_group(k, groups), op, k, n) {
+                Ok(sk) => sk,
+                Err(e) => {
+                    err = Some(e);
+                    return true;
+                }
+            };
+            let entry = match &s.value {
+                Some(v) => {
+                    buf.clear();
+                    if let Err(e) = codec::encode_value(v, &mut buf) {
+                        err = Some(e);
+                        return true;
+                    }
+                    codec::put_entry(&buf)
+                }
+                None => TOMBSTONE.to_vec(),
+            };
+            batch.insert(&stage, codec::stage_key(epoch, &sk), entry);
+            s.dirty = false;
+            s.persisted = true;
+            if s.value.is_none() && !keep_tombstones {
+                // No layer below memory is read at runtime: the deletion
+                // lives on in the delta alone.
+                dropped += 1;
+                return false;
+            }
+            true
+        });
+        self.scratch = buf;
+        self.bytes -= dropped * self.entry_bytes;
+        self.next_epoch = epoch + 1;
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Loads every committed entry of the key groups in `groups_owned` into
+    /// memory or hands it to `visit` (used at restore to rebuild timers).
+    ///
+    /// # Errors
+    /// A store or decoding error.
+    pub fn restore(&mut self, groups_owned: std::ops::Range<u16>, mut visit: impl FnMut(&K, N, &V)) -> Result<()> {
+        let Some(b) = &self.backing else { return Ok(()) };
+        let store = b.store.clone();
+        for g in groups_owned {
+            let mut prefix = Vec::with_capacity(4);
+            codec::key_prefix(g, self.op, &mut prefix);
+            for item in store.state.prefix(&prefix) {
+                let (k, v) = item.into_inner().map_err(|e| store.err(e))?;
+                let (_, _, key, ns): (u16, u16, K, N) = codec::decode_state_key(&k)?;
+                let value: V = codec::decode_value(&v, &self.what)?;
+                visit(&key, ns, &value);
+                if self.bytes + self.entry_bytes <= self.budget {
+                    self.bytes += self.entry_bytes;
+                    self.map.insert(
+                        (key, ns),
+                        Slot {
+                            value: Some(value),
+                            dirty: false,
+                            persisted: true,
+                            hot: false,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,365 @@
+//! The job environment: configuration, the plan being built, execution.
+
+use super::DataStream;
+use crate::checkpoint::{Ack, Committer, CoordHandle, Coordinator};
+use crate::error::{Error, Result};
+use crate::key::DEFAULT_KEY_GROUPS;
+use crate::metrics::Metrics;
+use crate::record::Message;
+use crate::sink::{Sink, SinkCommitter, SinkConsumer};
+use crate::source::Source;
+use crate::state::{Recovered, Store, StoreConfig};
+use crate::task::{run_input_task, run_source_task, Consumer, Forward, TaskCtx};
+use crate::time::Watermarks;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a job runs.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// The job's name; a state directory belongs to one job.
+    pub name: String,
+    /// Instances of each keyed operator.
+    pub parallelism: usize,
+    /// Key groups (max parallelism); fixed for the life of the state.
+    pub key_groups: u16,
+    /// Where state and checkpoints live; `None` runs in memory without
+    /// checkpoints and writes nothing but the output.
+    pub state_dir: Option<PathBuf>,
+    /// Time between checkpoints.
+    pub checkpoint_interval: Duration,
+    /// Bytes of keyed state each operator instance keeps in memory.
+    pub state_cache_bytes: usize,
+    /// Records per batch read from a source.
+    pub batch_size: usize,
+    /// Batches buffered per channel (backpressure beyond that).
+    pub channel_capacity: usize,
+    /// fjall tuning.
+    pub store: StoreConfig,
+}
+
+impl JobConfig {
+    /// Defaults for a job called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            parallelism: 1,
+            key_groups: DEFAULT_KEY_GROUPS,
+            state_dir: None,
+            checkpoint_interval: Duration::from_secs(1),
+            state_cache_bytes: 8 << 20,
+            batch_size: 1024,
+            channel_capacity: 16,
+            store: StoreConfig::default(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.parallelism == 0 || self.parallelism > usize::from(self.key_groups) {
+            return Err(Error::config(
+                "parallelism",
+                format!("must be between 1 and the number of key groups ({})", self.key_groups),
+            ));
+        }
+        if self.key_groups == 0 || self.key_groups == u16::MAX {
+            return Err(Error::config("key_groups", "must be between 1 and 65534"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be at least 1"));
+        }
+        if self.channel_capacity == 0 {
+            return Err(Error::config("channel_capacity", "must be at least 1"));
+        }
+        if self.checkpoint_interval.is_zero() {
+            return Err(Error::config("checkpoint_interval", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// The state directory said the job had already finished: nothing ran.
+    pub already_finished: bool,
+    /// The job resumed from this complete epoch.
+    pub resumed_from: Option<u64>,
+    /// Checkpoints completed in this run.
+    pub checkpoints: u64,
+    /// Counters at the end.
+    pub metrics: crate::metrics::Snapshot,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+type Terminal = Box<dyn FnOnce(&mut Plan) -> Result<()>>;
+
+struct TaskSpec {
+    name: String,
+    source: bool,
+    run: Box<dyn FnOnce() -> Result<()> + Send>,
+}
+
+/// The job being built.
+pub(crate) struct Plan {
+    pub(crate) config: JobConfig,
+    store: Option<Arc<Store>>,
+    recovered: Recovered,
+    next_op: u16,
+    terminals: Vec<Terminal>,
+    tasks: Vec<TaskSpec>,
+    committers: Vec<Box<dyn Committer>>,
+    metrics: Arc<Metrics>,
+    coord: Coordinator,
+    handle: CoordHandle,
+}
+
+impl Plan {
+    pub(crate) fn ctx(&self, name: String) -> TaskCtx {
+        TaskCtx {
+            name,
+            store: self.store.clone(),
+            coord: Some(self.handle.clone()),
+            next_epoch: self.recovered.complete.map_or(1, |c| c + 1),
+            restored: self.recovered.complete.is_some(),
+            metrics: self.metrics.clone(),
+            key_groups: self.config.key_groups,
+            cache_bytes: self.config.state_cache_bytes,
+        }
+    }
+
+    pub(crate) fn spawn(&mut self, name: String, source: bool, run: impl FnOnce() -> Result<()> + Send + 'static) {
+        self.tasks.push(TaskSpec {
+            name,
+            source,
+            run: Box::new(run),
+        });
+    }
+
+    /// Starts a sink task with `inputs` channels; returns their senders.
+    pub(crate) fn spawn_sink<T: Send + 'static>(
+        &mut self,
+        id: u16,
+        sink: Sink<T>,
+        inputs: usize,
+    ) -> Result<Vec<Box<dyn Consumer<T>>>> {
+        let name = format!("sink-{id}");
+        let mut txs: Vec<Box<dyn Consumer<T>>> = Vec::new();
+        let mut rxs = Vec::new();
+        for _ in 0..inputs {
+            let (tx, rx) = crossbeam_channel::bounded::<Message<T>>(self.config.channel_capacity);
+            txs.push(Box::new(Forward { tx, task: name.clone() }));
+            rxs.push(rx);
+        }
+        let ctx = self.ctx(name.clone());
+        let Sink { encode, mut output } = sink;
+        let direct = if self.store.is_some() {
+            self.committers.push(Box::new(SinkCommitter { id, output }));
+            None
+        } else {
+            output.recover(None)?;
+            Some(output)
+        };
+        let head = Box::new(SinkConsumer {
+            id,
+            encode,
+            buf: Vec::new(),
+            store: self.store.clone(),
+            direct,
+            epoch: ctx.next_epoch,
+            chunk: 0,
+            metrics: self.metrics.clone(),
+        });
+        self.spawn(name, false, move || run_input_task(ctx, rxs, head));
+        Ok(txs)
+    }
+}
+
+/// The environment a job is built in. Cheap to clone; single-threaded.
+#[derive(Clone)]
+pub struct Env {
+    plan: Rc<RefCell<Option<Plan>>>,
+}
+
+impl Env {
+    /// Opens the state directory (restoring its last complete checkpoint)
+    /// and prepares an empty job.
+    ///
+    /// # Errors
+    /// A bad config (naming the field) or a refused state directory.
+    pub fn new(config: JobConfig) -> Result<Env> {
+        config.validate()?;
+        let (store, recovered) = match &config.state_dir {
+            Some(dir) => {
+                let (s, r) = Store::open(dir, &config.name, &config.store)?;
+                (Some(Arc::new(s)), r)
+            }
+            None => (None, Recovered::default()),
+        };
+        let next_epoch = recovered.complete.map_or(1, |c| c + 1);
+        let coord = Coordinator::new(store.clone(), config.checkpoint_interval, next_epoch);
+        let handle = coord.handle();
+        let plan = Plan {
+            config,
+            store,
+            recovered,
+            next_op: 0,
+            terminals: Vec::new(),
+            tasks: Vec::new(),
+            committers: Vec::new(),
+            metrics: Arc::new(Metrics::default()),
+            coord,
+            handle,
+        };
+        Ok(Env {
+            plan: Rc::new(RefCell::new(Some(plan))),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Plan) -> R) -> R {
+        let mut p = self.plan.borrow_mut();
+        let Some(plan) = p.as_mut() else {
+            panic!("the job was already executed");
+        };
+        f(plan)
+    }
+
+    pub(crate) fn next_op(&self) -> u16 {
+        self.with(|p| {
+            p.next_op += 1;
+            p.next_op
+        })
+    }
+
+    pub(crate) fn add_terminal(&self, t: Terminal) {
+        self.with(|p| p.terminals.push(t));
+    }
+
+    /// The job's configuration.
+    pub fn config(&self) -> JobConfig {
+        self.with(|p| p.config.clone())
+    }
+
+    /// The job's live counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.with(|p| p.metrics.clone())
+    }
+
+    /// A flag that stops the job (sources stop reading; no final results).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.with(|p| p.handle.stop.clone())
+    }
+
+    /// True when the state directory holds a job that already ran to its end.
+    pub fn already_finished(&self) -> bool {
+        self.with(|p| p.recovered.finished)
+    }
+
+    /// A stream read from `source`, with event time per `watermarks`.
+    pub fn source<S: Source>(&self, source: S, watermarks: Watermarks<S::Item>) -> DataStream<S::Item> {
+        let op = self.next_op();
+        DataStream {
+            env: self.clone(),
+            parallelism: 1,
+            build: Box::new(move |plan, down| {
+                let chain = down(plan, 0)?;
+                let name = format!("source-{op}");
+                let ctx = plan.ctx(name.clone());
+                let batch = plan.config.batch_size;
+                plan.spawn(name, true, move || run_source_task(ctx, op, source, watermarks, batch, chain));
+                Ok(())
+            }),
+        }
+    }
+
+    /// Runs the job to its end (or until stopped).
+    ///
+    /// # Errors
+    /// A task failed, or the state store did.
+    pub fn execute(self) -> Result<JobOutcome> {
+        let started = Instant::now();
+        let Some(mut plan) = self.plan.borrow_mut().take() else {
+            return Err(Error::config("job", "already executed"));
+        };
+        let resumed_from = plan.recovered.complete;
+        if plan.recovered.finished {
+            return Ok(JobOutcome {
+                already_finished: true,
+                resumed_from,
+                checkpoints: 0,
+                metrics: plan.metrics.snapshot(),
+                elapsed: started.elapsed(),
+            });
+        }
+        for t in std::mem::take(&mut plan.terminals) {
+            t(&mut plan)?;
+        }
+        let Plan {
+            mut coord,
+            tasks,
+            committers,
+            metrics,
+            handle,
+            ..
+        } = plan;
+        for c in committers {
+            coord.add_committer(c);
+        }
+        for t in &tasks {
+            coord.add_task(t.source);
+        }
+        coord.recover(resumed_from)?;
+        let mut threads = Vec::new();
+        for t in tasks {
+            let h = handle.clone();
+            let name = t.name.clone();
+            let run = t.run;
+            let th = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+                    let ack = match r {
+                        Ok(Ok(())) => Ack::Done,
+                        Ok(Err(e)) => Ack::Failed {
+                            task: name,
+                            reason: e.to_string(),
+                        },
+                        Err(p) => Ack::Failed {
+                            task: name,
+                            reason: panic_message(&p),
+                        },
+                    };
+                    let _ = h.acks.send(ack);
+                })
+                .map_err(|e| Error::io("<thread>", e))?;
+            threads.push(th);
+        }
+        drop(handle);
+        let checkpoints = coord.run()?;
+        for t in threads {
+            let _ = t.join();
+        }
+        metrics.checkpoints.fetch_add(checkpoints, Ordering::Relaxed);
+        Ok(JobOutcome {
+            already_finished: false,
+            resumed_from,
+            checkpoints,
+            metrics: metrics.snapshot(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".into()
+    }
+}

@@ -1,0 +1,171 @@
+//! Keyed streams and windows.
+
+use super::{DataStream, Plan};
+use crate::aggregate::Aggregate;
+use crate::error::Result;
+use crate::key::{group_range, Key};
+use crate::operator::{Lateness, TimeWindowOp};
+use crate::record::Message;
+use crate::sink::Sink;
+use crate::task::{Consumer, Partition};
+use crate::window::{Assigner, Windowed};
+use crossbeam_channel::Receiver;
+use std::time::Duration;
+
+/// A stream partitioned by key.
+pub struct KeyedStream<T, K, KF> {
+    stream: DataStream<T>,
+    key: KF,
+    parallelism: Option<usize>,
+    _k: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K, KF> {
+    pub(crate) fn new(stream: DataStream<T>, key: KF) -> Self {
+        Self {
+            stream,
+            key,
+            parallelism: None,
+            _k: std::marker::PhantomData,
+        }
+    }
+
+    /// Instances of the keyed operator (default: the job's parallelism).
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = Some(n.max(1));
+        self
+    }
+
+    /// Groups each key's records into windows.
+    pub fn window(self, assigner: impl Into<Assigner>) -> WindowedStream<T, K, KF> {
+        WindowedStream {
+            keyed: self,
+            assigner: assigner.into(),
+            lateness: Lateness::default(),
+            late: None,
+        }
+    }
+
+    /// Wires the exchange into this keyed stage and builds one head per
+    /// instance with `make(plan, instance, key-group range, downstream)`.
+    pub(crate) fn stage<O: Send + 'static>(
+        self,
+        name: &'static str,
+        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>) -> Result<Box<dyn Consumer<T>>> + 'static,
+    ) -> DataStream<O> {
+        let env = self.stream.env.clone();
+        let p = self.parallelism.unwrap_or_else(|| env.config().parallelism);
+        let op = env.next_op();
+        let prev = self.stream.build;
+        let key = self.key;
+        DataStream {
+            env,
+            parallelism: p,
+            build: Box::new(move |plan, down| {
+                let groups = plan.config.key_groups;
+                let cap = plan.config.channel_capacity;
+                let mut rxs: Vec<Vec<Receiver<Message<T>>>> = (0..p).map(|_| Vec::new()).collect();
+                prev(plan, &mut |_, up| {
+                    let mut txs = Vec::with_capacity(p);
+                    for r in rxs.iter_mut() {
+                        let (tx, rx) = crossbeam_channel::bounded(cap);
+                        txs.push(tx);
+                        r.push(rx);
+                    }
+                    let task = format!("{name}-{op} (from upstream {up})");
+                    Ok(Box::new(Partition::new(key.clone(), txs, groups, task)))
+                })?;
+                for (i, inputs) in rxs.into_iter().enumerate() {
+                    let d = down(plan, i)?;
+                    let head = make(plan, i, group_range(i, groups, p), d)?;
+                    let tname = format!("{name}-{op}-{i}");
+                    let ctx = plan.ctx(tname.clone());
+                    plan.spawn(tname, false, move || crate::task::run_input_task(ctx, inputs, head));
+                }
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// A keyed stream cut into windows.
+pub struct WindowedStream<T, K, KF> {
+    keyed: KeyedStream<T, K, KF>,
+    assigner: Assigner,
+    lateness: Lateness,
+    late: Option<Sink<T>>,
+}
+
+impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T, K, KF> {
+    /// Keeps windows open `lateness` after they fired; each late element
+    /// within it fires the window again with the element included.
+    pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
+        self.lateness.allowed = lateness.as_millis() as i64;
+        self
+    }
+
+    /// Sends elements too late for any window to `sink` instead of only
+    /// counting them (Flink's late-data side output).
+    pub fn late_output(mut self, sink: Sink<T>) -> Self {
+        self.late = Some(sink);
+        self
+    }
+
+    /// Aggregates each key's window incrementally with `agg`.
+    pub fn aggregate<A: Aggregate<T>>(self, agg: A) -> DataStream<Windowed<K, A::Out>> {
+        let Self {
+            keyed,
+            assigner,
+            lateness,
+            late,
+        } = self;
+        let env = keyed.stream.env.clone();
+        let late_id = late.as_ref().map(|_| env.next_op());
+        let key = keyed.key.clone();
+        let p = keyed.parallelism.unwrap_or_else(|| env.config().parallelism);
+        let late = std::cell::RefCell::new((late, Vec::<Option<Box<dyn Consumer<T>>>>::new()));
+        let op = env.next_op();
+        keyed.stage("window", move |plan, i, groups, down| {
+            let mut l = late.borrow_mut();
+            if let (Some(sink), Some(id)) = (l.0.take(), late_id) {
+                l.1 = plan.spawn_sink(id, sink, p)?.into_iter().map(Some).collect();
+            }
+            let late_i = l.1.get_mut(i).and_then(Option::take);
+            let ctx = plan.ctx(format!("window-{op}-{i}"));
+            let head: Box<dyn Consumer<T>> = match assigner {
+                Assigner::Time(panes) => Box::new(TimeWindowOp::new(
+                    &ctx,
+                    op,
+                    groups,
+                    key.clone(),
+                    agg.clone(),
+                    panes,
+                    lateness,
+                    down,
+                    late_i,
+                )?),
+                Assigner::Session(s) => Box::new(crate::operator::SessionWindowOp::new(
+                    &ctx,
+                    op,
+                    groups,
+                    key.clone(),
+                    agg.clone(),
+                    s,
+                    lateness,
+                    down,
+                    late_i,
+                )?),
+                Assigner::Count(n) => Box::new(crate::operator::CountWindowOp::new(
+                    &ctx,
+                    op,
+                    groups,
+                    key.clone(),
+                    agg.clone(),
+                    n,
+                    down,
+                )?),
+            };
+            Ok(head)
+        })
+    }
+}

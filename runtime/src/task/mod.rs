@@ -1,0 +1,47 @@
+//! Tasks: the threads that run chains of operators.
+//!
+//! A task is a head (a source, or a set of input channels) followed by a
+//! chain of [`Consumer`]s that ends in an exchange (channels to the next
+//! tasks) or a sink. Batches cross a consumer with one dynamic call; records
+//! inside a batch go through inlined closures.
+
+mod chain;
+mod exchange;
+mod input;
+mod source;
+
+pub use chain::Consumer;
+pub(crate) use chain::{FilterC, FlatMapC, MapC};
+pub(crate) use exchange::{Forward, Partition};
+pub(crate) use input::run_input_task;
+pub(crate) use source::run_source_task;
+
+use crate::checkpoint::CoordHandle;
+use crate::metrics::Metrics;
+use crate::state::{Backing, Store};
+use std::sync::Arc;
+
+/// What every task knows about its job.
+#[derive(Clone)]
+pub struct TaskCtx {
+    /// The task's name for logs and errors.
+    pub name: String,
+    pub(crate) store: Option<Arc<Store>>,
+    pub(crate) coord: Option<CoordHandle>,
+    /// Epoch the next checkpoint will have.
+    pub(crate) next_epoch: u64,
+    /// The job restarted from a checkpoint.
+    pub(crate) restored: bool,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) key_groups: u16,
+    pub(crate) cache_bytes: usize,
+}
+
+impl TaskCtx {
+    pub(crate) fn backing(&self) -> Option<Backing> {
+        self.store.as_ref().map(|s| Backing {
+            store: s.clone(),
+            base: self.restored,
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The source task: reads batches, stamps event time and watermarks, runs
+//! the fused chain, and injects barriers between batches.
+
+use super::{Consumer, TaskCtx};
+use crate::checkpoint::Checkpoint;
+use crate::error::Result;
+use crate::record::Record;
+use crate::source::{Poll, Source};
+use crate::state::codec;
+use crate::time::watermark::WatermarkKind;
+use crate::time::{now_ms, BoundedOutOfOrderness, Watermarks, MAX_WATERMARK};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// What a source checkpoints: its reader's position and its watermark
+/// generator, so a restored run makes the same lateness decisions.
+#[derive(Serialize, Deserialize)]
+struct SourceSnapshot {
+    position: Vec<u8>,
+    watermark: BoundedOutOfOrderness,
+}
+
+pub(crate) fn position_key(op: u16) -> Vec<u8> {
+    let mut k = Vec::new();
+    codec::key_prefix(codec::OPERATOR_GROUP, op, &mut k);
+    k
+}
+
+/// Runs a source task to the end of its input (or until stopped).
+pub(crate) fn run_source_task<S: Source>(
+    ctx: TaskCtx,
+    op: u16,
+    mut source: S,
+    wms: Watermarks<S::Item>,
+    batch_size: usize,
+    mut chain: Box<dyn Consumer<S::Item>>,
+) -> Result<()> {
+    let (delay, stamp) = match &wms.kind {
+        WatermarkKind::EventTime { delay, timestamp } => (*delay, Some(timestamp.clone())),
+        WatermarkKind::ProcessingTime => (Duration::ZERO, None),
+    };
+    let mut gen = BoundedOutOfOrderness::new(delay);
+    let key = position_key(op);
+    if ctx.restored {
+        if let Some(store) = &ctx.store {
+            if let Some(bytes) = store.state.get(&key).map_err(|e| store.err(e))? {
+                let snap: SourceSnapshot = codec::decode_value(&bytes, "source position")?;
+                source.restore(&snap.position)?;
+                gen = snap.watermark;
+            }
+        }
+    }
+    let metrics = ctx.metrics.clone();
+    let mut bad_seen = 0u64;
+    let mut injected = ctx.next_epoch.saturating_sub(1);
+    let mut raw = Vec::with_capacity(batch_size);
+    let mut last_wm = i64::MIN;
+    let mut last_data = Instant::now();
+    let mut idle = false;
+    loop {
+        if let Some(c) = &ctx.coord {
+            if c.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let t = c.trigger.load(Ordering::Acquire);
+            if t > injected {
+                injected = t;
+                barrier(&ctx, &key, &source, &gen, t, false, &mut *chain)?;
+            }
+        }
+        raw.clear();
+        let poll = source.poll_batch(&mut raw, batch_size)?;
+        if !raw.is_empty() {
+            last_data = Instant::now();
+            idle = false;
+            let mut recs = Vec::with_capacity(raw.len());
+            for value in raw.drain(..) {
+                let ts = match &stamp {
+                    Some(f) => f(&value),
+                    None => now_ms(),
+                };
+                let wm = if stamp.is_some() { gen.current() } else { ts - 1 };
+                gen.on_event(ts);
+                recs.push(Record { ts, wm, value });
+            }
+            metrics.records_in.fetch_add(recs.len() as u64, Ordering::Relaxed);
+            chain.batch(recs)?;
+        }
+        let wm = if stamp.is_some() { gen.current() } else { now_ms() - 1 };
+        if wm > last_wm {
+            last_wm = wm;
+            chain.watermark(wm)?;
+        }
+        match poll {
+            Poll::Ready => {}
+            Poll::Pending => {
+                if let Some(t) = wms.idle_timeout {
+                    if !idle && last_data.elapsed() >= t {
+                        idle = true;
+                        // An idle input no longer holds operators back.
+                        chain.watermark(crate::time::IDLE_MARK)?;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Poll::End => break,
+        }
+        let bad = source.bad_records();
+        if bad > bad_seen {
+            metrics.bad_input.fetch_add(bad - bad_seen, Ordering::Relaxed);
+            bad_seen = bad;
+        }
+    }
+    let stopped = ctx.coord.as_ref().is_some_and(|c| c.stop.load(Ordering::Acquire));
+    if stopped {
+        // Stopped, not finished: windows stay open for the next run.
+        return chain.end();
+    }
+    let bad = source.bad_records();
+    metrics.bad_input.fetch_add(bad - bad_seen, Ordering::Relaxed);
+    chain.watermark(MAX_WATERMARK)?;
+    if let Some(c) = &ctx.coord {
+        if ctx.store.is_some() {
+            c.final_requests.fetch_add(1, Ordering::AcqRel);
+            let t = loop {
+                let t = c.trigger.load(Ordering::Acquire);
+                if t > injected {
+                    break t;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            };
+            c.final_requests.fetch_sub(1, Ordering::AcqRel);
+            barrier(&ctx, &key, &source, &gen, t, true, &mut *chain)?;
+        }
+    }
+    chain.end()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn barrier<S: Source>(
+    ctx: &TaskCtx,
+    key: &[u8],
+    source: &S,
+    gen: &BoundedOutOfOrderness,
+    epoch: u64,
+    last: bool,
+    chain: &mut dyn Consumer<S::Item>,
+) -> Result<()> {
+    let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
+    if let (Some(store), Some(batch)) = (&ctx.store, cp.batch.as_mut()) {
+        let snap = SourceSnapshot {
+            position: source.position(),
+            watermark: *gen,
+        };
+        let mut v = Vec::new();
+        codec::encode_value(&snap, &mut v)?;
+        batch.insert(&store.stage, codec::stage_key(epoch, key), codec::put_entry(&v));
+    }
+    chain.barrier(&mut cp, last)?;
+    cp.commit()?;
+    if let Some(c) = &ctx.coord {
+        c.ack(epoch, last);
+    }
+    Ok(())
+}

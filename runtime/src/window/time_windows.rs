@@ -1,0 +1,172 @@
+//! Tumbling and sliding event-time windows, run as panes.
+//!
+//! A sliding window of `size` every `slide` is cut into panes of
+//! `gcd(size, slide)`: an element updates exactly one pane, and a window's
+//! result merges its panes. A tumbling window is the one-pane case.
+
+use super::{window_start, Window};
+use std::time::Duration;
+
+/// Non-overlapping windows of a fixed size, aligned to the epoch (plus offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tumbling {
+    size: i64,
+    offset: i64,
+}
+
+impl Tumbling {
+    /// Windows of `size`, aligned to the Unix epoch.
+    pub fn of(size: Duration) -> Self {
+        Self {
+            size: (size.as_millis() as i64).max(1),
+            offset: 0,
+        }
+    }
+
+    /// Shifts the alignment by `offset`.
+    pub fn with_offset(mut self, offset: Duration) -> Self {
+        self.offset = offset.as_millis() as i64 % self.size;
+        self
+    }
+
+    pub(crate) fn panes(self) -> Panes {
+        Panes {
+            size: self.size,
+            slide: self.size,
+            pane: self.size,
+            offset: self.offset,
+        }
+    }
+}
+
+/// Overlapping windows of `size` starting every `slide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sliding {
+    size: i64,
+    slide: i64,
+    offset: i64,
+}
+
+impl Sliding {
+    /// Windows of `size` starting every `slide`.
+    pub fn of(size: Duration, slide: Duration) -> Self {
+        Self {
+            size: (size.as_millis() as i64).max(1),
+            slide: (slide.as_millis() as i64).max(1),
+            offset: 0,
+        }
+    }
+
+    /// Shifts the alignment by `offset`.
+    pub fn with_offset(mut self, offset: Duration) -> Self {
+        self.offset = offset.as_millis() as i64 % self.slide;
+        self
+    }
+
+    pub(crate) fn panes(self) -> Panes {
+        Panes {
+            size: self.size,
+            slide: self.slide,
+            pane: gcd(self.size, self.slide),
+            offset: self.offset,
+        }
+    }
+}
+
+fn gcd(mut a: i64, mut b: i64) -> i64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+/// The pane geometry shared by tumbling and sliding windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panes {
+    pub(crate) size: i64,
+    pub(crate) slide: i64,
+    pub(crate) pane: i64,
+    pub(crate) offset: i64,
+}
+
+impl Panes {
+    /// Start of the pane holding `ts`.
+    #[inline]
+    pub fn pane_start(&self, ts: i64) -> i64 {
+        window_start(ts, self.offset, self.pane)
+    }
+
+    /// True when every window is one pane (tumbling).
+    #[inline]
+    pub fn is_tumbling(&self) -> bool {
+        self.size == self.slide
+    }
+
+    /// The last window (largest end) that contains the pane starting at `p`.
+    #[inline]
+    pub fn last_window_of_pane(&self, p: i64) -> Window {
+        let start = window_start(p, self.offset, self.slide);
+        Window {
+            start,
+            end: start + self.size,
+        }
+    }
+
+    /// The windows containing the pane starting at `p`, earliest end first.
+    pub fn windows_of_pane(&self, p: i64) -> impl Iterator<Item = Window> {
+        let last = window_start(p, self.offset, self.slide);
+        let (size, slide) = (self.size, self.slide);
+        // Starts run from the earliest with `start > p - size` up to `last`.
+        let n = (last - (p - size) - 1) / slide + 1;
+        (0..n).map(move |i| {
+            let start = last - (n - 1 - i) * slide;
+            Window {
+                start,
+                end: start + size,
+            }
+        })
+    }
+
+    /// The pane starts that make up `w`.
+    pub fn panes_of_window(&self, w: Window) -> impl Iterator<Item = i64> {
+        let pane = self.pane;
+        (0..(w.end - w.start) / pane).map(move |i| w.start + i * pane)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_panes_cover_windows() {
+        let p = Sliding::of(Duration::from_millis(10), Duration::from_millis(4)).panes();
+        assert_eq!(p.pane, 2);
+        // every timestamp belongs to exactly the windows Flink would assign
+        for ts in -30i64..30 {
+            let pane = p.pane_start(ts);
+            let mut ours: Vec<_> = p.windows_of_pane(pane).collect();
+            ours.sort();
+            let mut flink = Vec::new();
+            let last_start = window_start(ts, 0, 4);
+            let mut s = last_start;
+            while s > ts - 10 {
+                flink.push(Window { start: s, end: s + 10 });
+                s -= 4;
+            }
+            flink.sort();
+            assert_eq!(ours, flink, "ts={ts}");
+            for w in &ours {
+                assert!(p.panes_of_window(*w).any(|q| q == pane));
+            }
+        }
+    }
+
+    #[test]
+    fn tumbling_is_one_pane() {
+        let p = Tumbling::of(Duration::from_secs(5)).panes();
+        assert!(p.is_tumbling());
+        let ws: Vec<_> = p.windows_of_pane(5000).collect();
+        assert_eq!(ws, vec![Window { start: 5000, end: 10_000 }]);
+    }
+}
