@@ -7,7 +7,9 @@
 #      for aarch64 under qemu-aarch64-static (and armv7 when it builds);
 #   3. runs the seed job, sensor-average, on generated data on x86_64 and
 #      under qemu for each ARM target, and requires the sorted outputs to be
-#      byte-identical (skipped while sensor-average is missing or a stub).
+#      byte-identical (skipped while sensor-average is missing or a stub);
+#   4. cross/image-test.sh: the linux/amd64 image built and run on the local
+#      Docker Engine (CROSS_IMAGE_TEST=0 leaves it out).
 #
 # Ends with `cross: N passed, N failed, N skipped`; exits 1 if any failed.
 # Knobs: CROSS_E2E_EVENTS (default 200000), CROSS_E2E_KEYS (default 500),
@@ -109,6 +111,17 @@ else
       fi
     done
   fi
+fi
+
+# --- 4. the amd64 image on the local Docker Engine ---------------------------
+if [[ "${CROSS_IMAGE_TEST:-1}" == 0 ]]; then
+  skip "amd64 image test: CROSS_IMAGE_TEST=0"
+elif ! docker info >/dev/null 2>&1; then
+  skip "amd64 image test: the Docker Engine is not reachable (docker info)"
+elif "$CROSS_DIR/image-test.sh"; then
+  pass "amd64 image test"
+else
+  fail "amd64 image test"
 fi
 
 echo "cross: $passed passed, $failed failed, $skipped skipped"
