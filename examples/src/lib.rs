@@ -1,1 +1,7 @@
+//! Runnable Rivulet jobs. The seed job, `sensor-average`, lives here as a
+//! library function so the `sensor-average` binary, `rivulet bench` and the
+//! tests run the very same job.
 
+pub mod sensor;
+
+pub use sensor::{run_sensor_average, synthetic_reading, Reading, SensorAverage, SensorId};
