@@ -37,8 +37,10 @@ target_vars() {
     x86_64 | amd64)
       # Static host build, for the linux/amd64 image and as the reference
       # the ARM outputs are compared with. Same compiler as the ARM builds.
+      # No linker setting: for the host triple cargo would apply it to build
+      # scripts too, and their fingerprints would flip between targets.
       TRIPLE=x86_64-unknown-linux-gnu DEB_ARCH="" PLATFORM=linux/amd64
-      LINKER=gcc RUNNER=""
+      LINKER="" RUNNER=""
       PKGS=(gcc libc6-dev "libstd-rust-web-dev:amd64")
       ;;
     *) return 1 ;;
@@ -163,7 +165,7 @@ cargo_env() {
   local up=${TRIPLE^^}
   up=${up//-/_}
   export RUSTC=$DEB_RUSTC RUSTDOC=$DEB_RUSTDOC
-  export "CARGO_TARGET_${up}_LINKER=$LINKER"
+  [[ -z "$LINKER" ]] || export "CARGO_TARGET_${up}_LINKER=$LINKER"
   local flags_var="CARGO_TARGET_${up}_RUSTFLAGS"
   export "$flags_var=${!flags_var:-} -C target-feature=+crt-static"
   if [[ -n "$RUNNER" ]]; then
