@@ -80,7 +80,7 @@ impl Store {
     /// written by another job or format, or fjall cannot open it. Nothing is
     /// deleted in that case.
     pub fn open(path: &Path, job: &str, cfg: &StoreConfig) -> Result<(Store, Recovered)> {
-        check_marker(path, job)?;
+        check_marker(path, job, cfg)?;
         let refuse = |reason: String| Error::StateRefused {
             path: path.to_path_buf(),
             reason,
@@ -243,7 +243,11 @@ pub(crate) fn outbox_epoch(k: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(head.try_into().unwrap_or_default()))
 }
 
-fn check_marker(path: &Path, job: &str) -> Result<()> {
+/// Marks a state directory whose creation has not finished: everything in
+/// it is ours and holds nothing committed, so creation may start over.
+const CREATING: &str = "RIVULET.creating";
+
+fn check_marker(path: &Path, job: &str, cfg: &StoreConfig) -> Result<()> {
     let refuse = |reason: String| Error::StateRefused {
         path: path.to_path_buf(),
         reason,
@@ -255,12 +259,8 @@ fn check_marker(path: &Path, job: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
         Err(e) => return Err(Error::io(path, e)),
     };
-    if empty {
-        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
-        let tmp = path.join(format!("{MARKER}.tmp"));
-        std::fs::write(&tmp, &expected).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &marker).map_err(|e| Error::io(&marker, e))?;
-        return Ok(());
+    if empty || (!marker.exists() && path.join(CREATING).exists()) {
+        return create(path, &expected, cfg);
     }
     let found = match std::fs::read_to_string(&marker) {
         Ok(s) => s,
@@ -284,6 +284,41 @@ fn check_marker(path: &Path, job: &str) -> Result<()> {
     Ok(())
 }
 
+/// Creates a state directory so that a crash at any point leaves either
+/// nothing, a directory marked as still being created, or a complete one.
+fn create(path: &Path, expected: &str, cfg: &StoreConfig) -> Result<()> {
+    let io = |p: &Path, e| Error::io(p, e);
+    std::fs::create_dir_all(path).map_err(|e| io(path, e))?;
+    let creating = path.join(CREATING);
+    std::fs::write(&creating, expected).map_err(|e| io(&creating, e))?;
+    let db_path = path.join(DB_DIR);
+    if db_path.exists() {
+        // Left by an interrupted creation: it never held committed state.
+        std::fs::remove_dir_all(&db_path).map_err(|e| io(&db_path, e))?;
+    }
+    {
+        let db = Database::builder(&db_path)
+            .cache_size(cfg.block_cache)
+            .open()
+            .map_err(|e| Error::Store {
+                path: db_path.clone(),
+                source: e,
+            })?;
+        db.persist(PersistMode::SyncAll).map_err(|e| Error::Store {
+            path: db_path.clone(),
+            source: e,
+        })?;
+    }
+    let marker = path.join(MARKER);
+    let tmp = path.join(format!("{MARKER}.tmp"));
+    std::fs::write(&tmp, expected).map_err(|e| io(&tmp, e))?;
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &marker).map_err(|e| io(&marker, e))?;
+    std::fs::remove_file(&creating).map_err(|e| io(&creating, e))?;
+    std::fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| io(path, e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +336,15 @@ mod tests {
         drop(Store::open(&p, "job-a", &StoreConfig::default()).unwrap());
         let e = Store::open(&p, "job-b", &StoreConfig::default()).unwrap_err();
         assert!(e.to_string().contains("job=job-a"), "{e}");
+
+        // Regression: a crash while the directory was being created must
+        // not make it unusable.
+        let p = dir.path().join("half");
+        std::fs::create_dir_all(p.join(DB_DIR)).unwrap();
+        std::fs::write(p.join(DB_DIR).join("junk"), b"x").unwrap();
+        std::fs::write(p.join(CREATING), b"").unwrap();
+        let (_s, rec) = Store::open(&p, "job-a", &StoreConfig::default()).unwrap();
+        assert_eq!(rec.complete, None);
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! `kill -9` of a running `sensor-average` at several moments, restarted
+//! with the same command each time: the final output holds exactly the rows
+//! of an uninterrupted run, and a run after completion changes nothing.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
+
+fn command(input: &Path, output: &Path, state: Option<&Path>, p: usize) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--input").arg(input).arg("--output").arg(output);
+    c.args(["--parallelism", &p.to_string(), "--checkpoint-interval", "30ms"]);
+    if let Some(s) = state {
+        c.arg("--state-dir").arg(s);
+    }
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn crash_and_resume(p: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    common::write_csv(&input, &common::synthetic(1_500_000, 500, 7, 9_000, 997));
+    let expected_out = dir.path().join("expected.csv");
+    let st = command(&input, &expected_out, None, p).status().unwrap();
+    assert!(st.success());
+    let expected = common::sorted_rows(&expected_out);
+    assert!(expected.len() > 1000);
+
+    let out = dir.path().join("out.csv");
+    let state = dir.path().join("state");
+    let mut kills = 0;
+    // Kill early (maybe before the first checkpoint), mid-way, and late.
+    for ms in [5u64, 150, 300, 450, 600, 900] {
+        let mut child = command(&input, &out, Some(&state), p).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let run = command(&input, &out, Some(&state), p).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(kills >= 2, "the job finished before it could be killed; make the input larger");
+    assert_eq!(common::sorted_rows(&out), expected, "exactly-once output after {kills} kills");
+
+    // A finished job leaves its output as it is.
+    let before = std::fs::read(&out).unwrap();
+    let again = command(&input, &out, Some(&state), p).output().unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already finished"));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}
+
+#[test]
+fn sigkill_at_any_moment_is_exactly_once() {
+    crash_and_resume(1);
+}
+
+#[test]
+fn sigkill_with_parallel_windows_is_exactly_once() {
+    crash_and_resume(3);
+}
