@@ -165,7 +165,11 @@ cargo_env() {
   local up=${TRIPLE^^}
   up=${up//-/_}
   export RUSTC=$DEB_RUSTC RUSTDOC=$DEB_RUSTDOC
-  [[ -z "$LINKER" ]] || export "CARGO_TARGET_${up}_LINKER=$LINKER"
+  if [[ -n "$LINKER" ]]; then
+    export "CARGO_TARGET_${up}_LINKER=$LINKER"
+    # For crates that build C (cc-rs): the same cross gcc and its ar.
+    export "CC_${TRIPLE//-/_}=$LINKER" "AR_${TRIPLE//-/_}=${LINKER%gcc}ar"
+  fi
   local flags_var="CARGO_TARGET_${up}_RUSTFLAGS"
   export "$flags_var=${!flags_var:-} -C target-feature=+crt-static"
   if [[ -n "$RUNNER" ]]; then

@@ -46,6 +46,7 @@ pub mod time;
 pub mod window;
 
 pub use error::{Error, Result};
+pub use operator::{KeyedProcessFunction, ProcessContext, TimeDomain, TimerService};
 pub use record::{Message, Record};
 pub use sink::Sink;
 pub use stream::{DataStream, Env, JobConfig, JobOutcome, KeyedStream, WindowedStream};

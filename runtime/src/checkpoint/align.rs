@@ -1,7 +1,8 @@
 //! Reading a task's inputs: barrier alignment and the minimum watermark.
 
 use crate::record::Message;
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select};
+use std::time::Instant;
 
 /// What the task should do next.
 pub(crate) enum Event<T> {
@@ -16,6 +17,8 @@ pub(crate) enum Event<T> {
     End,
     /// An input's sender vanished without `End`: upstream failed.
     Broken,
+    /// The deadline given to [`Inputs::next`] passed with nothing to read.
+    Deadline,
 }
 
 /// A task's inputs. A barrier blocks its input until the same barrier has
@@ -58,8 +61,8 @@ impl<T> Inputs<T> {
         (0..self.rx.len()).all(|i| self.ended[i] || self.blocked[i])
     }
 
-    /// Blocks for the next event.
-    pub(crate) fn next(&mut self) -> Event<T> {
+    /// Blocks for the next event, or until `deadline` (when given).
+    pub(crate) fn next(&mut self, deadline: Option<Instant>) -> Event<T> {
         loop {
             if let Some((epoch, last)) = self.pending {
                 if self.aligned() {
@@ -72,7 +75,14 @@ impl<T> Inputs<T> {
                 return Event::End;
             }
             let (i, msg) = if self.rx.len() == 1 {
-                (0, self.rx[0].recv())
+                match deadline {
+                    None => (0, self.rx[0].recv()),
+                    Some(d) => match self.rx[0].recv_deadline(d) {
+                        Ok(m) => (0, Ok(m)),
+                        Err(RecvTimeoutError::Timeout) => return Event::Deadline,
+                        Err(RecvTimeoutError::Disconnected) => return Event::Broken,
+                    },
+                }
             } else {
                 let mut sel = Select::new();
                 let mut idx = Vec::with_capacity(self.rx.len());
@@ -82,7 +92,13 @@ impl<T> Inputs<T> {
                         idx.push(i);
                     }
                 }
-                let op = sel.select();
+                let op = match deadline {
+                    None => sel.select(),
+                    Some(d) => match sel.select_deadline(d) {
+                        Ok(op) => op,
+                        Err(_) => return Event::Deadline,
+                    },
+                };
                 let i = idx[op.index()];
                 let m = op.recv(&self.rx[i]);
                 (i, m)

@@ -1,12 +1,18 @@
 //! Stateful operators that run after a key-by.
 
 mod count_window;
+mod process;
 mod session_window;
 mod time_window;
+mod timers;
 
 pub(crate) use count_window::CountWindowOp;
 pub(crate) use session_window::SessionWindowOp;
 pub(crate) use time_window::TimeWindowOp;
+
+pub use process::{KeyedProcessFunction, ProcessContext, TimerService};
+pub(crate) use process::ProcessOp;
+pub use timers::TimeDomain;
 
 /// How a windowed operator treats lateness.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,9 +1,22 @@
 //! Keyed state on fjall. Only this module touches fjall.
+//!
+//! [`Table`] is the typed, bounded cache every stateful operator uses; the
+//! handles ([`ValueState`], [`MapState`], [`ListState`],
+//! [`AggregatingState`]) put it in the hands of process functions, with an
+//! optional processing-time [`StateTtl`].
 
 pub mod codec;
+mod handles;
 mod store;
 mod table;
+mod ttl;
 
+pub use handles::{
+    state_table_id, AggregatingState, ListState, MapState, Scope, StateContext, StateRegistry, StateValue, ValueState,
+    MAX_PROCESS_OP, MAX_TABLES,
+};
+pub(crate) use handles::{Slot, TableSite};
 pub use store::{Recovered, Store, StoreConfig, STATE_FORMAT};
 pub(crate) use store::{outbox_epoch, outbox_key};
-pub use table::{Backing, Namespace, Table};
+pub use table::{Backing, Namespace, ScanCursor, Table};
+pub use ttl::{StateTtl, TtlUpdate};

@@ -12,14 +12,14 @@ use crate::error::Result;
 use crate::key::{key_group, Key};
 use rustc_hash::FxHashMap;
 use serde::{de::DeserializeOwned, Serialize};
-use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
 
 /// What a table's entries are further keyed by under the user key (a window
-/// start, a map key, `()` for a plain value).
-pub trait Namespace: Copy + Eq + Hash + Serialize + DeserializeOwned + Send + 'static {}
-impl<T: Copy + Eq + Hash + Serialize + DeserializeOwned + Send + 'static> Namespace for T {}
+/// start, a map key, `()` for a plain value). Window namespaces are `Copy`;
+/// a map key such as a `String` is cloned when an entry is cached.
+pub trait Namespace: Clone + Eq + Hash + Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Clone + Eq + Hash + Serialize + DeserializeOwned + Send + 'static> Namespace for T {}
 
 struct Slot<V> {
     /// `None` marks a deletion that lower layers must still learn about.
@@ -93,13 +93,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A store error while reading a lower layer or spilling.
     #[inline]
     pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
-        if !self.map.contains_key(&(key.clone(), ns)) {
-            let loaded = self.load(key, ns)?;
+        let k = (key.clone(), ns);
+        if !self.map.contains_key(&k) {
+            let loaded = self.load(key, &k.1)?;
             self.make_room()?;
             self.bytes += self.entry_bytes;
             let persisted = loaded.is_some();
             self.map.insert(
-                (key.clone(), ns),
+                k.clone(),
                 Slot {
                     value: loaded.flatten(),
                     dirty: false,
@@ -108,7 +109,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 },
             );
         }
-        let Some(slot) = self.map.get_mut(&(key.clone(), ns)) else {
+        let Some(slot) = self.map.get_mut(&k) else {
             unreachable!("inserted above");
         };
         slot.dirty = true;
@@ -121,14 +122,15 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while reading a lower layer or spilling.
     pub fn get(&mut self, key: &K, ns: N) -> Result<Option<&V>> {
-        if !self.map.contains_key(&(key.clone(), ns)) {
-            let Some(loaded) = self.load(key, ns)? else {
+        let k = (key.clone(), ns);
+        if !self.map.contains_key(&k) {
+            let Some(loaded) = self.load(key, &k.1)? else {
                 return Ok(None);
             };
             self.make_room()?;
             self.bytes += self.entry_bytes;
             self.map.insert(
-                (key.clone(), ns),
+                k.clone(),
                 Slot {
                     value: loaded,
                     dirty: false,
@@ -137,11 +139,27 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 },
             );
         }
-        let slot = self.map.get_mut(&(key.clone(), ns));
+        let slot = self.map.get_mut(&k);
         Ok(slot.and_then(|s| {
             s.hot = true;
             s.value.as_ref()
         }))
+    }
+
+    /// The value for `key` in `ns` to change in place, if present. Marks
+    /// the entry changed.
+    ///
+    /// # Errors
+    /// A store error while reading a lower layer or spilling.
+    pub fn get_mut(&mut self, key: &K, ns: N) -> Result<Option<&mut V>> {
+        let k = (key.clone(), ns);
+        if self.get(key, k.1.clone())?.is_none() {
+            return Ok(None);
+        }
+        let Some(slot) = self.map.get_mut(&k) else { return Ok(None) };
+        slot.dirty = true;
+        slot.hot = true;
+        Ok(slot.value.as_mut())
     }
 
     /// Replaces the value for `key` in `ns`.
@@ -149,28 +167,25 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while spilling.
     pub fn put(&mut self, key: &K, ns: N, value: V) -> Result<()> {
-        match self.map.entry((key.clone(), ns)) {
-            Entry::Occupied(mut e) => {
-                let s = e.get_mut();
-                s.value = Some(value);
-                s.dirty = true;
-                s.hot = true;
-            }
-            Entry::Vacant(_) => {
-                self.make_room()?;
-                self.bytes += self.entry_bytes;
-                let persisted = self.lower_layers();
-                self.map.insert(
-                    (key.clone(), ns),
-                    Slot {
-                        value: Some(value),
-                        dirty: true,
-                        persisted,
-                        hot: true,
-                    },
-                );
-            }
+        let k = (key.clone(), ns);
+        if let Some(s) = self.map.get_mut(&k) {
+            s.value = Some(value);
+            s.dirty = true;
+            s.hot = true;
+            return Ok(());
         }
+        self.make_room()?;
+        self.bytes += self.entry_bytes;
+        let persisted = self.lower_layers();
+        self.map.insert(
+            k,
+            Slot {
+                value: Some(value),
+                dirty: true,
+                persisted,
+                hot: true,
+            },
+        );
         Ok(())
     }
 
@@ -182,7 +197,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let k = (key.clone(), ns);
         let slot = match self.map.remove(&k) {
             Some(s) => Some(s),
-            None => self.load(key, ns)?.map(|v| {
+            None => self.load(key, &k.1)?.map(|v| {
                 self.bytes += self.entry_bytes;
                 Slot {
                     value: v,
@@ -215,7 +230,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     pub fn for_each_cached(&self, mut f: impl FnMut(&K, N, &V)) {
         for ((k, n), s) in &self.map {
             if let Some(v) = &s.value {
-                f(k, *n, v);
+                f(k, n.clone(), v);
             }
         }
     }
@@ -225,13 +240,13 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     }
 
     /// `Some(None)` = a lower layer records a deletion; `None` = absent.
-    fn load(&mut self, key: &K, ns: N) -> Result<Option<Option<V>>> {
+    fn load(&mut self, key: &K, ns: &N) -> Result<Option<Option<V>>> {
         let Some(b) = &self.backing else { return Ok(None) };
         if !(self.spilled || b.base) {
             return Ok(None);
         }
         let store = &b.store;
-        let sk = codec::state_key(key_group(key, self.groups), self.op, key, &ns)?;
+        let sk = codec::state_key(key_group(key, self.groups), self.op, key, ns)?;
         if self.spilled {
             if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
                 return match codec::read_entry(&e)? {
@@ -368,7 +383,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 let (k, v) = item.into_inner().map_err(|e| store.err(e))?;
                 let (_, _, key, ns): (u16, u16, K, N) = codec::decode_state_key(&k)?;
                 let value: V = codec::decode_value(&v, &self.what)?;
-                visit(&key, ns, &value);
+                visit(&key, ns.clone(), &value);
                 if self.bytes + self.entry_bytes <= self.budget {
                     self.bytes += self.entry_bytes;
                     self.map.insert(
@@ -385,4 +400,60 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         }
         Ok(())
     }
+    /// Visits up to about `limit` committed entries of this table in the key
+    /// groups `groups`, continuing where `cursor` stopped; the cursor wraps
+    /// around after the last group. Lets TTL cleanup walk the disk a little
+    /// at a time instead of scanning it at once. Without a store it does
+    /// nothing.
+    ///
+    /// # Errors
+    /// A store or decoding error.
+    pub fn scan_committed(
+        &self,
+        groups: std::ops::Range<u16>,
+        cursor: &mut ScanCursor,
+        limit: usize,
+        mut visit: impl FnMut(K, N, V),
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let Some(b) = &self.backing else { return Ok(()) };
+        let store = &b.store;
+        let mut seen = 0usize;
+        let mut g = cursor.group.max(groups.start);
+        while seen < limit {
+            if g >= groups.end {
+                *cursor = ScanCursor::default();
+                return Ok(());
+            }
+            let prefix = (u32::from(g) << 16) | u32::from(self.op);
+            let lo = match cursor.after.take() {
+                Some(a) => Bound::Excluded(a),
+                None => Bound::Included(prefix.to_be_bytes().to_vec()),
+            };
+            let hi = Bound::Excluded((u64::from(prefix) + 1).to_be_bytes()[4..].to_vec());
+            // An empty group costs a seek: count it so a call stays bounded.
+            seen += 1;
+            for item in store.state.range((lo, hi)) {
+                let (k, v) = item.into_inner().map_err(|e| store.err(e))?;
+                let (_, _, key, ns): (u16, u16, K, N) = codec::decode_state_key(&k)?;
+                visit(key, ns, codec::decode_value(&v, &self.what)?);
+                seen += 1;
+                if seen >= limit {
+                    cursor.group = g;
+                    cursor.after = Some(k.to_vec());
+                    return Ok(());
+                }
+            }
+            g += 1;
+        }
+        cursor.group = g;
+        Ok(())
+    }
+}
+
+/// Where [`Table::scan_committed`] continues.
+#[derive(Debug, Clone, Default)]
+pub struct ScanCursor {
+    group: u16,
+    after: Option<Vec<u8>>,
 }

@@ -4,7 +4,7 @@ use super::{DataStream, Plan};
 use crate::aggregate::Aggregate;
 use crate::error::Result;
 use crate::key::{group_range, Key};
-use crate::operator::{Lateness, TimeWindowOp};
+use crate::operator::{KeyedProcessFunction, Lateness, ProcessOp, TimeWindowOp};
 use crate::record::Message;
 use crate::sink::Sink;
 use crate::task::{Consumer, Partition};
@@ -44,6 +44,19 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
             lateness: Lateness::default(),
             late: None,
         }
+    }
+
+    /// Runs `f` on every record and timer of each key, with keyed state and
+    /// timers (see [`KeyedProcessFunction`]). Its state tables take the ids
+    /// [`crate::state::state_table_id`] derives from the operator id.
+    pub fn process<F: KeyedProcessFunction<K, T>>(self, f: F) -> DataStream<F::Out> {
+        let op = self.stream.env.next_op();
+        let key = self.key.clone();
+        self.stage("process", move |plan, i, groups, down| {
+            let ctx = plan.ctx(format!("process-{op}-{i}"));
+            let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(&ctx, op, groups, key.clone(), f.clone(), down)?);
+            Ok(head)
+        })
     }
 
     /// Wires the exchange into this keyed stage and builds one head per

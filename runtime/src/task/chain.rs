@@ -28,6 +28,19 @@ pub trait Consumer<T>: Send {
     /// # Errors
     /// As for `batch`.
     fn end(&mut self) -> Result<()>;
+    /// When the operator next needs [`Consumer::on_time`] even if no input
+    /// arrives (its earliest processing-time timer). Asked by an input
+    /// task's head before it waits; `None`: wait for input only.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// The deadline from [`Consumer::next_deadline`] passed with no input.
+    ///
+    /// # Errors
+    /// As for `batch`.
+    fn on_time(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 macro_rules! pass_control {

@@ -11,8 +11,9 @@ use crossbeam_channel::Receiver;
 pub(crate) fn run_input_task<T>(ctx: TaskCtx, inputs: Vec<Receiver<Message<T>>>, mut head: Box<dyn Consumer<T>>) -> Result<()> {
     let mut inputs = Inputs::new(inputs);
     loop {
-        match inputs.next() {
+        match inputs.next(head.next_deadline()) {
             Event::Data(recs) => head.batch(recs)?,
+            Event::Deadline => head.on_time()?,
             Event::Watermark(w) => head.watermark(w)?,
             Event::Barrier { epoch, last } => {
                 let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
