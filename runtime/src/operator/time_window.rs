@@ -190,7 +190,8 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
         let fired: Vec<Window> = self
             .panes
             .windows_of_pane(p)
-            .filter(|w| w.max_timestamp() <= self.wm)
+            // Fired, but not yet past its lateness (then it is gone in Flink).
+            .filter(|w| w.max_timestamp() <= self.wm && w.max_timestamp().saturating_add(self.lateness) > self.wm)
             .collect();
         for w in fired {
             if let Some(acc) = self.window_acc(k, w)? {
