@@ -40,6 +40,14 @@ pub struct Backing {
     pub(crate) base: bool,
 }
 
+impl Backing {
+    /// Backing by `store`; `base` reads committed state on a miss (set it
+    /// after a restore).
+    pub fn new(store: Arc<Store>, base: bool) -> Self {
+        Self { store, base }
+    }
+}
+
 /// Keyed state of one operator in one task.
 pub struct Table<K: Key, N: Namespace, V> {
     op: u16,

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+# It installs what the tests need first, so it passes on a fresh Debian 12
+# machine with the Rust toolchain and Docker: Mosquitto for the MQTT tests,
+# and (through cross/test.sh) the ARM cross toolchain and qemu.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
+if ((${#need[@]})); then
+  # A stale foreign-architecture index must not stop the install.
+  apt-get update -qq || echo "scripts/test.sh: apt-get update reported errors; installing anyway" >&2
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# The tests start their own brokers on free loopback ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "lint"
+cargo clippy --workspace --all-targets -- -D warnings
+step "tests (x86_64)"
+cargo test --workspace
+step "ARM builds and tests under qemu"
+bash cross/test.sh
