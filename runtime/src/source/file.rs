@@ -48,11 +48,19 @@ impl<T: Send + 'static> FileSource<T> {
             let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
             let text = text.strip_suffix('\r').unwrap_or(text);
             let mut fields: heapless::Vec<&str, MAX_CSV_FIELDS> = heapless::Vec::new();
-            for f in text.split(',') {
-                fields
-                    .push(f)
-                    .map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
+            // A byte loop beats memchr on fields this short.
+            let mut start = 0;
+            for (i, &b) in text.as_bytes().iter().enumerate() {
+                if b == b',' {
+                    fields
+                        .push(&text[start..i])
+                        .map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
+                    start = i + 1;
+                }
             }
+            fields
+                .push(&text[start..])
+                .map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
             parse(&fields)
         })
     }

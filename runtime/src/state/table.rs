@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::key::{key_group, Key};
 use rustc_hash::FxHashMap;
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -75,7 +76,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             map: FxHashMap::default(),
             entry_bytes,
             bytes: 0,
-            budget: budget.max(entry_bytes * 64),
+            // Without a store nothing can be evicted: the budget does not apply.
+            budget: if backing.is_some() { budget.max(entry_bytes * 64) } else { usize::MAX },
             backing,
             spilled: false,
             next_epoch,
@@ -101,24 +103,35 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A store error while reading a lower layer or spilling.
     #[inline]
     pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
-        let k = (key.clone(), ns);
-        if !self.map.contains_key(&k) {
-            let loaded = self.load(key, &k.1)?;
+        // Room is made before the lookup so a hit costs one hash and no
+        // second probe; eviction frees a fifth of the budget at a time.
+        if self.bytes + self.entry_bytes > self.budget {
             self.make_room()?;
-            self.bytes += self.entry_bytes;
-            let persisted = loaded.is_some();
-            self.map.insert(
-                k.clone(),
-                Slot {
+        }
+        let Self {
+            map,
+            backing,
+            spilled,
+            groups,
+            op,
+            what,
+            bytes,
+            entry_bytes,
+            ..
+        } = self;
+        let slot = match map.entry((key.clone(), ns)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let loaded = load(backing.as_ref(), *spilled, *groups, *op, what, key, &e.key().1)?;
+                *bytes += *entry_bytes;
+                let persisted = loaded.is_some();
+                e.insert(Slot {
                     value: loaded.flatten(),
                     dirty: false,
                     persisted,
                     hot: true,
-                },
-            );
-        }
-        let Some(slot) = self.map.get_mut(&k) else {
-            unreachable!("inserted above");
+                })
+            }
         };
         slot.dirty = true;
         slot.hot = true;
@@ -248,27 +261,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     }
 
     /// `Some(None)` = a lower layer records a deletion; `None` = absent.
-    fn load(&mut self, key: &K, ns: &N) -> Result<Option<Option<V>>> {
-        let Some(b) = &self.backing else { return Ok(None) };
-        if !(self.spilled || b.base) {
-            return Ok(None);
-        }
-        let store = &b.store;
-        let sk = codec::state_key(key_group(key, self.groups), self.op, key, ns)?;
-        if self.spilled {
-            if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
-                return match codec::read_entry(&e)? {
-                    Some(v) => Ok(Some(Some(codec::decode_value(v, &self.what)?))),
-                    None => Ok(Some(None)),
-                };
-            }
-        }
-        if b.base {
-            if let Some(v) = store.state.get(&sk).map_err(|e| store.err(e))? {
-                return Ok(Some(Some(codec::decode_value(&v, &self.what)?)));
-            }
-        }
-        Ok(None)
+    fn load(&self, key: &K, ns: &N) -> Result<Option<Option<V>>> {
+        load(self.backing.as_ref(), self.spilled, self.groups, self.op, &self.what, key, ns)
     }
 
     /// Evicts cold entries when the cache is over budget: each goes to
@@ -464,4 +458,38 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
 pub struct ScanCursor {
     group: u16,
     after: Option<Vec<u8>>,
+}
+
+
+/// Reads `key`/`ns` from the layers below memory: `Some(None)` = a lower
+/// layer records a deletion; `None` = absent everywhere.
+fn load<K: Key, N: Namespace, V: DeserializeOwned>(
+    backing: Option<&Backing>,
+    spilled: bool,
+    groups: u16,
+    op: u16,
+    what: &str,
+    key: &K,
+    ns: &N,
+) -> Result<Option<Option<V>>> {
+    let Some(b) = backing else { return Ok(None) };
+    if !(spilled || b.base) {
+        return Ok(None);
+    }
+    let store = &b.store;
+    let sk = codec::state_key(key_group(key, groups), op, key, ns)?;
+    if spilled {
+        if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
+            return match codec::read_entry(&e)? {
+                Some(v) => Ok(Some(Some(codec::decode_value(v, what)?))),
+                None => Ok(Some(None)),
+            };
+        }
+    }
+    if b.base {
+        if let Some(v) = store.state.get(&sk).map_err(|e| store.err(e))? {
+            return Ok(Some(Some(codec::decode_value(&v, what)?)));
+        }
+    }
+    Ok(None)
 }
