@@ -67,7 +67,7 @@ fn model_time(events: &[Ev], size: i64, slide: i64, lateness: i64) -> Vec<String
     // (key, start) -> (acc, fired)
     let mut wins: BTreeMap<(u8, i64), (Acc, bool)> = BTreeMap::new();
     let mut rows = Vec::new();
-    let mut advance = |wm: i64, wins: &mut BTreeMap<(u8, i64), (Acc, bool)>, rows: &mut Vec<String>| {
+    let advance = |wm: i64, wins: &mut BTreeMap<(u8, i64), (Acc, bool)>, rows: &mut Vec<String>| {
         for (&(k, s), (acc, fired)) in wins.iter_mut() {
             if !*fired && s + size - 1 <= wm {
                 rows.push(acc.row(k, s, s + size));

@@ -44,9 +44,12 @@ pub trait Output: Send + 'static {
     fn flush(&mut self) -> Result<()>;
 }
 
+/// Turns one record into the bytes a sink writes.
+pub(crate) type Encode<T> = Box<dyn FnMut(&T, &mut Vec<u8>) + Send>;
+
 /// How to write records of `T` and where.
 pub struct Sink<T> {
-    pub(crate) encode: Box<dyn FnMut(&T, &mut Vec<u8>) + Send>,
+    pub(crate) encode: Encode<T>,
     pub(crate) output: Box<dyn Output>,
 }
 

@@ -18,7 +18,7 @@ const DIRECT_CHUNK: usize = 1 << 16;
 
 pub(crate) struct SinkConsumer<T> {
     pub(crate) id: u16,
-    pub(crate) encode: Box<dyn FnMut(&T, &mut Vec<u8>) + Send>,
+    pub(crate) encode: super::Encode<T>,
     pub(crate) buf: Vec<u8>,
     pub(crate) store: Option<Arc<Store>>,
     /// Set when the job runs without checkpoints.

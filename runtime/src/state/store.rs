@@ -212,7 +212,7 @@ impl Store {
         for item in self.outbox.iter() {
             let k = item.key().map_err(|e| self.err(e))?;
             let e = outbox_epoch(&k)?;
-            if !complete.is_some_and(|c| e <= c) {
+            if complete.is_none_or(|c| e > c) {
                 batch.remove(&self.outbox, k);
             }
         }
