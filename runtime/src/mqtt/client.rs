@@ -402,7 +402,6 @@ impl Conn {
     }
 
     /// Whether the broker accepted the connection and it is up.
-    #[allow(dead_code)]
     pub(crate) fn connected(&self) -> bool {
         self.shared.connected.load(Ordering::Acquire)
     }

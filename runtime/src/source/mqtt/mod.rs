@@ -340,6 +340,10 @@ impl<T: Send + 'static> Source for MqttSource<T> {
             }
         }
         if msgs.is_empty() {
+            // A broker outage is not the end of the stream.
+            if !conn.connected() {
+                self.last_activity = Instant::now();
+            }
             let idle = self.cfg.stop_after_idle_ms.map(Duration::from_millis);
             if idle.is_some_and(|d| self.last_activity.elapsed() >= d) {
                 // Let the last acks out before the connection closes.
