@@ -65,6 +65,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
             window: Duration::from_secs(5),
             max_out_of_orderness: Duration::from_secs(2),
             dead_letter: None,
+            publish: None,
             job,
         };
         let out = run_sensor_average(&cfg)?;

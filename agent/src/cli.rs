@@ -110,6 +110,7 @@ pub fn run_seed(a: &RunArgs) -> anyhow::Result<()> {
         window: std::time::Duration::from_secs(5),
         max_out_of_orderness: std::time::Duration::from_secs(2),
         dead_letter: None,
+        publish: None,
         job,
     };
     println!(

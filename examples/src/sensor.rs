@@ -3,6 +3,9 @@
 
 use anyhow::Context;
 use rivulet::aggregate::{Avg, Count};
+use rivulet::mqtt::{Protocol, Session};
+use rivulet::sink::{FileOutput, MqttOutput, TeeOutput};
+use rivulet::source::mqtt::{Fields, MqttSourceConfig};
 use rivulet::source::{FileSource, Generator};
 use rivulet::window::Tumbling;
 use rivulet::{DataStream, Env, JobConfig, JobOutcome, Sink, Watermarks, Windowed};
@@ -74,6 +77,70 @@ pub enum Input {
     Csv(PathBuf),
     /// `n` synthetic readings from `sensors` sensors (see [`synthetic_reading`]).
     Synthetic { n: u64, sensors: u32 },
+    /// Readings published to MQTT as `{"ts_ms": ..., "temp_f": ...}`.
+    Mqtt(MqttInput),
+}
+
+/// Where and how the seed job subscribes.
+#[derive(Debug, Clone)]
+pub struct MqttInput {
+    /// Broker URL, `mqtt://host:port`.
+    pub url: String,
+    /// Topic template capturing `sensor_id`, e.g. `sensors/{sensor_id}/temp`.
+    pub topic: String,
+    /// MQTT client id (the broker keeps the session under it).
+    pub client_id: String,
+    /// Speak MQTT 3.1.1 instead of 5.
+    pub v311: bool,
+    /// End of stream after this long without a message.
+    pub stop_after_idle: Option<Duration>,
+    /// Republish malformed messages to this topic.
+    pub dead_letter: Option<String>,
+    /// Share the subscription with other instances under this group.
+    pub share_group: Option<String>,
+}
+
+impl MqttInput {
+    fn session(&self, client_id: String) -> Session {
+        let mut s = Session::new(self.url.clone(), client_id);
+        if self.v311 {
+            s.protocol = Protocol::V311;
+        }
+        s
+    }
+}
+
+/// Parses the seed job's MQTT message fields.
+///
+/// # Errors
+/// A message naming the bad field.
+pub fn parse_fields(f: &Fields<'_>) -> Result<Reading, String> {
+    let id = f.str("sensor_id")?;
+    let sensor_id = SensorId::try_from(id.as_ref()).map_err(|_| format!("sensor_id longer than {} bytes", 32))?;
+    if sensor_id.is_empty() {
+        return Err("empty sensor_id".into());
+    }
+    Ok(Reading {
+        sensor_id,
+        ts_ms: f.i64("ts_ms")?,
+        temp: f.f64("temp_f")?,
+    })
+}
+
+/// Turns an output row `sensor_id,window_end_ms,avg_c,count` into the JSON
+/// object published for it.
+///
+/// # Errors
+/// The row does not have four fields.
+pub fn row_to_json(row: &[u8]) -> Result<Vec<u8>, String> {
+    let text = std::str::from_utf8(row).map_err(|_| "row is not UTF-8".to_string())?;
+    let [id, end, avg, count] = text.split(',').collect::<Vec<_>>()[..] else {
+        return Err(format!("unexpected row `{text}`"));
+    };
+    let mut out = Vec::with_capacity(96);
+    let id = serde_json::to_string(id).map_err(|e| e.to_string())?;
+    let _ = write!(out, "{{\"sensor_id\":{id},\"window_end_ms\":{end},\"avg_c\":{avg},\"count\":{count}}}");
+    Ok(out)
 }
 
 /// The seed job's settings.
@@ -89,6 +156,9 @@ pub struct SensorAverage {
     pub max_out_of_orderness: Duration,
     /// Malformed input lines go here too.
     pub dead_letter: Option<PathBuf>,
+    /// Also publish each committed result to this topic template (e.g.
+    /// `averages/{sensor_id}`) on the input's broker.
+    pub publish: Option<String>,
     /// Engine settings (parallelism, state dir, checkpoint interval...).
     pub job: JobConfig,
 }
@@ -144,6 +214,15 @@ fn mix(mut z: u64) -> u64 {
 /// Bad settings, an unreadable input, a refused state directory, or a
 /// failed task.
 pub fn run_sensor_average(cfg: &SensorAverage) -> anyhow::Result<JobOutcome> {
+    Ok(build_sensor_average(cfg)?.execute()?)
+}
+
+/// Builds the seed job without running it, so a caller can take its
+/// metrics and stop flag first (`env.execute()` runs it).
+///
+/// # Errors
+/// Bad settings, an unreadable input or a refused state directory.
+pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
     let env = Env::new(cfg.job.clone())?;
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
@@ -158,6 +237,22 @@ pub fn run_sensor_average(cfg: &SensorAverage) -> anyhow::Result<JobOutcome> {
             let sensors = *sensors;
             env.source(Generator::new(Some(*n), move |i| synthetic_reading(i, sensors)), wms())
         }
+        Input::Mqtt(m) => {
+            let mut c = MqttSourceConfig::new(m.url.clone(), m.client_id.clone(), m.topic.clone());
+            c.session = m.session(m.client_id.clone());
+            c.dead_letter = m.dead_letter.clone();
+            c.share_group = m.share_group.clone();
+            c.stop_after_idle_ms = m.stop_after_idle.map(|d| d.as_millis() as u64);
+            env.source(c.build(parse_fields)?, wms())
+        }
+    };
+    let sink = match (&cfg.publish, &cfg.input) {
+        (None, _) => Sink::file(&cfg.output, write_row),
+        (Some(topic), Input::Mqtt(m)) => {
+            let out = MqttOutput::new(m.session(format!("{}-out", m.client_id)), topic, 1)?.with_render(row_to_json);
+            Sink::new(TeeOutput(FileOutput::new(&cfg.output), out), write_row)
+        }
+        (Some(_), _) => anyhow::bail!("publishing results needs an MQTT input (its broker is used)"),
     };
     readings
         .map(|mut r: Reading| {
@@ -167,8 +262,8 @@ pub fn run_sensor_average(cfg: &SensorAverage) -> anyhow::Result<JobOutcome> {
         .key_by(|r: &Reading| r.sensor_id.clone())
         .window(Tumbling::of(cfg.window))
         .aggregate((Avg::of(|r: &Reading| r.temp), Count))
-        .sink(Sink::file(&cfg.output, write_row));
-    Ok(env.execute()?)
+        .sink(sink);
+    Ok(env)
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ pub enum Error {
     /// A task panicked or failed; carries the task name.
     #[error("task {task} failed: {reason}")]
     Task { task: String, reason: String },
+    /// An MQTT client could not do its part (e.g. a publish was never
+    /// acknowledged); names the client.
+    #[error("mqtt {client}: {reason}")]
+    Mqtt { client: String, reason: String },
 }
 
 /// `Result` with [`Error`].

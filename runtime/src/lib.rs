@@ -35,6 +35,7 @@ pub mod checkpoint;
 mod error;
 pub mod key;
 pub mod metrics;
+pub mod mqtt;
 mod operator;
 mod record;
 pub mod sink;

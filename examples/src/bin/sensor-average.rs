@@ -3,7 +3,7 @@
 use clap::Parser;
 use rivulet::time::parse_duration;
 use rivulet::JobConfig;
-use rivulet_examples::sensor::{run_sensor_average, Input, SensorAverage};
+use rivulet_examples::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,14 +13,45 @@ use std::process::ExitCode;
 /// Input lines: `sensor_id,ts_ms,temp_f`. Output lines:
 /// `sensor_id,window_end_ms,avg_c,count`.
 ///
+/// With `--mqtt`, readings arrive as MQTT messages on `--topic` with JSON
+/// payloads `{"ts_ms": 1700000001234, "temp_f": 71.35}`; each is acked to the
+/// broker only once it is durable in the state directory's ingest log.
+/// Ctrl-C (SIGINT/SIGTERM) stops after a final checkpoint, leaving windows
+/// open for the next run.
+///
 /// Exit codes: 0 done (or already done), 1 the job failed, 2 bad arguments,
 /// 3 the state directory was refused (nothing was changed).
 #[derive(Parser, Debug)]
 #[command(version)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "mqtt"])))]
 struct Args {
     /// Headerless CSV input.
     #[arg(long)]
-    input: PathBuf,
+    input: Option<PathBuf>,
+    /// Read from this MQTT broker instead (`mqtt://host:port`).
+    #[arg(long)]
+    mqtt: Option<String>,
+    /// Topic template; `{sensor_id}` captures the sensor from the topic.
+    #[arg(long, default_value = "sensors/{sensor_id}/temp", requires = "mqtt")]
+    topic: String,
+    /// MQTT client id: the broker keeps the session (and queues messages
+    /// while the job is down) under it, so restarts must reuse it.
+    #[arg(long, default_value = "rivulet-sensor-average", requires = "mqtt")]
+    client_id: String,
+    /// Speak MQTT 3.1.1 (old brokers) instead of MQTT 5.
+    #[arg(long, requires = "mqtt")]
+    mqtt_v311: bool,
+    /// Share the subscription with other instances (`$share/<group>/...`).
+    #[arg(long, requires = "mqtt")]
+    share_group: Option<String>,
+    /// End of stream after this long without a message: every window fires,
+    /// the last epoch commits, exit 0.
+    #[arg(long, requires = "mqtt")]
+    stop_after_idle: Option<String>,
+    /// Also publish each committed result to this topic template, e.g.
+    /// `averages/{sensor_id}` (QoS 1, JSON, with a deterministic message id).
+    #[arg(long, requires = "mqtt")]
+    publish: Option<String>,
     /// Output CSV (exactly once with --state-dir).
     #[arg(long)]
     output: PathBuf,
@@ -40,9 +71,9 @@ struct Args {
     /// Time between checkpoints.
     #[arg(long, default_value = "1s")]
     checkpoint_interval: String,
-    /// Also write malformed input lines here.
+    /// Malformed input goes here too: a file with --input, a topic with --mqtt.
     #[arg(long)]
-    dead_letter: Option<PathBuf>,
+    dead_letter: Option<String>,
     /// Memory for window state per instance, in MiB (the rest spills to disk).
     #[arg(long, default_value_t = 8)]
     state_cache_mb: usize,
@@ -78,15 +109,47 @@ fn run(a: Args) -> anyhow::Result<()> {
     job.state_dir = a.state_dir;
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
     job.state_cache_bytes = a.state_cache_mb << 20;
+    let (input, dead_letter) = match (a.input, a.mqtt) {
+        (Some(p), _) => (Input::Csv(p), a.dead_letter.map(PathBuf::from)),
+        (None, Some(url)) => {
+            if job.state_dir.is_none() {
+                eprintln!("sensor-average: warning: without --state-dir MQTT messages are acked on receipt; a crash loses them");
+            }
+            let stop_after_idle = a
+                .stop_after_idle
+                .as_deref()
+                .map(|d| parse_duration("--stop-after-idle", d))
+                .transpose()?;
+            let m = MqttInput {
+                url,
+                topic: a.topic,
+                client_id: a.client_id,
+                v311: a.mqtt_v311,
+                stop_after_idle,
+                dead_letter: a.dead_letter,
+                share_group: a.share_group,
+            };
+            (Input::Mqtt(m), None)
+        }
+        (None, None) => anyhow::bail!("give --input or --mqtt"),
+    };
     let cfg = SensorAverage {
-        input: Input::Csv(a.input),
+        input,
         output: a.output,
         window: parse_duration("--window", &a.window)?,
         max_out_of_orderness: parse_duration("--max-out-of-orderness", &a.max_out_of_orderness)?,
-        dead_letter: a.dead_letter,
+        dead_letter,
+        publish: a.publish,
         job,
     };
-    let out = run_sensor_average(&cfg)?;
+    let env = build_sensor_average(&cfg)?;
+    // First signal: stop after a final checkpoint. Second: exit at once.
+    let stop = env.stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let out = env.execute()?;
     if out.already_finished {
         eprintln!("sensor-average: the job in this state directory already finished; output left as it is");
         return Ok(());

@@ -39,6 +39,8 @@ pub(crate) struct CoordHandle {
     pub(crate) final_requests: Arc<AtomicUsize>,
     /// Set when the job is being stopped (e.g. Ctrl-C).
     pub(crate) stop: Arc<AtomicBool>,
+    /// The last complete epoch (0: none).
+    pub(crate) completed: Arc<AtomicU64>,
 }
 
 impl CoordHandle {
@@ -63,6 +65,7 @@ pub(crate) struct Coordinator {
 impl Coordinator {
     pub(crate) fn new(store: Option<Arc<Store>>, interval: Duration, next_epoch: u64) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let completed = Arc::new(AtomicU64::new(next_epoch.saturating_sub(1)));
         Self {
             store,
             acks: rx,
@@ -71,13 +74,14 @@ impl Coordinator {
                 trigger: Arc::new(AtomicU64::new(0)),
                 final_requests: Arc::new(AtomicUsize::new(0)),
                 stop: Arc::new(AtomicBool::new(false)),
+                completed: completed.clone(),
             },
             interval,
             tasks: 0,
             sources: 0,
             next_epoch,
             committers: Vec::new(),
-            completed: Arc::new(AtomicU64::new(next_epoch.saturating_sub(1))),
+            completed,
         }
     }
 
@@ -161,7 +165,9 @@ impl Coordinator {
             if let Some((epoch, 0)) = in_flight {
                 live_sources -= finished_in_flight;
                 finished_in_flight = 0;
-                self.complete(epoch, live_sources == 0)?;
+                // A stopped job is not finished: its next run goes on.
+                let stopped = self.handle.stop.load(Ordering::Acquire);
+                self.complete(epoch, live_sources == 0 && !stopped)?;
                 completed += 1;
                 in_flight = None;
                 if self.handle.final_requests.load(Ordering::Acquire) > 0 {

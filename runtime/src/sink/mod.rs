@@ -6,9 +6,11 @@
 //! any moment neither loses nor repeats a committed row.
 
 mod file;
+mod mqtt;
 mod task;
 
 pub use file::{FileOutput, StdoutOutput};
+pub use mqtt::{MqttOutput, TeeOutput};
 pub(crate) use task::{SinkCommitter, SinkConsumer};
 
 use crate::error::Result;

@@ -3,12 +3,27 @@
 mod bad_input;
 mod file;
 mod generator;
+pub mod mqtt;
 
 pub use bad_input::BadInput;
 pub use file::FileSource;
 pub use generator::Generator;
 
 use crate::error::Result;
+use crate::state::IngestLog;
+
+/// What a source is handed before it starts reading.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SourceContext {
+    /// The task's name, for logs.
+    pub name: String,
+    /// This source's part of the node's durable ingest log; `None` when the
+    /// job runs without a state directory.
+    pub ingest: Option<IngestLog>,
+    /// The job resumes from a checkpoint (`restore` follows).
+    pub restored: bool,
+}
 
 /// What a poll produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,4 +63,21 @@ pub trait Source: Send + 'static {
     /// # Errors
     /// The position cannot be decoded or reached.
     fn restore(&mut self, position: &[u8]) -> Result<()>;
+
+    /// Called once before the first `restore` or `poll_batch`.
+    ///
+    /// # Errors
+    /// The source cannot start (e.g. its ingest log is unreadable).
+    fn open(&mut self, _ctx: &SourceContext) -> Result<()> {
+        Ok(())
+    }
+
+    /// Epoch `epoch`, whose barrier followed `position`, is complete: input
+    /// before `position` will never be replayed again and may be released.
+    ///
+    /// # Errors
+    /// Releasing failed (the job stops).
+    fn on_epoch_complete(&mut self, _epoch: u64, _position: &[u8]) -> Result<()> {
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod codec;
 mod handles;
+mod ingest;
 mod store;
 mod table;
 mod ttl;
@@ -16,6 +17,7 @@ pub use handles::{
     MAX_PROCESS_OP, MAX_TABLES,
 };
 pub(crate) use handles::{Slot, TableSite};
+pub use ingest::IngestLog;
 pub use store::{Recovered, Store, StoreConfig, STATE_FORMAT};
 pub(crate) use store::{outbox_epoch, outbox_key};
 pub use table::{Backing, Namespace, ScanCursor, Table};

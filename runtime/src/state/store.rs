@@ -10,6 +10,8 @@
 //!   in meaning: cleared at every start.
 //! - `outbox`: sink rows staged per epoch, published when it completes.
 //! - `meta`: the complete-epoch marker, sink commit records, the job's end.
+//! - `ingest`: messages sources made durable before acking them upstream
+//!   (see [`super::IngestLog`]); trimmed by the sources themselves.
 
 use super::codec::{self, read_entry};
 use crate::error::{Error, Result};
@@ -63,6 +65,7 @@ pub struct Store {
     pub(crate) spill: Keyspace,
     pub(crate) outbox: Keyspace,
     pub(crate) meta: Keyspace,
+    pub(crate) ingest: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,6 +104,7 @@ impl Store {
             spill: open("spill")?,
             outbox: open("outbox")?,
             meta: open("meta")?,
+            ingest: open("ingest")?,
             path: path.to_path_buf(),
             db,
         };

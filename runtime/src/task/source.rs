@@ -5,8 +5,8 @@ use super::{Consumer, TaskCtx};
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::record::Record;
-use crate::source::{Poll, Source};
-use crate::state::codec;
+use crate::source::{Poll, Source, SourceContext};
+use crate::state::{codec, IngestLog};
 use crate::time::watermark::WatermarkKind;
 use crate::time::{now_ms, BoundedOutOfOrderness, Watermarks, MAX_WATERMARK};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,11 @@ pub(crate) fn run_source_task<S: Source>(
     };
     let mut gen = BoundedOutOfOrderness::new(delay);
     let key = position_key(op);
+    source.open(&SourceContext {
+        name: ctx.name.clone(),
+        ingest: ctx.store.as_ref().map(|s| IngestLog::new(s.clone(), op)),
+        restored: ctx.restored,
+    })?;
     if ctx.restored {
         if let Some(store) = &ctx.store {
             if let Some(bytes) = store.state.get(&key).map_err(|e| store.err(e))? {
@@ -58,6 +63,8 @@ pub(crate) fn run_source_task<S: Source>(
     let mut last_wm = i64::MIN;
     let mut last_data = Instant::now();
     let mut idle = false;
+    // Positions of epochs injected but not yet known complete.
+    let mut staged: std::collections::VecDeque<(u64, Vec<u8>)> = std::collections::VecDeque::new();
     loop {
         if let Some(c) = &ctx.coord {
             if c.stop.load(Ordering::Acquire) {
@@ -66,7 +73,18 @@ pub(crate) fn run_source_task<S: Source>(
             let t = c.trigger.load(Ordering::Acquire);
             if t > injected {
                 injected = t;
-                barrier(&ctx, &key, &source, &gen, t, false, &mut *chain)?;
+                let pos = barrier(&ctx, &key, &source, &gen, t, false, &mut *chain)?;
+                if ctx.store.is_some() {
+                    staged.push_back((t, pos));
+                }
+            }
+            let done = c.completed.load(Ordering::Acquire);
+            let mut newest = None;
+            while staged.front().is_some_and(|(e, _)| *e <= done) {
+                newest = staged.pop_front();
+            }
+            if let Some((e, pos)) = newest {
+                source.on_epoch_complete(e, &pos)?;
             }
         }
         raw.clear();
@@ -113,25 +131,34 @@ pub(crate) fn run_source_task<S: Source>(
         }
     }
     let stopped = ctx.coord.as_ref().is_some_and(|c| c.stop.load(Ordering::Acquire));
-    if stopped {
-        // Stopped, not finished: windows stay open for the next run.
-        return chain.end();
-    }
     let bad = source.bad_records();
-    metrics.bad_input.fetch_add(bad - bad_seen, Ordering::Relaxed);
-    chain.watermark(MAX_WATERMARK)?;
+    metrics.bad_input.fetch_add(bad.saturating_sub(bad_seen), Ordering::Relaxed);
+    if !stopped {
+        chain.watermark(MAX_WATERMARK)?;
+    }
+    // Stopped or finished, the last barrier records where the input was
+    // left. Stopped (e.g. Ctrl-C), no final watermark precedes it: windows
+    // stay open in the checkpoint, and the next run resumes them.
     if let Some(c) = &ctx.coord {
         if ctx.store.is_some() {
             c.final_requests.fetch_add(1, Ordering::AcqRel);
+            let asked = Instant::now();
             let t = loop {
                 let t = c.trigger.load(Ordering::Acquire);
                 if t > injected {
-                    break t;
+                    break Some(t);
+                }
+                // A job stopped because a task failed has no coordinator
+                // left to trigger the epoch.
+                if stopped && asked.elapsed() > Duration::from_secs(30) {
+                    break None;
                 }
                 std::thread::sleep(Duration::from_micros(200));
             };
             c.final_requests.fetch_sub(1, Ordering::AcqRel);
-            barrier(&ctx, &key, &source, &gen, t, true, &mut *chain)?;
+            if let Some(t) = t {
+                barrier(&ctx, &key, &source, &gen, t, true, &mut *chain)?;
+            }
         }
     }
     chain.end()
@@ -146,11 +173,12 @@ fn barrier<S: Source>(
     epoch: u64,
     last: bool,
     chain: &mut dyn Consumer<S::Item>,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
+    let position = source.position();
     if let (Some(store), Some(batch)) = (&ctx.store, cp.batch.as_mut()) {
         let snap = SourceSnapshot {
-            position: source.position(),
+            position: position.clone(),
             watermark: *gen,
         };
         let mut v = Vec::new();
@@ -162,5 +190,5 @@ fn barrier<S: Source>(
     if let Some(c) = &ctx.coord {
         c.ack(epoch, last);
     }
-    Ok(())
+    Ok(position)
 }

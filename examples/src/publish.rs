@@ -1,0 +1,187 @@
+//! Publishing readings to MQTT: the sensor simulator behind
+//! `rivulet simulate`, and the publisher tests and benchmarks use.
+
+use crate::sensor::{synthetic_reading, Reading};
+use anyhow::Context;
+use rumqttc::v5::{self, mqttbytes::QoS};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A QoS 1 publisher with a persistent session: what it sent survives a
+/// broker restart (rumqttc resends what was not acknowledged).
+pub struct Publisher {
+    client: PubClient,
+    acked: Arc<AtomicU64>,
+    sent: u64,
+    stop: Arc<AtomicBool>,
+}
+
+enum PubClient {
+    V5(v5::Client),
+    V4(rumqttc::Client),
+}
+
+impl Publisher {
+    /// Connects to `url` as `client_id` (MQTT 5, or 3.1.1 with `v311`).
+    ///
+    /// # Errors
+    /// A bad URL.
+    pub fn connect(url: &str, client_id: &str, v311: bool) -> anyhow::Result<Self> {
+        let (host, port) = rivulet::mqtt::parse_url(url)?;
+        let acked = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (acked.clone(), stop.clone());
+        let client = if v311 {
+            let mut o = rumqttc::MqttOptions::new(client_id, host, port);
+            o.set_clean_session(false).set_keep_alive(Duration::from_secs(30)).set_inflight(1000);
+            let (c, mut conn) = rumqttc::Client::new(o, 10_000);
+            std::thread::spawn(move || {
+                for ev in conn.iter() {
+                    match ev {
+                        Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                            a.fetch_add(1, Ordering::AcqRel);
+                        }
+                        Ok(_) => {}
+                        Err(_) if s.load(Ordering::Acquire) => break,
+                        Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                    }
+                }
+            });
+            PubClient::V4(c)
+        } else {
+            let mut o = v5::MqttOptions::new(client_id, host, port);
+            o.set_clean_start(false)
+                .set_session_expiry_interval(Some(3600))
+                .set_keep_alive(Duration::from_secs(30))
+                .set_outgoing_inflight_upper_limit(1000);
+            let (c, mut conn) = v5::Client::new(o, 10_000);
+            std::thread::spawn(move || {
+                for ev in conn.iter() {
+                    match ev {
+                        Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::PubAck(_))) => {
+                            a.fetch_add(1, Ordering::AcqRel);
+                        }
+                        Ok(_) => {}
+                        Err(_) if s.load(Ordering::Acquire) => break,
+                        Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                    }
+                }
+            });
+            PubClient::V5(c)
+        };
+        Ok(Self { client, acked, sent: 0, stop })
+    }
+
+    /// Publishes one message at QoS 1 (blocks while rumqttc's queue is full).
+    ///
+    /// # Errors
+    /// The connection thread is gone.
+    pub fn send(&mut self, topic: &str, payload: Vec<u8>) -> anyhow::Result<()> {
+        match &self.client {
+            PubClient::V5(c) => c.publish(topic, QoS::AtLeastOnce, false, payload)?,
+            PubClient::V4(c) => c.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)?,
+        }
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Messages acknowledged by the broker.
+    pub fn acked(&self) -> u64 {
+        self.acked.load(Ordering::Acquire)
+    }
+
+    /// Waits until the broker acknowledged every message sent.
+    ///
+    /// # Errors
+    /// Not all acknowledged within `timeout`.
+    pub fn wait_acked(&self, timeout: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + timeout;
+        while self.acked() < self.sent {
+            if Instant::now() > until {
+                anyhow::bail!("{} of {} messages unacknowledged", self.sent - self.acked(), self.sent);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        match &self.client {
+            PubClient::V5(c) => drop(c.disconnect()),
+            PubClient::V4(c) => drop(c.disconnect()),
+        }
+    }
+}
+
+/// The topic and JSON payload of a reading (°F), as sensors publish them.
+pub fn reading_message(r: &Reading) -> (String, Vec<u8>) {
+    let topic = format!("sensors/{}/temp", r.sensor_id);
+    let mut p = Vec::with_capacity(48);
+    let _ = write!(p, "{{\"ts_ms\":{},\"temp_f\":{}}}", r.ts_ms, r.temp);
+    (topic, p)
+}
+
+/// The simulator's settings.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// Broker URL.
+    pub url: String,
+    /// Speak MQTT 3.1.1.
+    pub v311: bool,
+    /// Number of sensors.
+    pub sensors: u32,
+    /// Messages per second over all sensors.
+    pub rate: f64,
+    /// Stop after this many messages (`None`: until stopped).
+    pub count: Option<u64>,
+    /// Share of messages stamped 10 s in the past (late for the job).
+    pub late_fraction: f64,
+    /// Share of messages with a malformed payload.
+    pub malformed_fraction: f64,
+}
+
+/// Publishes live readings stamped with the current time until `count`
+/// messages were sent or `stop` is set; returns how many were sent.
+///
+/// # Errors
+/// The connection failed.
+pub fn simulate(s: &Simulation, stop: &AtomicBool) -> anyhow::Result<u64> {
+    let client_id = format!("rivulet-simulator-{}", std::process::id());
+    let mut p = Publisher::connect(&s.url, &client_id, s.v311).context("connecting the simulator")?;
+    let started = Instant::now();
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) && s.count.is_none_or(|c| i < c) {
+        let due = (started.elapsed().as_secs_f64() * s.rate) as u64;
+        if i >= due {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        let mut r = synthetic_reading(i, s.sensors);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let h = frac(i);
+        r.ts_ms = now - (i % 7) as i64 * 13;
+        if h < s.late_fraction {
+            r.ts_ms -= 10_000;
+        }
+        let (topic, mut payload) = reading_message(&r);
+        if frac(i ^ 0x5555) < s.malformed_fraction {
+            payload = b"{\"ts_ms\": \"soon\", \"temp_f\": }".to_vec();
+        }
+        p.send(&topic, payload)?;
+        i += 1;
+    }
+    p.wait_acked(Duration::from_secs(10)).ok();
+    Ok(i)
+}
+
+fn frac(i: u64) -> f64 {
+    let mut z = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z ^= z >> 31;
+    (z % 1_000_000) as f64 / 1_000_000.0
+}

@@ -1,0 +1,276 @@
+//! Shared pieces of the MQTT tests: a real Mosquitto per test on a free
+//! loopback port, data sets, the `--input` oracle, and engine processes.
+#![allow(dead_code)]
+
+use rivulet_examples::publish::{reading_message, Publisher};
+use rivulet_examples::sensor::{synthetic_reading, Reading};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
+
+/// A Mosquitto of this test's own, with persistence in `dir`.
+pub struct Mosquitto {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+fn mosquitto_bin() -> Option<PathBuf> {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto, or returns `None` after a loud message when it is
+    /// not installed (`apt-get install -y mosquitto`).
+    pub fn start(dir: &Path) -> Option<Mosquitto> {
+        if mosquitto_bin().is_none() {
+            eprintln!("\n**********\nSKIPPED: mosquitto is not installed (apt-get install -y mosquitto); this MQTT test did not run\n**********\n");
+            return None;
+        }
+        let port = free_port();
+        // max_queued_messages: Mosquitto's default of 1000 silently drops
+        // QoS 1 messages queued for an offline persistent session (a killed
+        // engine); max_inflight_messages: the default 20 caps the unacked
+        // window to a subscriber and so its throughput.
+        let conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\n\
+             max_queued_messages 1000000\nmax_inflight_messages 1000\nlog_dest file {}/mosquitto.log\n",
+            dir.display(),
+            dir.display()
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
+        let mut m = Mosquitto { port, dir: dir.to_path_buf(), child: None };
+        m.spawn();
+        Some(m)
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(mosquitto_bin().unwrap())
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM (Mosquitto saves its persistence file) and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe_sigterm(c.id());
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+/// `n` readings from `sensors` sensors, each line unique (identical lines
+/// would be one message to the broker-duplicate filter).
+pub fn dataset(n: u64, sensors: u32) -> Vec<Reading> {
+    let mut seen = HashSet::new();
+    (0..n * 2)
+        .map(|i| synthetic_reading(i, sensors))
+        .filter(|r| seen.insert(format!("{},{},{}", r.sensor_id, r.ts_ms, r.temp)))
+        .take(n as usize)
+        .collect()
+}
+
+pub fn write_csv(path: &Path, data: &[Reading]) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for r in data {
+        writeln!(f, "{},{},{}", r.sensor_id, r.ts_ms, r.temp).unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// The rows `sensor-average --input` gives for `data`, sorted.
+pub fn oracle(dir: &Path, data: &[Reading]) -> Vec<String> {
+    let input = dir.join("oracle-in.csv");
+    let out = dir.join("oracle-out.csv");
+    write_csv(&input, data);
+    let st = Command::new(BIN).arg("--input").arg(&input).arg("--output").arg(&out).status().unwrap();
+    assert!(st.success());
+    sorted_rows(&out)
+}
+
+pub fn sorted_rows(path: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// The engine's command line for an MQTT run.
+pub fn engine(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["--mqtt", url, "--topic", "sensors/{sensor_id}/temp", "--client-id", name])
+        .arg("--output")
+        .arg(dir.join(format!("{name}.csv")))
+        .arg("--state-dir")
+        .arg(dir.join(format!("{name}-state")))
+        .args(["--checkpoint-interval", "300ms"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Waits for a child to exit (killing it after `timeout`); returns its
+/// success and stderr.
+pub fn finish(mut child: Child, timeout: Duration) -> (bool, String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            return (st.success(), err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (false, "timed out".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the broker holds a session for `client_id`, i.e. the engine
+/// connected and subscribed (seen through a probe publish round trip).
+pub fn wait_subscribed(m: &Mosquitto, dir: &Path) {
+    let log = dir.join("mosquitto.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("New client connected") {
+            std::thread::sleep(Duration::from_millis(300));
+            return;
+        }
+        assert!(Instant::now() < deadline, "the engine never connected to mosquitto on {}", m.port);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Publishes `data` at about `per_sec` messages per second; returns when
+/// the broker acknowledged all of it.
+pub fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
+    let mut p = Publisher::connect(url, id, false).unwrap();
+    let t0 = Instant::now();
+    for (i, r) in data.iter().enumerate() {
+        while (t0.elapsed().as_secs_f64() * per_sec) < i as f64 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (t, pl) = reading_message(r);
+        p.send(&t, pl).unwrap();
+        // rumqttc resends unacknowledged messages after a reconnect in
+        // packet-id order, not send order (MQTT asks for send order); with
+        // acks awaited every 500 messages its 1000-id cycle never wraps
+        // inside the in-flight window, so resends keep the data set's order
+        // and the averages' floating-point sums stay bit-identical.
+        if (i + 1) % 500 == 0 {
+            p.wait_acked(Duration::from_secs(60)).unwrap();
+        }
+    }
+    p.wait_acked(Duration::from_secs(60)).unwrap();
+}
+
+/// A plain subscriber collecting `(topic, payload, msg id)` in a thread.
+pub struct Collector {
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>,
+    client: rumqttc::v5::Client,
+}
+
+impl Collector {
+    pub fn start(port: u16, id: &str, filter: &str) -> Collector {
+        use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_clean_start(true);
+        let (client, mut conn) = Client::new(o, 100);
+        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = subscribed.clone();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let id = p.properties.as_ref().and_then(|pr| {
+                            pr.user_properties.iter().find(|(k, _)| k == "rivulet-msg-id").map(|(_, v)| v.clone())
+                        });
+                        g.lock().unwrap().push((
+                            String::from_utf8_lossy(&p.topic).into_owned(),
+                            String::from_utf8_lossy(&p.payload).into_owned(),
+                            id,
+                        ));
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => s.store(true, std::sync::atomic::Ordering::Release),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !subscribed.load(std::sync::atomic::Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "collector did not subscribe");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Collector { got, client }
+    }
+
+    /// Waits until at least `n` messages arrived (or `timeout`), then a
+    /// little more for strays; returns them.
+    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<(String, String, Option<String>)> {
+        let deadline = Instant::now() + timeout;
+        while self.got.lock().unwrap().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        self.got.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}

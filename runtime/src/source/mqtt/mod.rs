@@ -1,0 +1,449 @@
+//! The MQTT source: QoS 1 over a persistent session, with manual acks — a
+//! message is acked to the broker only once it is durable in the node's
+//! ingest log, in arrival order. The log's sequence number is the source's
+//! checkpointed position: recovery replays the log from it, and the log is
+//! trimmed below it once the checkpoint is complete. Redelivered duplicates
+//! are dropped (see `dedupe`). Bad payloads are counted, logged with rate
+//! limiting and republished to a dead-letter topic when one is configured.
+//!
+//! Without a state directory there is no ingest log: messages are acked as
+//! soon as they are handed to the job (at-most-once across a crash).
+
+mod dedupe;
+mod payload;
+
+pub use payload::{Fields, PayloadFormat};
+
+use super::{BadInput, Poll, Source, SourceContext};
+use crate::error::{Error, Result};
+use crate::mqtt::{Conn, Inbound, Session, TopicTemplate};
+use crate::state::IngestLog;
+use dedupe::{identity, Dedupe};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Settings of an MQTT source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttSourceConfig {
+    /// Broker, client id and session.
+    pub session: Session,
+    /// Topic template, e.g. `sensors/{sensor_id}/temp`: the source
+    /// subscribes to `sensors/+/temp` and captures `sensor_id`.
+    pub topic: String,
+    /// Share the subscription among parallel instances
+    /// (`$share/<group>/<filter>`): each message goes to one of them.
+    #[serde(default)]
+    pub share_group: Option<String>,
+    /// Subscription QoS (0, 1 or 2). Exactly-once needs 1 or 2.
+    #[serde(default = "default_qos")]
+    pub qos: u8,
+    /// Payload layout.
+    #[serde(default = "default_format")]
+    pub payload: PayloadFormat,
+    /// Field mapping: record field name → payload key.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Republish malformed messages here (the job goes on either way).
+    #[serde(default)]
+    pub dead_letter: Option<String>,
+    /// End of stream after this long without a message (milliseconds).
+    #[serde(default)]
+    pub stop_after_idle_ms: Option<u64>,
+    /// How many recent message identities are remembered to drop
+    /// redeliveries; the ingest log keeps at least this many entries.
+    #[serde(default = "default_dedupe")]
+    pub dedupe_window: usize,
+}
+
+fn default_qos() -> u8 {
+    1
+}
+fn default_format() -> PayloadFormat {
+    PayloadFormat::Json
+}
+fn default_dedupe() -> usize {
+    65_536
+}
+
+impl MqttSourceConfig {
+    /// QoS 1, JSON payloads, a persistent MQTT 5 session.
+    pub fn new(url: impl Into<String>, client_id: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            session: Session::new(url, client_id),
+            topic: topic.into(),
+            share_group: None,
+            qos: 1,
+            payload: PayloadFormat::Json,
+            rename: BTreeMap::new(),
+            dead_letter: None,
+            stop_after_idle_ms: None,
+            dedupe_window: default_dedupe(),
+        }
+    }
+
+    /// The source, with `parse` turning a message's fields into a record.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field.
+    pub fn build<T, P>(self, parse: P) -> Result<MqttSource<T>>
+    where
+        T: Send + 'static,
+        P: FnMut(&Fields<'_>) -> std::result::Result<T, String> + Send + 'static,
+    {
+        self.session.validate()?;
+        let template = TopicTemplate::parse("topic", &self.topic)?;
+        if self.qos > 2 {
+            return Err(Error::config("qos", "must be 0, 1 or 2"));
+        }
+        if let Some(g) = &self.share_group {
+            if g.is_empty() || g.contains(['/', '+', '#']) {
+                return Err(Error::config("share_group", "must be a non-empty name without / + #"));
+            }
+        }
+        if let Some(d) = &self.dead_letter {
+            TopicTemplate::parse("dead_letter", d)?.render(|_| None).map_err(|e| Error::config("dead_letter", e))?;
+        }
+        let bad = BadInput::new(format!("mqtt {}", self.topic));
+        Ok(MqttSource {
+            dedupe: Dedupe::new(self.dedupe_window),
+            cfg: self,
+            template,
+            parse: Box::new(parse),
+            conn: None,
+            log: None,
+            next_seq: 0,
+            read_seq: 0,
+            log_first: 0,
+            bad,
+            acks: VecDeque::new(),
+            dead: VecDeque::new(),
+            last_activity: Instant::now(),
+            duplicates: 0,
+            replay: Vec::new(),
+            entries: Vec::new(),
+        })
+    }
+}
+
+type Parse<T> = Box<dyn FnMut(&Fields<'_>) -> std::result::Result<T, String> + Send>;
+
+/// Reads records from MQTT; see the module docs.
+pub struct MqttSource<T> {
+    cfg: MqttSourceConfig,
+    template: TopicTemplate,
+    parse: Parse<T>,
+    conn: Option<Conn>,
+    log: Option<IngestLog>,
+    /// Sequence number the next appended message gets.
+    next_seq: u64,
+    /// Sequence number of the next message handed to the job.
+    read_seq: u64,
+    /// Lowest sequence number still in the log.
+    log_first: u64,
+    dedupe: Dedupe,
+    bad: BadInput,
+    /// Acks not yet accepted by the connection: (qos, pkid, generation).
+    acks: VecDeque<(u8, u16, u64)>,
+    /// Dead letters not yet accepted by the connection.
+    dead: VecDeque<(String, Vec<u8>, String)>,
+    last_activity: Instant,
+    duplicates: u64,
+    replay: Vec<(u64, Vec<u8>)>,
+    entries: Vec<Vec<u8>>,
+}
+
+/// Most dead letters waiting for the connection before new ones are dropped.
+const MAX_DEAD_PENDING: usize = 10_000;
+const ENTRY_VERSION: u8 = 1;
+
+/// Ingest log entry: `version | u16 topic len | topic | u16 id len | id | payload`.
+fn encode_entry(m: &Inbound, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(ENTRY_VERSION);
+    let topic = m.topic.as_bytes();
+    let topic = &topic[..topic.len().min(usize::from(u16::MAX))];
+    out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    out.extend_from_slice(topic);
+    let id = m.msg_id.as_deref().unwrap_or("").as_bytes();
+    let id = &id[..id.len().min(usize::from(u16::MAX))];
+    out.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    out.extend_from_slice(id);
+    out.extend_from_slice(&m.payload);
+}
+
+struct Entry<'a> {
+    topic: &'a str,
+    msg_id: Option<&'a str>,
+    payload: &'a [u8],
+}
+
+fn decode_entry(b: &[u8]) -> Result<Entry<'_>> {
+    let bad = |r: &str| Error::Corrupt { what: "mqtt ingest log entry".into(), reason: r.into() };
+    let (&v, rest) = b.split_first().ok_or_else(|| bad("empty"))?;
+    if v != ENTRY_VERSION {
+        return Err(bad(&format!("unknown version {v}")));
+    }
+    let take = |b: &'_ [u8]| -> Result<(usize, usize)> {
+        let n = b.get(..2).ok_or_else(|| bad("truncated"))?;
+        Ok((usize::from(u16::from_be_bytes([n[0], n[1]])), 2))
+    };
+    let (tl, o) = take(rest)?;
+    let topic = rest.get(o..o + tl).ok_or_else(|| bad("truncated topic"))?;
+    let rest = &rest[o + tl..];
+    let (il, o) = take(rest)?;
+    let id = rest.get(o..o + il).ok_or_else(|| bad("truncated id"))?;
+    let payload = &rest[o + il..];
+    let topic = std::str::from_utf8(topic).map_err(|_| bad("topic not UTF-8"))?;
+    let id = std::str::from_utf8(id).map_err(|_| bad("id not UTF-8"))?;
+    Ok(Entry { topic, msg_id: (!id.is_empty()).then_some(id), payload })
+}
+
+impl<T: Send + 'static> MqttSource<T> {
+    /// Duplicates dropped so far.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    fn filter(&self) -> String {
+        let f = self.template.filter();
+        match &self.cfg.share_group {
+            Some(g) => format!("$share/{g}/{f}"),
+            None => f,
+        }
+    }
+
+    fn conn(&mut self) -> Result<&Conn> {
+        if self.conn.is_none() {
+            // Above the inflight window, so the connection thread never
+            // waits on us for QoS 1 traffic.
+            let cap = usize::from(self.cfg.session.receive_maximum) * 2 + 1024;
+            let c = Conn::start(&self.cfg.session, Some((self.filter(), self.cfg.qos)), cap)?;
+            self.last_activity = Instant::now();
+            self.conn = Some(c);
+        }
+        self.conn.as_ref().ok_or_else(|| Error::config("session", "not connected"))
+    }
+
+    /// Hands queued acks (and dead letters) to the connection, in order.
+    fn flush(&mut self) -> Result<()> {
+        let Some(conn) = &self.conn else { return Ok(()) };
+        let gen = conn.gen();
+        while let Some(&(qos, pkid, g)) = self.acks.front() {
+            // An ack for an earlier connection would name a packet id the
+            // broker may have reused: the broker redelivers instead.
+            if g == gen && !conn.try_ack(qos, pkid)? {
+                break;
+            }
+            self.acks.pop_front();
+        }
+        while let Some((topic, payload, reason)) = self.dead.front() {
+            let props = [("reason", reason.clone()), ("topic", topic.clone())];
+            let Some(dl) = &self.cfg.dead_letter else { break };
+            if !conn.try_publish(dl, payload.clone(), 1, &props)? {
+                break;
+            }
+            self.dead.pop_front();
+        }
+        Ok(())
+    }
+
+    fn parse_one(&mut self, seq: u64, topic: &str, payload: &[u8], live: bool, out: &mut Vec<T>) -> Result<()> {
+        let mut caps = Vec::new();
+        let r = if self.template.capture(topic, &mut caps) {
+            Fields::decode(&self.cfg.payload, &self.cfg.rename, &caps, payload).and_then(|f| (self.parse)(&f))
+        } else {
+            Err(format!("topic `{topic}` does not match `{}`", self.cfg.topic))
+        };
+        match r {
+            Ok(v) => out.push(v),
+            Err(reason) => {
+                self.bad.report(seq, &reason, payload)?;
+                if live && self.cfg.dead_letter.is_some() {
+                    if self.dead.len() < MAX_DEAD_PENDING {
+                        self.dead.push_back((topic.to_string(), payload.to_vec(), reason));
+                    } else {
+                        tracing::warn!(topic, "dead-letter queue full; a malformed message was only counted");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn replay_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+        let Some(log) = &self.log else {
+            self.read_seq = self.next_seq;
+            return Ok(Poll::Ready);
+        };
+        let mut buf = std::mem::take(&mut self.replay);
+        buf.clear();
+        log.read(self.read_seq, max.min((self.next_seq - self.read_seq) as usize), &mut buf)?;
+        if buf.is_empty() {
+            // Trimmed below the position: nothing left to replay.
+            self.read_seq = self.next_seq;
+        }
+        for (seq, bytes) in &buf {
+            let e = decode_entry(bytes)?;
+            let (topic, payload) = (e.topic.to_string(), e.payload.to_vec());
+            self.parse_one(*seq, &topic, &payload, false, out)?;
+            self.read_seq = seq + 1;
+        }
+        self.replay = buf;
+        Ok(Poll::Ready)
+    }
+}
+
+impl<T: Send + 'static> Source for MqttSource<T> {
+    type Item = T;
+
+    fn open(&mut self, ctx: &SourceContext) -> Result<()> {
+        self.log = ctx.ingest.clone();
+        if let Some(log) = &self.log {
+            if let Some((first, last)) = log.bounds()? {
+                self.log_first = first;
+                self.next_seq = last + 1;
+                self.read_seq = first;
+                // What the log still holds was received before: a broker
+                // redelivering it must not count it twice.
+                let mut from = first.max(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
+                let mut buf = Vec::new();
+                while from < self.next_seq {
+                    buf.clear();
+                    log.read(from, 4096, &mut buf)?;
+                    let Some((last_seq, _)) = buf.last() else { break };
+                    from = last_seq + 1;
+                    for (_, b) in &buf {
+                        let e = decode_entry(b)?;
+                        self.dedupe.insert(identity(e.topic, e.payload, e.msg_id));
+                    }
+                }
+            }
+        }
+        self.conn()?;
+        Ok(())
+    }
+
+    fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+        self.conn()?;
+        self.flush()?;
+        if self.read_seq < self.next_seq {
+            return self.replay_batch(out, max);
+        }
+        let Some(conn) = &self.conn else { return Ok(Poll::Pending) };
+        let mut msgs = Vec::new();
+        while msgs.len() < max {
+            match conn.inbound.try_recv() {
+                Ok(m) => msgs.push(m),
+                Err(_) => break,
+            }
+        }
+        if msgs.is_empty() {
+            // A broker outage is not the end of the stream.
+            if !conn.connected() {
+                self.last_activity = Instant::now();
+            }
+            let idle = self.cfg.stop_after_idle_ms.map(Duration::from_millis);
+            if idle.is_some_and(|d| self.last_activity.elapsed() >= d) {
+                // Let the last acks out before the connection closes.
+                let until = Instant::now() + Duration::from_secs(1);
+                while !self.acks.is_empty() && Instant::now() < until {
+                    self.flush()?;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                tracing::info!(source = %self.cfg.topic, "no message for the idle time: end of stream");
+                return Ok(Poll::End);
+            }
+            return Ok(Poll::Pending);
+        }
+        self.last_activity = Instant::now();
+        let mut entries = std::mem::take(&mut self.entries);
+        let mut kept = Vec::with_capacity(msgs.len());
+        let mut used = 0;
+        for m in msgs {
+            if m.qos > 0 {
+                self.acks.push_back((m.qos, m.pkid, m.gen));
+            }
+            if !self.dedupe.insert(identity(&m.topic, &m.payload, m.msg_id.as_deref())) {
+                self.duplicates += 1;
+                tracing::debug!(topic = %m.topic, "duplicate message dropped");
+                continue;
+            }
+            if self.log.is_some() {
+                if entries.len() == used {
+                    entries.push(Vec::new());
+                }
+                encode_entry(&m, &mut entries[used]);
+                used += 1;
+            }
+            kept.push(m);
+        }
+        if let Some(log) = &self.log {
+            log.append(self.next_seq, entries[..used].iter().map(Vec::as_slice))?;
+        }
+        self.entries = entries;
+        // Durable (or no log at all): now the broker may forget them.
+        self.flush()?;
+        for m in kept {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.read_seq = self.next_seq;
+            self.parse_one(seq, &m.topic, &m.payload, true, out)?;
+        }
+        Ok(Poll::Ready)
+    }
+
+    fn position(&self) -> Vec<u8> {
+        self.read_seq.to_be_bytes().to_vec()
+    }
+
+    fn bad_records(&self) -> u64 {
+        self.bad.count()
+    }
+
+    fn restore(&mut self, position: &[u8]) -> Result<()> {
+        let b: [u8; 8] = position.try_into().map_err(|_| Error::Corrupt {
+            what: "mqtt source position".into(),
+            reason: format!("{} bytes, expected 8", position.len()),
+        })?;
+        self.read_seq = u64::from_be_bytes(b);
+        self.next_seq = self.next_seq.max(self.read_seq);
+        Ok(())
+    }
+
+    fn on_epoch_complete(&mut self, _epoch: u64, position: &[u8]) -> Result<()> {
+        let Some(log) = &self.log else { return Ok(()) };
+        let Ok(b) = <[u8; 8]>::try_from(position) else { return Ok(()) };
+        // Keep the dedupe window's worth below the position, so a restart
+        // still recognises redeliveries of what it already has.
+        let cut = u64::from_be_bytes(b).min(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
+        if cut > self.log_first {
+            log.truncate_below(cut)?;
+            self.log_first = cut;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        let m = Inbound {
+            topic: "a/b".into(),
+            payload: bytes::Bytes::from_static(b"{\"x\":1}"),
+            qos: 1,
+            pkid: 3,
+            gen: 1,
+            msg_id: Some("id-1".into()),
+        };
+        let mut b = Vec::new();
+        encode_entry(&m, &mut b);
+        let e = decode_entry(&b).unwrap();
+        assert_eq!((e.topic, e.msg_id, e.payload), ("a/b", Some("id-1"), &b"{\"x\":1}"[..]));
+        assert!(decode_entry(&b[..4]).is_err());
+    }
+}
