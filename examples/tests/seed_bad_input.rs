@@ -2,7 +2,7 @@
 //! the dead-letter file, and skipped; damaged or foreign state directories
 //! are refused with a message naming them, and nothing in them is touched.
 
-mod common;
+mod seed;
 
 use std::path::Path;
 use std::process::Command;
@@ -35,7 +35,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn malformed_lines_are_counted_and_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
-    let good = common::synthetic(2_000, 5, 3, 0, 0);
+    let good = seed::synthetic(2_000, 5, 3, 0, 0);
     let mut text = String::new();
     for (i, l) in good.iter().enumerate() {
         text.push_str(&format!("{},{},{}\n", l.id, l.ts, l.temp_f));
@@ -53,7 +53,7 @@ fn malformed_lines_are_counted_and_dead_lettered() {
     let input = dir.path().join("in.csv");
     std::fs::write(&input, bytes).unwrap();
     let clean = dir.path().join("clean.csv");
-    common::write_csv(&clean, &good);
+    seed::write_csv(&clean, &good);
 
     let out = dir.path().join("out.csv");
     let dl = dir.path().join("dead.txt");
@@ -77,13 +77,13 @@ fn malformed_lines_are_counted_and_dead_lettered() {
     let clean_out = dir.path().join("clean-out.csv");
     let r = Command::new(BIN).arg("--input").arg(&clean).arg("--output").arg(&clean_out).output().unwrap();
     assert!(r.status.success());
-    assert_eq!(common::sorted_rows(&out), common::sorted_rows(&clean_out));
+    assert_eq!(seed::sorted_rows(&out), seed::sorted_rows(&clean_out));
 }
 
 fn run_with_state(dir: &Path, state: &Path) -> std::process::Output {
     let input = dir.join("in.csv");
     if !input.exists() {
-        common::write_csv(&input, &common::synthetic(50_000, 20, 9, 0, 0));
+        seed::write_csv(&input, &seed::synthetic(50_000, 20, 9, 0, 0));
     }
     Command::new(BIN)
         .arg("--input")

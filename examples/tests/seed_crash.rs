@@ -2,7 +2,7 @@
 //! with the same command each time: the final output holds exactly the rows
 //! of an uninterrupted run, and a run after completion changes nothing.
 
-mod common;
+mod seed;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,11 +24,11 @@ fn command(input: &Path, output: &Path, state: Option<&Path>, p: usize) -> Comma
 fn crash_and_resume(p: usize) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.csv");
-    common::write_csv(&input, &common::synthetic(1_500_000, 500, 7, 9_000, 997));
+    seed::write_csv(&input, &seed::synthetic(1_500_000, 500, 7, 9_000, 997));
     let expected_out = dir.path().join("expected.csv");
     let st = command(&input, &expected_out, None, p).status().unwrap();
     assert!(st.success());
-    let expected = common::sorted_rows(&expected_out);
+    let expected = seed::sorted_rows(&expected_out);
     assert!(expected.len() > 1000);
 
     let out = dir.path().join("out.csv");
@@ -47,7 +47,7 @@ fn crash_and_resume(p: usize) {
     let run = command(&input, &out, Some(&state), p).output().unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(kills >= 2, "the job finished before it could be killed; make the input larger");
-    assert_eq!(common::sorted_rows(&out), expected, "exactly-once output after {kills} kills");
+    assert_eq!(seed::sorted_rows(&out), expected, "exactly-once output after {kills} kills");
 
     // A finished job leaves its output as it is.
     let before = std::fs::read(&out).unwrap();

@@ -2,9 +2,9 @@
 //! stragglers; batch size, parallelism, checkpointing and a tiny state cache
 //! (forcing spills to fjall) never change the result.
 
-mod common;
+mod seed;
 
-use common::{model, sorted_rows, write_csv, Line};
+use seed::{model, sorted_rows, write_csv, Line};
 use proptest::prelude::*;
 use rivulet::JobConfig;
 use rivulet_examples::sensor::{run_sensor_average, Input, SensorAverage};
@@ -18,6 +18,7 @@ fn run(dir: &std::path::Path, input: &std::path::Path, name: &str, job: JobConfi
         window: Duration::from_secs(5),
         max_out_of_orderness: Duration::from_secs(2),
         dead_letter: None,
+        publish: None,
         job,
     };
     let r = run_sensor_average(&cfg).unwrap();
@@ -74,7 +75,7 @@ proptest! {
 
 #[test]
 fn many_keys_spill_and_match_the_model() {
-    let lines = common::synthetic(60_000, 3_000, 42, 8_000, 500);
+    let lines = seed::synthetic(60_000, 3_000, 42, 8_000, 500);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.csv");
     write_csv(&input, &lines);
