@@ -32,6 +32,7 @@
 
 pub mod aggregate;
 pub mod checkpoint;
+pub mod contract;
 mod error;
 pub mod key;
 pub mod metrics;

@@ -159,3 +159,60 @@ impl<T> Inputs<T> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+
+    fn wm<T>(e: Event<T>) -> Option<i64> {
+        match e {
+            Event::Watermark(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn watermark_is_the_minimum_and_idle_inputs_do_not_hold_it_back() {
+        let (a, ra) = crossbeam_channel::unbounded::<Message<u8>>();
+        let (b, rb) = crossbeam_channel::unbounded::<Message<u8>>();
+        let mut inputs = Inputs::new(vec![ra, rb]);
+        a.send(Message::Watermark(100)).unwrap();
+        b.send(Message::Watermark(50)).unwrap();
+        assert_eq!(wm(inputs.next(None)), Some(50));
+        b.send(Message::Watermark(crate::time::IDLE_MARK)).unwrap();
+        assert_eq!(wm(inputs.next(None)), Some(100), "idle input left out of the minimum");
+        // Data from the idle input makes it count again; its records see
+        // the other input's watermark as a bound.
+        b.send(Message::Data(vec![Record { ts: 60, wm: 55, value: 1 }])).unwrap();
+        match inputs.next(None) {
+            Event::Data(r) => assert_eq!(r[0].wm, 55),
+            _ => panic!("expected data"),
+        }
+        a.send(Message::End).unwrap();
+        b.send(Message::End).unwrap();
+        assert_eq!(wm(inputs.next(None)), Some(i64::MAX));
+        assert!(matches!(inputs.next(None), Event::End));
+    }
+
+    #[test]
+    fn barriers_align_across_inputs() {
+        let (a, ra) = crossbeam_channel::unbounded::<Message<u8>>();
+        let (b, rb) = crossbeam_channel::unbounded::<Message<u8>>();
+        let mut inputs = Inputs::new(vec![ra, rb]);
+        a.send(Message::Barrier { epoch: 1, last: false }).unwrap();
+        // Records behind the barrier on input a must wait for b's barrier.
+        a.send(Message::Data(vec![Record { ts: 1, wm: 0, value: 9 }])).unwrap();
+        b.send(Message::Data(vec![Record { ts: 1, wm: 0, value: 7 }])).unwrap();
+        b.send(Message::Barrier { epoch: 1, last: false }).unwrap();
+        match inputs.next(None) {
+            Event::Data(r) => assert_eq!(r[0].value, 7, "b's pre-barrier data first"),
+            _ => panic!("expected data"),
+        }
+        assert!(matches!(inputs.next(None), Event::Barrier { epoch: 1, .. }));
+        match inputs.next(None) {
+            Event::Data(r) => assert_eq!(r[0].value, 9),
+            _ => panic!("expected data"),
+        }
+    }
+}

@@ -138,7 +138,8 @@ impl<T: Send + 'static> Source for FileSource<T> {
 
     fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
         let mut wrote_bad = false;
-        while out.len() < max {
+        let target = out.len().saturating_add(max);
+        while out.len() < target {
             let nl = memchr::memchr(b'\n', &self.buf[self.start..self.end]);
             let (line_end, next) = match nl {
                 Some(i) => (self.start + i, self.start + i + 1),
