@@ -16,6 +16,9 @@ use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
 
+/// Entries per write batch while a large delta is staged.
+const SNAPSHOT_CHUNK: usize = 16_384;
+
 /// What a table's entries are further keyed by under the user key (a window
 /// start, a map key, `()` for a plain value). Window namespaces are `Copy`;
 /// a map key such as a `String` is cloned when an entry is cached.
@@ -241,6 +244,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                     hot: false,
                 },
             );
+            // Deletion markers count against the budget like values: a
+            // purge of many spilled keys must not grow memory.
+            self.make_room()?;
         } else {
             self.bytes -= self.entry_bytes;
         }
@@ -330,6 +336,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let mut dropped = 0usize;
         let mut buf = std::mem::take(&mut self.scratch);
         let stage = b.store.stage.clone();
+        let store = b.store.clone();
         let mut err = None;
         self.map.retain(|(k, n), s| {
             if !s.dirty {
@@ -354,6 +361,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 None => TOMBSTONE.to_vec(),
             };
             batch.insert(&stage, codec::stage_key(epoch, &sk), entry);
+            if batch.len() >= SNAPSHOT_CHUNK {
+                // The delta need not be one batch: an epoch counts only once
+                // the task acks, after its last (durable) batch.
+                let full = std::mem::replace(batch, store.batch());
+                if let Err(e) = store.commit(full) {
+                    err = Some(e);
+                }
+            }
             s.dirty = false;
             s.persisted = true;
             if s.value.is_none() && !keep_tombstones {
