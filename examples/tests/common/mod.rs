@@ -146,7 +146,7 @@ pub fn engine(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
         .arg(dir.join(format!("{name}.csv")))
         .arg("--state-dir")
         .arg(dir.join(format!("{name}-state")))
-        .args(["--checkpoint-interval", "300ms"])
+        .args(if extra.contains(&"--checkpoint-interval") { &[][..] } else { &["--checkpoint-interval", "300ms"][..] })
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
