@@ -10,7 +10,7 @@ use rivulet::JobConfig;
 use rivulet_examples::publish::{simulate, Simulation};
 use rivulet_examples::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,7 +158,7 @@ fn read_new(path: &Path, offset: &mut u64, latest: &mut Latest, total: &mut u64)
     }
 }
 
-fn live_view(path: &PathBuf, m: &rivulet::metrics::Metrics, done: &AtomicBool) {
+fn live_view(path: &Path, m: &rivulet::metrics::Metrics, done: &AtomicBool) {
     let tty = std::io::stdout().is_terminal();
     let started = Instant::now();
     let (mut offset, mut total, mut latest) = (0u64, 0u64, Latest::default());

@@ -213,9 +213,12 @@ pub fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
     p.wait_acked(Duration::from_secs(60)).unwrap();
 }
 
-/// A plain subscriber collecting `(topic, payload, msg id)` in a thread.
+/// A received message: topic, payload, `rivulet-msg-id`.
+pub type Got = (String, String, Option<String>);
+
+/// A plain subscriber collecting messages in a thread.
 pub struct Collector {
-    pub got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
     client: rumqttc::v5::Client,
 }
 
@@ -259,7 +262,7 @@ impl Collector {
 
     /// Waits until at least `n` messages arrived (or `timeout`), then a
     /// little more for strays; returns them.
-    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<(String, String, Option<String>)> {
+    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<Got> {
         let deadline = Instant::now() + timeout;
         while self.got.lock().unwrap().len() < n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
