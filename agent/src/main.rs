@@ -2,6 +2,7 @@
 //! in the runtime and examples libraries.
 
 mod bench;
+mod bench_mqtt;
 mod cli;
 mod live;
 
