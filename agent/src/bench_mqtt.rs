@@ -205,7 +205,7 @@ fn monitor(m: &rivulet::metrics::Metrics, done: &AtomicBool, out: &Path, n: u64)
             last_wm = wm;
         }
         tick += 1;
-        if tick % 10 == 0 {
+        if tick.is_multiple_of(10) {
             for end in new_window_ends(out, &mut offset) {
                 if seen_ends.insert(end) {
                     if let Some(t) = wm_passed.get(&end) {
