@@ -18,7 +18,7 @@ fn committed_results_are_published_with_ids() {
     let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "2s", "--publish", "averages/{sensor_id}"])
         .spawn()
         .unwrap();
-    wait_subscribed(&m, &bdir);
+    wait_subscribed(&m, &bdir, &["eng"]);
     publish(&url, "pub-results", &data, 20_000.0);
     let (ok, err) = finish(child, Duration::from_secs(60));
     assert!(ok, "engine failed: {err}");

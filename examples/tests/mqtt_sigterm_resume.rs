@@ -16,7 +16,7 @@ fn sigterm_checkpoints_and_the_next_run_resumes() {
     let url = m.url();
     let args = ["--stop-after-idle", "3s", "--checkpoint-interval", "10s"];
     let child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
-    wait_subscribed(&m, &bdir);
+    wait_subscribed(&m, &bdir, &["eng"]);
     let pubr = {
         let (url, data) = (url.clone(), data.clone());
         std::thread::spawn(move || publish(&url, "pub-term", &data, 5000.0))

@@ -174,18 +174,19 @@ pub fn finish(mut child: Child, timeout: Duration) -> (bool, String) {
     }
 }
 
-/// Waits until the broker holds a session for `client_id`, i.e. the engine
-/// connected and subscribed (seen through a probe publish round trip).
-pub fn wait_subscribed(m: &Mosquitto, dir: &Path) {
+/// Waits until every client in `ids` connected (Mosquitto's log says so),
+/// then a moment for its SUBSCRIBE: a fresh session only queues what is
+/// published after it subscribed.
+pub fn wait_subscribed(m: &Mosquitto, dir: &Path, ids: &[&str]) {
     let log = dir.join("mosquitto.log");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("New client connected") {
+        if ids.iter().all(|id| text.contains(&format!(" as {id} "))) {
             std::thread::sleep(Duration::from_millis(300));
             return;
         }
-        assert!(Instant::now() < deadline, "the engine never connected to mosquitto on {}", m.port);
+        assert!(Instant::now() < deadline, "{ids:?} never connected to mosquitto on {}", m.port);
         std::thread::sleep(Duration::from_millis(20));
     }
 }
