@@ -42,8 +42,8 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1000000 }'; }
 
 # median_ms CMD...: median wall time of 10 runs, in ms.
 median_ms() {
-  local i t0 t1
-  for i in 1 2 3 4 5 6 7 8 9 10; do
+  local t0 t1
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
     t0=$(date +%s%N)
     "$@" >/dev/null 2>&1
     t1=$(date +%s%N)

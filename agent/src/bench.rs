@@ -20,19 +20,27 @@ pub struct BenchArgs {
     /// Parallel window instances.
     #[arg(long, default_value_t = 1)]
     pub parallelism: usize,
-    /// `memory` (generator), `csv` (a generated file), or `csv-checkpoint`
-    /// (a file with checkpoints every second into a temporary state dir).
+    /// `memory` (generator), `csv` (a generated file), `csv-checkpoint`
+    /// (a file with checkpoints every second into a temporary state dir),
+    /// or `mqtt` (end to end through a local Mosquitto, exactly-once, vs. a
+    /// plain QoS 1 subscriber).
     #[arg(long, default_value = "csv")]
     pub mode: String,
     /// Reuse this CSV instead of generating one.
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// `--mode mqtt`: use this broker instead of starting a Mosquitto.
+    #[arg(long)]
+    pub mqtt: Option<String>,
     /// Repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
 }
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
+    if a.mode == "mqtt" {
+        return crate::bench_mqtt::run(a);
+    }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let input = match (&a.input, a.mode.as_str()) {
         (_, "memory") => None,

@@ -22,9 +22,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the seed job (per-sensor 5 s average) on generated data and show
-    /// the first results.
+    /// Run the seed job live: a broker (embedded unless --mqtt), a sensor
+    /// simulator and sensor-average, with a refreshing view of window
+    /// averages. `--generated` runs it on generated data instead.
     Run(RunArgs),
+    /// Publish simulated sensor readings to an MQTT broker.
+    Simulate(SimulateArgs),
     /// Write synthetic sensor readings as CSV (`sensor_id,ts_ms,temp_f`).
     Generate(GenerateArgs),
     /// Measure the seed job: events/s, peak RSS, checkpoint overhead.
@@ -45,10 +48,56 @@ pub struct GenerateArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Broker URL.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    pub mqtt: String,
+    /// Speak MQTT 3.1.1 instead of 5.
+    #[arg(long)]
+    pub mqtt_v311: bool,
+    /// Number of sensors (topics `sensors/<id>/temp`).
+    #[arg(long, default_value_t = 1000)]
+    pub sensors: u32,
+    /// Readings per second over all sensors.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub rate: f64,
+    /// Stop after this many readings (default: until Ctrl-C).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Share of readings stamped 10 s late.
+    #[arg(long, default_value_t = 0.0)]
+    pub late_fraction: f64,
+    /// Share of readings with a malformed payload.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_fraction: f64,
+}
+
+#[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Generated readings to process.
-    #[arg(long, default_value_t = 2_000_000)]
-    pub events: u64,
+    /// The previous quick start: the seed job over generated data in
+    /// memory (no MQTT), printing the first results.
+    #[arg(long)]
+    pub generated: bool,
+    /// Live: stop after this many readings were published (the stream
+    /// ends 2 s after the last). With --generated: readings to process
+    /// (default 2000000).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Live: stop after this long (e.g. 30s), with a final checkpoint.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Live: use this broker instead of the embedded one.
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// Live: readings per second from the simulator.
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+    /// Live: share of readings stamped 10 s late.
+    #[arg(long, default_value_t = 0.001)]
+    pub late_fraction: f64,
+    /// Live: share of malformed readings (sent to the dead-letter topic).
+    #[arg(long, default_value_t = 0.001)]
+    pub malformed_fraction: f64,
     /// Number of sensors.
     #[arg(long, default_value_t = 100)]
     pub sensors: u32,
@@ -94,7 +143,35 @@ pub fn write_csv(out: impl Write, lines: u64, sensors: u32) -> anyhow::Result<()
     Ok(())
 }
 
+pub fn simulate(a: &SimulateArgs) -> anyhow::Result<()> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let sim = rivulet_examples::publish::Simulation {
+        url: a.mqtt.clone(),
+        v311: a.mqtt_v311,
+        sensors: a.sensors,
+        rate: a.rate,
+        count: a.count,
+        late_fraction: a.late_fraction,
+        malformed_fraction: a.malformed_fraction,
+    };
+    let n = rivulet_examples::publish::simulate(&sim, &stop)?;
+    eprintln!("rivulet simulate: published {n} readings to {}", a.mqtt);
+    Ok(())
+}
+
+pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+    if a.generated {
+        run_seed(a)
+    } else {
+        crate::live::run_live(a)
+    }
+}
+
 pub fn run_seed(a: &RunArgs) -> anyhow::Result<()> {
+    let events = a.events.unwrap_or(2_000_000);
     let tmp = tempfile_path("rivulet-run.csv");
     let output = a.output.clone().unwrap_or(tmp);
     let mut job = JobConfig::new("sensor-average-demo");
@@ -103,7 +180,7 @@ pub fn run_seed(a: &RunArgs) -> anyhow::Result<()> {
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
     let cfg = SensorAverage {
         input: Input::Synthetic {
-            n: a.events,
+            n: events,
             sensors: a.sensors,
         },
         output: output.clone(),
@@ -115,7 +192,7 @@ pub fn run_seed(a: &RunArgs) -> anyhow::Result<()> {
     };
     println!(
         "rivulet: seed job on {} generated readings from {} sensors (°F → °C, key by sensor, 5 s tumbling average, watermark delay 2 s)",
-        a.events, a.sensors
+        events, a.sensors
     );
     let out = run_sensor_average(&cfg)?;
     let m = out.metrics;

@@ -87,6 +87,29 @@ impl Publisher {
         Ok(())
     }
 
+    /// Publishes one message at QoS 1, giving up when `stop` is set while
+    /// rumqttc's queue is full (e.g. the broker is down). Returns whether
+    /// it was queued.
+    ///
+    /// # Errors
+    /// The connection thread is gone.
+    pub fn send_unless(&mut self, topic: &str, payload: Vec<u8>, stop: &AtomicBool) -> anyhow::Result<bool> {
+        loop {
+            let r = match &self.client {
+                PubClient::V5(c) => c.try_publish(topic, QoS::AtLeastOnce, false, payload.clone()).is_ok(),
+                PubClient::V4(c) => c.try_publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.clone()).is_ok(),
+            };
+            if r {
+                self.sent += 1;
+                return Ok(true);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Messages acknowledged by the broker.
     pub fn acked(&self) -> u64 {
         self.acked.load(Ordering::Acquire)
@@ -169,14 +192,21 @@ pub fn simulate(s: &Simulation, stop: &AtomicBool) -> anyhow::Result<u64> {
         if h < s.late_fraction {
             r.ts_ms -= 10_000;
         }
-        let (topic, mut payload) = reading_message(&r);
+        // `seq` keeps two equal readings apart: identical messages count
+        // as one broker redelivery.
+        let topic = format!("sensors/{}/temp", r.sensor_id);
+        let mut payload = format!("{{\"ts_ms\":{},\"temp_f\":{},\"seq\":{i}}}", r.ts_ms, r.temp).into_bytes();
         if frac(i ^ 0x5555) < s.malformed_fraction {
-            payload = b"{\"ts_ms\": \"soon\", \"temp_f\": }".to_vec();
+            payload = format!("{{\"ts_ms\": \"soon\", \"temp_f\": , \"seq\":{i}}}").into_bytes();
         }
-        p.send(&topic, payload)?;
+        if !p.send_unless(&topic, payload, stop)? {
+            break;
+        }
         i += 1;
     }
-    p.wait_acked(Duration::from_secs(10)).ok();
+    if !stop.load(Ordering::Relaxed) {
+        p.wait_acked(Duration::from_secs(10)).ok();
+    }
     Ok(i)
 }
 

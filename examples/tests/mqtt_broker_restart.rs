@@ -15,7 +15,7 @@ fn broker_restart_loses_nothing() {
     let expected = oracle(dir.path(), &data);
     let url = m.url();
     let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "4s"]).spawn().unwrap();
-    wait_subscribed(&m, &bdir);
+    wait_subscribed(&m, &bdir, &["eng"]);
     let pubr = {
         let (url, data) = (url.clone(), data.clone());
         std::thread::spawn(move || publish(&url, "pub-restart", &data, 4000.0))

@@ -17,7 +17,7 @@ fn redelivered_messages_count_once() {
     let expected = oracle(dir.path(), &data);
     let url = m.url();
     let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "2s"]).spawn().unwrap();
-    wait_subscribed(&m, &bdir);
+    wait_subscribed(&m, &bdir, &["eng"]);
     let mut p = Publisher::connect(&url, "pub-dup", false).unwrap();
     for (i, r) in data.iter().enumerate() {
         let (t, pl) = reading_message(r);

@@ -16,7 +16,7 @@ fn kill_and_restart_matches_file_run() {
     let url = m.url();
     let args = ["--stop-after-idle", "3s"];
     let mut child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
-    wait_subscribed(&m, &dir.path().join("broker"));
+    wait_subscribed(&m, &dir.path().join("broker"), &["eng"]);
     let pubr = {
         let (url, data) = (url.clone(), data.clone());
         std::thread::spawn(move || publish(&url, "pub-kill", &data, 4000.0))

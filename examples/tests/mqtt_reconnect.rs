@@ -16,7 +16,7 @@ fn reconnects_after_a_long_outage() {
     let expected = oracle(dir.path(), &data);
     let url = m.url();
     let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "3s"]).spawn().unwrap();
-    wait_subscribed(&m, &bdir);
+    wait_subscribed(&m, &bdir, &["eng"]);
     let (first, second) = data.split_at(data.len() / 2);
     publish(&url, "pub-a", first, 20_000.0);
     m.stop();

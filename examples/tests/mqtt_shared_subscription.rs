@@ -28,7 +28,7 @@ fn two_engines_split_the_stream() {
     let args = ["--stop-after-idle", "2s", "--share-group", "avg"];
     let a = engine(&url, dir.path(), "eng-a", &args).spawn().unwrap();
     let b = engine(&url, dir.path(), "eng-b", &args).spawn().unwrap();
-    wait_subscribed(&m, &bdir);
+    wait_subscribed(&m, &bdir, &["eng-a", "eng-b"]);
     std::thread::sleep(Duration::from_millis(500));
     publish(&url, "pub-share", &data, 20_000.0);
     let (ok_a, err_a) = finish(a, Duration::from_secs(60));

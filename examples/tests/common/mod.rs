@@ -146,7 +146,7 @@ pub fn engine(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
         .arg(dir.join(format!("{name}.csv")))
         .arg("--state-dir")
         .arg(dir.join(format!("{name}-state")))
-        .args(["--checkpoint-interval", "300ms"])
+        .args(if extra.contains(&"--checkpoint-interval") { &[][..] } else { &["--checkpoint-interval", "300ms"][..] })
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -174,18 +174,19 @@ pub fn finish(mut child: Child, timeout: Duration) -> (bool, String) {
     }
 }
 
-/// Waits until the broker holds a session for `client_id`, i.e. the engine
-/// connected and subscribed (seen through a probe publish round trip).
-pub fn wait_subscribed(m: &Mosquitto, dir: &Path) {
+/// Waits until every client in `ids` connected (Mosquitto's log says so),
+/// then a moment for its SUBSCRIBE: a fresh session only queues what is
+/// published after it subscribed.
+pub fn wait_subscribed(m: &Mosquitto, dir: &Path, ids: &[&str]) {
     let log = dir.join("mosquitto.log");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("New client connected") {
+        if ids.iter().all(|id| text.contains(&format!(" as {id} "))) {
             std::thread::sleep(Duration::from_millis(300));
             return;
         }
-        assert!(Instant::now() < deadline, "the engine never connected to mosquitto on {}", m.port);
+        assert!(Instant::now() < deadline, "{ids:?} never connected to mosquitto on {}", m.port);
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -213,9 +214,12 @@ pub fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
     p.wait_acked(Duration::from_secs(60)).unwrap();
 }
 
-/// A plain subscriber collecting `(topic, payload, msg id)` in a thread.
+/// A received message: topic, payload, `rivulet-msg-id`.
+pub type Got = (String, String, Option<String>);
+
+/// A plain subscriber collecting messages in a thread.
 pub struct Collector {
-    pub got: std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
     client: rumqttc::v5::Client,
 }
 
@@ -259,7 +263,7 @@ impl Collector {
 
     /// Waits until at least `n` messages arrived (or `timeout`), then a
     /// little more for strays; returns them.
-    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<(String, String, Option<String>)> {
+    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<Got> {
         let deadline = Instant::now() + timeout;
         while self.got.lock().unwrap().len() < n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

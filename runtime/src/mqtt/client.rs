@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Largest MQTT packet accepted or sent.
+const MAX_PACKET: usize = 1 << 20;
+
 /// The user property that carries a message's deterministic id.
 pub const MSG_ID_PROPERTY: &str = "rivulet-msg-id";
 
@@ -275,6 +278,10 @@ impl Conn {
                     .set_receive_maximum(Some(s.receive_maximum))
                     .set_connection_timeout(5)
                     .set_manual_acks(manual);
+                // Announced to the broker, which then drops larger messages
+                // instead of sending them: rumqttc's unannounced 10 KiB
+                // default would turn one big message into a reconnect loop.
+                o.set_max_packet_size(Some(MAX_PACKET as u32));
                 let (client, mut el) = v5::AsyncClient::new(o, 10_000);
                 let c2 = client.clone();
                 spawn(&s.client_id, move || {
@@ -338,7 +345,8 @@ impl Conn {
                 let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), host, port);
                 o.set_keep_alive(Duration::from_secs(u64::from(s.keep_alive_secs)))
                     .set_clean_session(s.clean_start)
-                    .set_manual_acks(manual);
+                    .set_manual_acks(manual)
+                    .set_max_packet_size(MAX_PACKET, MAX_PACKET);
                 let (client, mut el) = rumqttc::AsyncClient::new(o, 10_000);
                 let c2 = client.clone();
                 spawn(&s.client_id, move || {
