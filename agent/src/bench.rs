@@ -64,10 +64,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         let cfg = SensorAverage {
             input: match &input {
                 Some(p) => Input::Csv(p.clone()),
-                None => Input::Synthetic {
-                    n: a.events,
-                    sensors: a.sensors,
-                },
+                None => Input::Synthetic { n: a.events, sensors: a.sensors },
             },
             output: dir.path().join("out.csv"),
             window: Duration::from_secs(5),

@@ -179,10 +179,7 @@ pub fn run_seed(a: &RunArgs) -> anyhow::Result<()> {
     job.state_dir = a.state_dir.clone();
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
     let cfg = SensorAverage {
-        input: Input::Synthetic {
-            n: events,
-            sensors: a.sensors,
-        },
+        input: Input::Synthetic { n: events, sensors: a.sensors },
         output: output.clone(),
         window: std::time::Duration::from_secs(5),
         max_out_of_orderness: std::time::Duration::from_secs(2),

@@ -120,11 +120,7 @@ pub fn parse_fields(f: &Fields<'_>) -> Result<Reading, String> {
     if sensor_id.is_empty() {
         return Err("empty sensor_id".into());
     }
-    Ok(Reading {
-        sensor_id,
-        ts_ms: f.i64("ts_ms")?,
-        temp: f.f64("temp_f")?,
-    })
+    Ok(Reading { sensor_id, ts_ms: f.i64("ts_ms")?, temp: f.f64("temp_f")? })
 }
 
 /// Turns an output row `sensor_id,window_end_ms,avg_c,count` into the JSON
@@ -182,11 +178,7 @@ pub fn synthetic_reading(i: u64, sensors: u32) -> Reading {
     let mut sensor_id = SensorId::new();
     let _ = write!(Buf(&mut sensor_id), "s{s:04}");
     let temp = 50.0 + (s % 40) as f64 + ((h >> 20) % 1000) as f64 / 100.0;
-    Reading {
-        sensor_id,
-        ts_ms: base - jitter - late,
-        temp,
-    }
+    Reading { sensor_id, ts_ms: base - jitter - late, temp }
 }
 
 struct Buf<'a>(&'a mut SensorId);
@@ -227,7 +219,8 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
         Input::Csv(path) => {
-            let mut src = FileSource::csv(path, parse_csv).with_context(|| format!("opening input {}", path.display()))?;
+            let mut src =
+                FileSource::csv(path, parse_csv).with_context(|| format!("opening input {}", path.display()))?;
             if let Some(dl) = &cfg.dead_letter {
                 src = src.dead_letter(dl)?;
             }

@@ -4,10 +4,10 @@
 
 mod seed;
 
-use seed::{model, sorted_rows, write_csv, Line};
 use proptest::prelude::*;
 use rivulet::JobConfig;
 use rivulet_examples::sensor::{run_sensor_average, Input, SensorAverage};
+use seed::{model, sorted_rows, write_csv, Line};
 use std::time::Duration;
 
 fn run(dir: &std::path::Path, input: &std::path::Path, name: &str, job: JobConfig) -> Vec<String> {
@@ -36,11 +36,7 @@ fn lines_strategy() -> impl Strategy<Value = Vec<Line>> {
                 .map(|(k, step, jitter, straggle, temp)| {
                     t += step;
                     let late = if straggle { 9_000 } else { 0 };
-                    Line {
-                        id: format!("s{k}"),
-                        ts: t - jitter - late,
-                        temp_f: f64::from(temp) / 100.0 - 20.0,
-                    }
+                    Line { id: format!("s{k}"), ts: t - jitter - late, temp_f: f64::from(temp) / 100.0 - 20.0 }
                 })
                 .collect()
         },

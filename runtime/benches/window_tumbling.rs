@@ -32,10 +32,7 @@ fn job(dir: &std::path::Path, keys: u32, parallelism: usize, checkpoint: bool) {
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 fn bench(c: &mut Criterion) {

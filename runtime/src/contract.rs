@@ -12,12 +12,15 @@ use crate::sink::Output;
 use crate::source::{Poll, Source};
 use std::fmt::Debug;
 
+/// Records read, and `(records so far, position)` after every poll.
+pub type Drained<T> = (Vec<T>, Vec<(usize, Vec<u8>)>);
+
 /// Reads `source` to its end in batches of `batch`, recording the position
 /// after every batch.
 ///
 /// # Errors
 /// The source failed.
-pub fn drain<S: Source>(source: &mut S, batch: usize) -> Result<(Vec<S::Item>, Vec<(usize, Vec<u8>)>)> {
+pub fn drain<S: Source>(source: &mut S, batch: usize) -> Result<Drained<S::Item>> {
     let mut items = Vec::new();
     let mut positions = vec![(0, source.position())];
     let mut idle = 0;

@@ -5,9 +5,7 @@
 
 use rivulet::source::{Poll, Source};
 use rivulet::state::{StateRegistry, StateTtl, ValueState};
-use rivulet::{
-    Env, JobConfig, KeyedProcessFunction, ProcessContext, Result, Sink, TimeDomain, Watermarks,
-};
+use rivulet::{Env, JobConfig, KeyedProcessFunction, ProcessContext, Result, Sink, TimeDomain, Watermarks};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,19 +21,14 @@ type Reading = (String, i64);
 /// Deterministic readings: six sensors, out of order by up to 2 s, and
 /// sensor `s5` silent for 20 s out of every 40 s (so it raises alerts).
 fn reading(i: u64) -> Reading {
-    let mut x = i
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
+    let mut x = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
     x ^= x >> 29;
     let mut sensor = x % 6;
     if sensor == 5 && (i / 400) % 2 == 1 {
         sensor = i % 5;
     }
     let jitter = ((x >> 17) % 2_000) as i64;
-    (
-        format!("s{sensor}"),
-        1_700_000_000_000 + i as i64 * 50 - jitter,
-    )
+    (format!("s{sensor}"), 1_700_000_000_000 + i as i64 * 50 - jitter)
 }
 
 /// Per sensor: count readings, alert when one is followed by 10 s of
@@ -73,12 +66,7 @@ impl KeyedProcessFunction<String, Reading> for Monitor {
         Ok(())
     }
 
-    fn on_timer(
-        &mut self,
-        ts: i64,
-        domain: TimeDomain,
-        ctx: &mut ProcessContext<'_, String, String>,
-    ) -> Result<()> {
+    fn on_timer(&mut self, ts: i64, domain: TimeDomain, ctx: &mut ProcessContext<'_, String, String>) -> Result<()> {
         let Some(last) = self.last else { return Ok(()) };
         if domain == TimeDomain::EventTime && last.value(ctx)? == Some(ts - SILENCE_MS) {
             ctx.emit(format!("alert,{},{}", ctx.key(), ts));
@@ -95,10 +83,7 @@ fn model(n: u64) -> Vec<String> {
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
     let mut max_ts = i64::MIN;
     let mut wm = i64::MIN;
-    let fire = |wm: i64,
-                last: &BTreeMap<String, i64>,
-                pending: &mut BTreeMap<String, i64>,
-                out: &mut Vec<String>| {
+    let fire = |wm: i64, last: &BTreeMap<String, i64>, pending: &mut BTreeMap<String, i64>, out: &mut Vec<String>| {
         pending.retain(|s, t| {
             if *t <= wm {
                 if last.get(s).is_some_and(|l| l + SILENCE_MS == *t) {
@@ -112,11 +97,7 @@ fn model(n: u64) -> Vec<String> {
     let mut pending: BTreeMap<String, i64> = BTreeMap::new();
     for i in 0..n {
         let (s, ts) = reading(i);
-        let rec_wm = if max_ts == i64::MIN {
-            i64::MIN
-        } else {
-            max_ts - DELAY.as_millis() as i64 - 1
-        };
+        let rec_wm = if max_ts == i64::MIN { i64::MIN } else { max_ts - DELAY.as_millis() as i64 - 1 };
         if rec_wm > wm {
             wm = rec_wm;
             fire(wm, &last, &mut pending, &mut out);
@@ -147,12 +128,7 @@ struct Readings {
 
 impl Readings {
     fn new(n: u64) -> Self {
-        Self {
-            n,
-            next: 0,
-            stop_at: None,
-            stop_since: None,
-        }
+        Self { n, next: 0, stop_at: None, stop_since: None }
     }
 }
 
@@ -189,21 +165,16 @@ impl Source for Readings {
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {
-        let bytes: [u8; 8] = position.try_into().map_err(|_| rivulet::Error::Task {
-            task: "readings".into(),
-            reason: "bad position".into(),
-        })?;
+        let bytes: [u8; 8] = position
+            .try_into()
+            .map_err(|_| rivulet::Error::Task { task: "readings".into(), reason: "bad position".into() })?;
         self.next = u64::from_le_bytes(bytes);
         Ok(())
     }
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let mut v: Vec<String> = std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect();
     v.sort();
     v
 }
@@ -220,16 +191,13 @@ fn config(parallelism: usize, state_dir: Option<&Path>) -> JobConfig {
 fn run(cfg: JobConfig, source: impl FnOnce(&Env) -> Readings, out: &Path) -> rivulet::JobOutcome {
     let env = Env::new(cfg).unwrap();
     let src = source(&env);
-    env.source(
-        src,
-        Watermarks::bounded_out_of_orderness(DELAY, |r: &Reading| r.1),
-    )
-    .key_by(|r: &Reading| r.0.clone())
-    .process(Monitor::default())
-    .sink(Sink::file(out, |s: &String, buf: &mut Vec<u8>| {
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'\n');
-    }));
+    env.source(src, Watermarks::bounded_out_of_orderness(DELAY, |r: &Reading| r.1))
+        .key_by(|r: &Reading| r.0.clone())
+        .process(Monitor::default())
+        .sink(Sink::file(out, |s: &String, buf: &mut Vec<u8>| {
+            buf.extend_from_slice(s.as_bytes());
+            buf.push(b'\n');
+        }));
     env.execute().unwrap()
 }
 
@@ -237,14 +205,7 @@ fn run(cfg: JobConfig, source: impl FnOnce(&Env) -> Readings, out: &Path) -> riv
 fn running_count_and_silence_alerts_match_the_model() {
     let n = 4_000;
     let expected = model(n);
-    assert!(
-        expected
-            .iter()
-            .filter(|l| l.starts_with("alert,s5"))
-            .count()
-            >= 3,
-        "the data must exercise alerts"
-    );
+    assert!(expected.iter().filter(|l| l.starts_with("alert,s5")).count() >= 3, "the data must exercise alerts");
     for parallelism in [1, 3] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.csv");
@@ -265,24 +226,15 @@ fn restart_restores_state_and_timers() {
         let out = dir.path().join("out.csv");
         let first = run(
             config(2, Some(&state)),
-            |env| Readings {
-                stop_at: Some((stop_at, env.stop_flag(), wait)),
-                ..Readings::new(n)
-            },
+            |env| Readings { stop_at: Some((stop_at, env.stop_flag(), wait)), ..Readings::new(n) },
             &out,
         );
         assert!(!first.already_finished);
         let partial = lines(&out);
-        assert!(
-            partial.len() < expected.len(),
-            "the first run stopped early"
-        );
+        assert!(partial.len() < expected.len(), "the first run stopped early");
         let second = run(config(2, Some(&state)), |_| Readings::new(n), &out);
         if !wait.is_zero() {
-            assert!(
-                second.resumed_from.is_some(),
-                "checkpoints completed before the stop"
-            );
+            assert!(second.resumed_from.is_some(), "checkpoints completed before the stop");
             assert!(!partial.is_empty());
         }
         assert_eq!(lines(&out), expected, "stop at {stop_at}");
@@ -322,12 +274,7 @@ impl KeyedProcessFunction<String, Reading> for TtlCount {
         Ok(())
     }
 
-    fn on_timer(
-        &mut self,
-        ts: i64,
-        domain: TimeDomain,
-        ctx: &mut ProcessContext<'_, String, String>,
-    ) -> Result<()> {
+    fn on_timer(&mut self, ts: i64, domain: TimeDomain, ctx: &mut ProcessContext<'_, String, String>) -> Result<()> {
         if domain == TimeDomain::ProcessingTime {
             // Fired on time, not only when the next input came.
             let prompt = ctx.current_processing_time() - ts < 300;
@@ -377,35 +324,21 @@ fn run_bursts(groups: Vec<Vec<Reading>>, gap: Duration) -> Vec<String> {
     // Event time stands still (every timestamp is 0), so during a gap no
     // watermark travels either.
     let wms = Watermarks::bounded_out_of_orderness(Duration::ZERO, |r: &Reading| r.1);
-    env.source(
-        Bursts {
-            groups,
-            gap,
-            paused: None,
-        },
-        wms,
-    )
-    .key_by(|r: &Reading| r.0.clone())
-    .process(TtlCount::default())
-    .sink(Sink::file(&out, |s: &String, buf: &mut Vec<u8>| {
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'\n');
-    }));
+    env.source(Bursts { groups, gap, paused: None }, wms)
+        .key_by(|r: &Reading| r.0.clone())
+        .process(TtlCount::default())
+        .sink(Sink::file(&out, |s: &String, buf: &mut Vec<u8>| {
+            buf.extend_from_slice(s.as_bytes());
+            buf.push(b'\n');
+        }));
     env.execute().unwrap();
-    std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    std::fs::read_to_string(&out).unwrap().lines().map(str::to_string).collect()
 }
 
 #[test]
 fn ttl_expires_state_after_a_pause() {
     let r = |s: &str| (s.to_string(), 0);
-    let got = run_bursts(
-        vec![vec![r("a"), r("a"), r("b"), r("a")], vec![r("a"), r("b")]],
-        Duration::from_millis(250),
-    );
+    let got = run_bursts(vec![vec![r("a"), r("a"), r("b"), r("a")], vec![r("a"), r("b")]], Duration::from_millis(250));
     assert_eq!(got, ["a,1", "a,2", "b,1", "a,3", "a,1", "b,1"]);
 }
 
@@ -414,9 +347,6 @@ fn processing_time_timer_fires_while_no_input_arrives() {
     let r = |s: &str| (s.to_string(), 0);
     // Nothing reaches the operator during the 600 ms gap: only the
     // deadline wakes it.
-    let got = run_bursts(
-        vec![vec![r("timer")], vec![r("late")]],
-        Duration::from_millis(600),
-    );
+    let got = run_bursts(vec![vec![r("timer")], vec![r("late")]], Duration::from_millis(600));
     assert_eq!(got, ["timer,1", "fired,timer,prompt=true", "late,1"]);
 }

@@ -33,7 +33,9 @@ fn run(events: &[Ev], assigner: Assigner, lateness: i64, p: usize, batch: usize)
         .aggregate((Count, Sum::of(|e: &Ev| e.2), Max::of(|e: &Ev| e.2)))
         .sink(Sink::file(&out, |w: &Out, b: &mut Vec<u8>| {
             let (c, s, m) = w.value;
-            b.extend_from_slice(format!("{},{},{},{c},{s},{}\n", w.key, w.window.start, w.window.end, m.unwrap_or(f64::NAN)).as_bytes())
+            b.extend_from_slice(
+                format!("{},{},{},{c},{s},{}\n", w.key, w.window.start, w.window.end, m.unwrap_or(f64::NAN)).as_bytes(),
+            )
         }));
     env.execute().unwrap();
     let mut rows: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();

@@ -81,9 +81,7 @@ struct Args {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -92,13 +90,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sensor-average: {e:#}");
-            let refused = e
-                .downcast_ref::<rivulet::Error>()
-                .is_some_and(|e| matches!(e, rivulet::Error::StateRefused { .. }));
-            let config = e
-                .downcast_ref::<rivulet::Error>()
-                .is_some_and(|e| matches!(e, rivulet::Error::Config { .. }));
-            ExitCode::from(if refused { 3 } else if config { 2 } else { 1 })
+            let refused =
+                e.downcast_ref::<rivulet::Error>().is_some_and(|e| matches!(e, rivulet::Error::StateRefused { .. }));
+            let config = e.downcast_ref::<rivulet::Error>().is_some_and(|e| matches!(e, rivulet::Error::Config { .. }));
+            ExitCode::from(if refused {
+                3
+            } else if config {
+                2
+            } else {
+                1
+            })
         }
     }
 }
@@ -115,11 +116,8 @@ fn run(a: Args) -> anyhow::Result<()> {
             if job.state_dir.is_none() {
                 eprintln!("sensor-average: warning: without --state-dir MQTT messages are acked on receipt; a crash loses them");
             }
-            let stop_after_idle = a
-                .stop_after_idle
-                .as_deref()
-                .map(|d| parse_duration("--stop-after-idle", d))
-                .transpose()?;
+            let stop_after_idle =
+                a.stop_after_idle.as_deref().map(|d| parse_duration("--stop-after-idle", d)).transpose()?;
             let m = MqttInput {
                 url,
                 topic: a.topic,

@@ -39,10 +39,8 @@ pub fn model(lines: &[Line], window: i64, delay: i64) -> Vec<String> {
         }
         max_ts = max_ts.max(l.ts);
     }
-    let mut rows: Vec<String> = acc
-        .into_iter()
-        .map(|((id, end), (sum, n))| format!("{id},{end},{},{n}", sum / n as f64))
-        .collect();
+    let mut rows: Vec<String> =
+        acc.into_iter().map(|((id, end), (sum, n))| format!("{id},{end},{},{n}", sum / n as f64)).collect();
     rows.sort();
     rows
 }

@@ -18,6 +18,9 @@ pub(crate) enum Ack {
     Done,
     /// The task failed.
     Failed { task: String, reason: String },
+    /// A source wants its last epoch now (it reached its end or was
+    /// stopped): wakes the coordinator instead of waiting out the interval.
+    Wake,
 }
 
 /// Publishes what a sink staged for an epoch, once the epoch is complete.
@@ -152,6 +155,7 @@ impl Coordinator {
                     return Err(Error::Task { task, reason });
                 }
                 Ack::Done => done += 1,
+                Ack::Wake => {}
                 Ack::Staged { epoch, finished_source } => {
                     if finished_source {
                         finished_in_flight += 1;

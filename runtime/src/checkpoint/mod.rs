@@ -26,11 +26,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub(crate) fn new(epoch: u64, store: Option<&Arc<Store>>) -> Self {
-        Self {
-            epoch,
-            batch: store.map(|s| s.batch()),
-            store: store.cloned(),
-        }
+        Self { epoch, batch: store.map(|s| s.batch()), store: store.cloned() }
     }
 
     /// The epoch being checkpointed.

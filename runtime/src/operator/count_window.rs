@@ -57,28 +57,17 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         for r in recs {
             let k = (self.key)(&r.value);
             let agg = &self.agg;
-            let f = self.table.upsert(&k, (), || Filling {
-                count: 0,
-                acc: agg.create(),
-                min_ts: r.ts,
-                max_ts: r.ts,
-            })?;
+            let f =
+                self.table.upsert(&k, (), || Filling { count: 0, acc: agg.create(), min_ts: r.ts, max_ts: r.ts })?;
             agg.add(&mut f.acc, &r.value);
             f.count += 1;
             f.min_ts = f.min_ts.min(r.ts);
             f.max_ts = f.max_ts.max(r.ts);
             if f.count >= self.n {
-                let w = Window {
-                    start: f.min_ts,
-                    end: f.max_ts.saturating_add(1),
-                };
+                let w = Window { start: f.min_ts, end: f.max_ts.saturating_add(1) };
                 let value = agg.result(&f.acc);
                 self.table.take(&k, ())?;
-                self.out.push(Record {
-                    ts: w.max_timestamp(),
-                    wm: r.wm,
-                    value: Windowed { key: k, window: w, value },
-                });
+                self.out.push(Record { ts: w.max_timestamp(), wm: r.wm, value: Windowed { key: k, window: w, value } });
             }
         }
         if !self.out.is_empty() {

@@ -10,8 +10,8 @@ pub(crate) use count_window::CountWindowOp;
 pub(crate) use session_window::SessionWindowOp;
 pub(crate) use time_window::TimeWindowOp;
 
-pub use process::{KeyedProcessFunction, ProcessContext, TimerService};
 pub(crate) use process::ProcessOp;
+pub use process::{KeyedProcessFunction, ProcessContext, TimerService};
 pub use timers::TimeDomain;
 
 /// How a windowed operator treats lateness.

@@ -148,31 +148,18 @@ impl<K: Key, O> ProcessContext<'_, K, O> {
     /// Emits `value` with event timestamp `ts`.
     #[inline]
     pub fn emit_at(&mut self, value: O, ts: i64) {
-        self.out.push(Record {
-            ts,
-            wm: self.wm,
-            value,
-        });
+        self.out.push(Record { ts, wm: self.wm, value });
     }
 
     /// The current key's timers.
     pub fn timers(&mut self) -> TimerService<'_, K> {
-        TimerService {
-            key: self.key,
-            wm: self.wm,
-            now: self.now,
-            timers: self.timers,
-        }
+        TimerService { key: self.key, wm: self.wm, now: self.now, timers: self.timers }
     }
 }
 
 impl<K: Key, O> StateContext<K> for ProcessContext<'_, K, O> {
     fn scope(&mut self) -> Scope<'_, K> {
-        Scope {
-            key: self.key,
-            now: self.now,
-            slots: self.slots,
-        }
+        Scope { key: self.key, now: self.now, slots: self.slots }
     }
 }
 
@@ -201,8 +188,7 @@ impl<K: Key> TimerService<'_, K> {
     /// # Errors
     /// A state store error.
     pub fn register_processing_time(&mut self, ts: i64) -> Result<()> {
-        self.timers
-            .register(self.key, ts, TimeDomain::ProcessingTime)
+        self.timers.register(self.key, ts, TimeDomain::ProcessingTime)
     }
 
     /// Deletes an event-time timer (nothing happens if there is none).
@@ -245,9 +231,7 @@ pub(crate) struct ProcessOp<T, K: Key, KF, F: KeyedProcessFunction<K, T>> {
     _t: std::marker::PhantomData<fn(T)>,
 }
 
-impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, F: KeyedProcessFunction<K, T>>
-    ProcessOp<T, K, KF, F>
-{
+impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, F: KeyedProcessFunction<K, T>> ProcessOp<T, K, KF, F> {
     /// Opens `f`, builds its states as tables of `op` (sharing the task's
     /// cache budget) and, after a restart, reloads the timers of `groups`.
     pub(crate) fn new(

@@ -91,11 +91,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
         self.out.push(Record {
             ts: w.max_timestamp(),
             wm: self.wm,
-            value: Windowed {
-                key: k.clone(),
-                window: w,
-                value: self.agg.result(&s.acc),
-            },
+            value: Windowed { key: k.clone(), window: w, value: self.agg.result(&s.acc) },
         });
     }
 
@@ -187,11 +183,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             self.agg.merge(&mut acc, &s.acc);
         }
         self.agg.add(&mut acc, &r.value);
-        let s = Open {
-            start: w.start,
-            end: w.end,
-            acc,
-        };
+        let s = Open { start: w.start, end: w.end, acc };
         let t = w.max_timestamp();
         if t <= self.wm {
             // Within allowed lateness: fire at once (EventTimeTrigger).

@@ -77,10 +77,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     /// Timers for a new pane of `k`.
     fn register(&mut self, k: &K, p: i64) {
         if self.panes.is_tumbling() {
-            let w = Window {
-                start: p,
-                end: p + self.panes.size,
-            };
+            let w = Window { start: p, end: p + self.panes.size };
             if w.max_timestamp() > self.wm {
                 self.fire.entry(w.max_timestamp()).or_default().push(k.clone());
             }
@@ -104,11 +101,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
         self.out.push(Record {
             ts: w.max_timestamp(),
             wm: self.wm,
-            value: Windowed {
-                key: k,
-                window: w,
-                value: self.agg.result(acc),
-            },
+            value: Windowed { key: k, window: w, value: self.agg.result(acc) },
         });
     }
 
@@ -137,10 +130,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
             }
             let mut keys = entry.remove();
             let end = t + 1;
-            let w = Window {
-                start: end - self.panes.size,
-                end,
-            };
+            let w = Window { start: end - self.panes.size, end };
             if purge_on_fire {
                 for k in keys {
                     if let Some(acc) = self.table.take(&k, w.start)? {

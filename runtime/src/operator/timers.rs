@@ -30,11 +30,7 @@ pub(crate) struct Timers<K: Key> {
 
 impl<K: Key> Timers<K> {
     pub(crate) fn new(table: Table<K, (i64, TimeDomain), ()>) -> Self {
-        Self {
-            table,
-            event: BTreeMap::new(),
-            processing: BTreeMap::new(),
-        }
+        Self { table, event: BTreeMap::new(), processing: BTreeMap::new() }
     }
 
     /// Rebuilds the queues from the committed timers of `groups`.
@@ -116,11 +112,7 @@ impl<K: Key> Timers<K> {
     }
 
     /// Adds the timers' delta of `epoch` to `batch`.
-    pub(crate) fn snapshot(
-        &mut self,
-        epoch: u64,
-        batch: &mut fjall::OwnedWriteBatch,
-    ) -> Result<()> {
+    pub(crate) fn snapshot(&mut self, epoch: u64, batch: &mut fjall::OwnedWriteBatch) -> Result<()> {
         self.table.snapshot(epoch, batch)
     }
 }

@@ -17,11 +17,7 @@ pub struct FileOutput {
 impl FileOutput {
     /// Output to `path`.
     pub fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            file: None,
-            len: 0,
-        }
+        Self { path: path.to_path_buf(), file: None, len: 0 }
     }
 
     fn io(&self, e: std::io::Error) -> Error {
@@ -30,12 +26,8 @@ impl FileOutput {
 
     fn writer(&mut self) -> Result<&mut std::io::BufWriter<File>> {
         if self.file.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&self.path)
-                .map_err(|e| self.io(e))?;
+            let f =
+                OpenOptions::new().create(true).write(true).truncate(true).open(&self.path).map_err(|e| self.io(e))?;
             self.file = Some(std::io::BufWriter::with_capacity(1 << 16, f));
         }
         self.file.as_mut().ok_or_else(|| Error::io(&self.path, std::io::Error::other("not open")))
@@ -51,12 +43,8 @@ impl Output for FileOutput {
             })?,
             None => 0,
         };
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| self.io(e))?;
+        let mut f =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&self.path).map_err(|e| self.io(e))?;
         let on_disk = f.metadata().map_err(|e| self.io(e))?.len();
         if on_disk < len {
             return Err(Error::StateRefused {
@@ -85,10 +73,8 @@ impl Output for FileOutput {
         let w = self.writer()?;
         let r = w.flush().and_then(|_| w.get_ref().sync_data());
         r.map_err(|e| self.io(e))?;
-        postcard::to_allocvec(&self.len).map_err(|e| Error::Corrupt {
-            what: "file commit record".into(),
-            reason: e.to_string(),
-        })
+        postcard::to_allocvec(&self.len)
+            .map_err(|e| Error::Corrupt { what: "file commit record".into(), reason: e.to_string() })
     }
 
     fn direct(&mut self, bytes: &[u8]) -> Result<()> {

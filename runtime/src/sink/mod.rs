@@ -58,10 +58,7 @@ pub struct Sink<T> {
 impl<T: 'static> Sink<T> {
     /// Any output with any encoding (one record appends its bytes).
     pub fn new(output: impl Output, encode: impl FnMut(&T, &mut Vec<u8>) + Send + 'static) -> Self {
-        Self {
-            encode: Box::new(encode),
-            output: Box::new(output),
-        }
+        Self { encode: Box::new(encode), output: Box::new(output) }
     }
 
     /// A file written by `encode` (e.g. one CSV row per record).

@@ -18,13 +18,7 @@ pub struct BadInput {
 impl BadInput {
     /// Reports for the input named `what`.
     pub fn new(what: impl Into<String>) -> Self {
-        Self {
-            what: what.into(),
-            count: 0,
-            dead_letter: None,
-            last_log: None,
-            suppressed: 0,
-        }
+        Self { what: what.into(), count: 0, dead_letter: None, last_log: None, suppressed: 0 }
     }
 
     /// Also appends every bad record to `path`.
@@ -32,11 +26,7 @@ impl BadInput {
     /// # Errors
     /// The file cannot be opened for appending.
     pub fn with_dead_letter(mut self, path: &Path) -> Result<Self> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
         self.dead_letter = Some((path.to_path_buf(), std::io::BufWriter::new(f)));
         Ok(self)
     }

@@ -52,15 +52,11 @@ impl<T: Send + 'static> FileSource<T> {
             let mut start = 0;
             for (i, &b) in text.as_bytes().iter().enumerate() {
                 if b == b',' {
-                    fields
-                        .push(&text[start..i])
-                        .map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
+                    fields.push(&text[start..i]).map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
                     start = i + 1;
                 }
             }
-            fields
-                .push(&text[start..])
-                .map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
+            fields.push(&text[start..]).map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
             parse(&fields)
         })
     }
@@ -179,11 +175,7 @@ impl<T: Send + 'static> Source for FileSource<T> {
     }
 
     fn position(&self) -> Vec<u8> {
-        postcard::to_allocvec(&Position {
-            offset: self.offset,
-            line: self.line,
-        })
-        .unwrap_or_default()
+        postcard::to_allocvec(&Position { offset: self.offset, line: self.line }).unwrap_or_default()
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {

@@ -19,14 +19,7 @@ pub struct Generator<T, F> {
 impl<T: Send + 'static, F: FnMut(u64) -> T + Send + 'static> Generator<T, F> {
     /// Records `make(0), make(1), ...`, `count` of them (`None`: unbounded).
     pub fn new(count: Option<u64>, make: F) -> Self {
-        Self {
-            make,
-            next: 0,
-            count,
-            rate: None,
-            started: None,
-            _t: std::marker::PhantomData,
-        }
+        Self { make, next: 0, count, rate: None, started: None, _t: std::marker::PhantomData }
     }
 
     /// Paces output to about `per_second` records per second.

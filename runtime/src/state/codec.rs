@@ -17,10 +17,8 @@ pub const OPERATOR_GROUP: u16 = u16::MAX;
 /// Encodes a value with its format tag.
 pub fn encode_value<V: Serialize>(v: &V, out: &mut Vec<u8>) -> Result<()> {
     out.push(VALUE_V1);
-    postcard::to_io(v, &mut *out).map_err(|e| Error::Corrupt {
-        what: "value being written".into(),
-        reason: e.to_string(),
-    })?;
+    postcard::to_io(v, &mut *out)
+        .map_err(|e| Error::Corrupt { what: "value being written".into(), reason: e.to_string() })?;
     Ok(())
 }
 
@@ -36,10 +34,7 @@ pub fn decode_value<V: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<V> 
 }
 
 pub(crate) fn corrupt(what: &str, reason: &str) -> Error {
-    Error::Corrupt {
-        what: what.to_string(),
-        reason: reason.to_string(),
-    }
+    Error::Corrupt { what: what.to_string(), reason: reason.to_string() }
 }
 
 /// Appends the state-key prefix `key_group | op`.

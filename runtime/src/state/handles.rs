@@ -44,10 +44,7 @@ pub fn state_table_id(op: u16, index: u16) -> Result<u16> {
     if index >= MAX_TABLES {
         return Err(Error::config(
             "process",
-            format!(
-                "a process function may declare at most {} state tables (a map state takes two)",
-                MAX_TABLES - 1
-            ),
+            format!("a process function may declare at most {} state tables (a map state takes two)", MAX_TABLES - 1),
         ));
     }
     Ok(0x8000 | (op << 4) | index)
@@ -74,13 +71,7 @@ impl TableSite {
         index: u16,
     ) -> Result<Table<K, N, V>> {
         let id = state_table_id(self.op, index)?;
-        Ok(Table::new(
-            id,
-            self.key_groups,
-            self.budget,
-            self.backing.clone(),
-            self.next_epoch,
-        ))
+        Ok(Table::new(id, self.key_groups, self.budget, self.backing.clone(), self.next_epoch))
     }
 }
 
@@ -128,7 +119,10 @@ impl<K: Key> StateRegistry<K> {
         if first + n > MAX_TABLES {
             return Err(Error::config(
                 "process",
-                format!("a process function may declare at most {} state tables (a map state takes two)", MAX_TABLES - 1),
+                format!(
+                    "a process function may declare at most {} state tables (a map state takes two)",
+                    MAX_TABLES - 1
+                ),
             ));
         }
         self.tables += n;
@@ -150,20 +144,14 @@ impl<K: Key> StateRegistry<K> {
             });
             Ok(s)
         }));
-        Ok(ValueState {
-            slot,
-            _v: PhantomData,
-        })
+        Ok(ValueState { slot, _v: PhantomData })
     }
 
     /// Declares a map per key, stored one entry per map key.
     ///
     /// # Errors
     /// [`Error::Config`] when too many states are declared.
-    pub fn map<MK: StateValue + Namespace, V: StateValue>(
-        &mut self,
-        ttl: Option<StateTtl>,
-    ) -> Result<MapState<MK, V>> {
+    pub fn map<MK: StateValue + Namespace, V: StateValue>(&mut self, ttl: Option<StateTtl>) -> Result<MapState<MK, V>> {
         let (slot, table) = self.reserve(2)?;
         self.makers.push(Box::new(move |site: &TableSite| {
             let s: Box<dyn Slot<K>> = Box::new(MapSlot::<K, MK, V> {
@@ -175,10 +163,7 @@ impl<K: Key> StateRegistry<K> {
             });
             Ok(s)
         }));
-        Ok(MapState {
-            slot,
-            _v: PhantomData,
-        })
+        Ok(MapState { slot, _v: PhantomData })
     }
 
     /// Declares a list per key. With TTL every element expires on its own.
@@ -196,10 +181,7 @@ impl<K: Key> StateRegistry<K> {
             });
             Ok(s)
         }));
-        Ok(ListState {
-            slot,
-            _v: PhantomData,
-        })
+        Ok(ListState { slot, _v: PhantomData })
     }
 
     /// Declares an incremental aggregate per key: values are added with
@@ -225,10 +207,7 @@ impl<K: Key> StateRegistry<K> {
             });
             Ok(s)
         }));
-        Ok(AggregatingState {
-            slot,
-            _v: PhantomData,
-        })
+        Ok(AggregatingState { slot, _v: PhantomData })
     }
 }
 
@@ -252,12 +231,7 @@ impl<'a, K: Key> Scope<'a, K> {
         let s = slots
             .get_mut(index)
             .and_then(|s| s.as_any().downcast_mut::<S>())
-            .ok_or_else(|| {
-                Error::config(
-                    "state",
-                    "a state handle was used with a context that did not declare it",
-                )
-            })?;
+            .ok_or_else(|| Error::config("state", "a state handle was used with a context that did not declare it"))?;
         Ok((key, now, s))
     }
 }
@@ -283,13 +257,7 @@ impl<K: Key, V: StateValue> Slot<K> for ValueSlot<K, V> {
             return Ok(());
         }
         let ttl = self.ttl;
-        self.sweeper.step(
-            &mut self.table,
-            self.backed,
-            SWEEP_STEP,
-            |v| ttl.expired(v.at, now),
-            |_, _| {},
-        )
+        self.sweeper.step(&mut self.table, self.backed, SWEEP_STEP, |v| ttl.expired(v.at, now), |_, _| {})
     }
 }
 
@@ -610,9 +578,7 @@ impl<V: StateValue> ListState<V> {
     /// A store error, or a handle used with a foreign context.
     pub fn get<K: Key>(&self, ctx: &mut impl StateContext<K>) -> Result<Vec<V>> {
         let (key, now, s) = ctx.scope().slot::<ListSlot<K, V>>(self.slot)?;
-        Ok(s.live(key, now)?
-            .map(|l| l.iter().map(|e| e.value.clone()).collect())
-            .unwrap_or_default())
+        Ok(s.live(key, now)?.map(|l| l.iter().map(|e| e.value.clone()).collect()).unwrap_or_default())
     }
 
     /// Appends `value` to the current key's list.
@@ -623,9 +589,7 @@ impl<V: StateValue> ListState<V> {
         let (key, now, s) = ctx.scope().slot::<ListSlot<K, V>>(self.slot)?;
         let at = s.ttl.stamp(now);
         s.live(key, now)?;
-        s.table
-            .upsert(key, (), Vec::new)?
-            .push(Stamped { at, value });
+        s.table.upsert(key, (), Vec::new)?.push(Stamped { at, value });
         Ok(())
     }
 
@@ -640,10 +604,7 @@ impl<V: StateValue> ListState<V> {
             return Ok(());
         }
         let at = s.ttl.stamp(now);
-        let list = values
-            .into_iter()
-            .map(|value| Stamped { at, value })
-            .collect();
+        let list = values.into_iter().map(|value| Stamped { at, value }).collect();
         s.table.put(key, (), list)
     }
 
@@ -681,13 +642,7 @@ impl<K: Key, T: 'static, A: Aggregate<T>> Slot<K> for AggSlot<K, T, A> {
             return Ok(());
         }
         let ttl = self.ttl;
-        self.sweeper.step(
-            &mut self.table,
-            self.backed,
-            SWEEP_STEP,
-            |v| ttl.expired(v.at, now),
-            |_, _| {},
-        )
+        self.sweeper.step(&mut self.table, self.backed, SWEEP_STEP, |v| ttl.expired(v.at, now), |_, _| {})
     }
 }
 
@@ -713,19 +668,13 @@ impl<T: 'static, A: Aggregate<T>> AggregatingState<T, A> {
     /// A store error, or a handle used with a foreign context.
     pub fn add<K: Key>(&self, ctx: &mut impl StateContext<K>, value: &T) -> Result<()> {
         let (key, now, s) = ctx.scope().slot::<AggSlot<K, T, A>>(self.slot)?;
-        let expired = s
-            .table
-            .get(key, ())?
-            .is_some_and(|v| s.ttl.expired(v.at, now));
+        let expired = s.table.get(key, ())?.is_some_and(|v| s.ttl.expired(v.at, now));
         if expired {
             s.table.take(key, ())?;
         }
         let at = s.ttl.stamp(now);
         let agg = &s.agg;
-        let acc = s.table.upsert(key, (), || Stamped {
-            at,
-            value: agg.create(),
-        })?;
+        let acc = s.table.upsert(key, (), || Stamped { at, value: agg.create() })?;
         agg.add(&mut acc.value, value);
         acc.at = at;
         Ok(())
@@ -781,31 +730,16 @@ mod tests {
 
     impl StateContext<String> for Ctx {
         fn scope(&mut self) -> Scope<'_, String> {
-            Scope {
-                key: &self.key,
-                now: self.now,
-                slots: &mut self.slots,
-            }
+            Scope { key: &self.key, now: self.now, slots: &mut self.slots }
         }
     }
 
     fn site(backing: Option<Backing>) -> TableSite {
-        TableSite {
-            op: 3,
-            key_groups: 128,
-            owned: 0..128,
-            budget: 1 << 20,
-            backing,
-            next_epoch: 1,
-        }
+        TableSite { op: 3, key_groups: 128, owned: 0..128, budget: 1 << 20, backing, next_epoch: 1 }
     }
 
     fn ctx(reg: StateRegistry<String>, backing: Option<Backing>) -> Ctx {
-        Ctx {
-            key: "a".into(),
-            now: 1_000,
-            slots: reg.build(&site(backing)).unwrap(),
-        }
+        Ctx { key: "a".into(), now: 1_000, slots: reg.build(&site(backing)).unwrap() }
     }
 
     #[test]
@@ -859,10 +793,7 @@ mod tests {
         m.put(&mut c, "z".into(), 3).unwrap();
         assert_eq!(m.get(&mut c, &"z".into()).unwrap(), Some(3));
         assert!(m.contains(&mut c, &"y".into()).unwrap());
-        assert_eq!(
-            m.entries(&mut c).unwrap(),
-            vec![("z".into(), 3), ("y".into(), 2)]
-        );
+        assert_eq!(m.entries(&mut c).unwrap(), vec![("z".into(), 3), ("y".into(), 2)]);
         assert_eq!(m.remove(&mut c, &"z".into()).unwrap(), Some(3));
         assert_eq!(m.keys(&mut c).unwrap(), vec!["y".to_string()]);
         c.key = "other".into();
@@ -877,9 +808,7 @@ mod tests {
     fn list_and_aggregating_state() {
         let mut reg = StateRegistry::new();
         let l = reg.list::<u32>(None).unwrap();
-        let a = reg
-            .aggregating((Avg::of(|x: &f64| *x), Count), None)
-            .unwrap();
+        let a = reg.aggregating((Avg::of(|x: &f64| *x), Count), None).unwrap();
         let mut c = ctx(reg, None);
         assert_eq!(l.get(&mut c).unwrap(), Vec::<u32>::new());
         l.add(&mut c, 1).unwrap();
@@ -916,11 +845,7 @@ mod tests {
         assert_eq!(w.value(&mut c).unwrap(), Some(1));
         assert_eq!(r.value(&mut c).unwrap(), Some(1), "read at 1060 refreshes");
         c.now = 1_100;
-        assert_eq!(
-            w.value(&mut c).unwrap(),
-            None,
-            "expired 100 ms after the write"
-        );
+        assert_eq!(w.value(&mut c).unwrap(), None, "expired 100 ms after the write");
         assert_eq!(r.value(&mut c).unwrap(), Some(1));
         assert_eq!(m.entries(&mut c).unwrap(), vec![(2, 2)]);
         assert_eq!(l.get(&mut c).unwrap(), vec![2]);
@@ -944,35 +869,21 @@ mod tests {
         }
         c.now += 10;
         let cached = |c: &mut Ctx| {
-            let Some(s) = c.slots[0].as_any().downcast_mut::<ValueSlot<String, u32>>() else {
-                panic!("value slot")
-            };
+            let Some(s) = c.slots[0].as_any().downcast_mut::<ValueSlot<String, u32>>() else { panic!("value slot") };
             s.table.cached()
         };
         assert_eq!(cached(&mut c), 500);
         c.slots[0].sweep(c.now).unwrap();
         let after_one = cached(&mut c);
-        assert!(
-            (500 - SWEEP_STEP..500).contains(&after_one),
-            "a step is bounded: {after_one}"
-        );
+        assert!((500 - SWEEP_STEP..500).contains(&after_one), "a step is bounded: {after_one}");
         for _ in 0..20 {
             for s in &mut c.slots {
                 s.sweep(c.now).unwrap();
             }
         }
         assert_eq!(cached(&mut c), 0);
-        let Some(ms) = c.slots[1]
-            .as_any()
-            .downcast_mut::<MapSlot<String, u32, u32>>()
-        else {
-            panic!("map slot")
-        };
-        assert_eq!(
-            (ms.entries.cached(), ms.index.cached()),
-            (0, 0),
-            "the map index goes too"
-        );
+        let Some(ms) = c.slots[1].as_any().downcast_mut::<MapSlot<String, u32, u32>>() else { panic!("map slot") };
+        assert_eq!((ms.entries.cached(), ms.index.cached()), (0, 0), "the map index goes too");
     }
 
     #[test]
@@ -980,14 +891,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(dir.path(), "ttl", &StoreConfig::default()).unwrap();
         let store = Arc::new(store);
-        let backing = Backing {
-            store: store.clone(),
-            base: false,
-        };
+        let backing = Backing { store: store.clone(), base: false };
         let mut reg = StateRegistry::new();
-        let v = reg
-            .value::<u32>(Some(StateTtl::after_write(Duration::from_millis(10))))
-            .unwrap();
+        let v = reg.value::<u32>(Some(StateTtl::after_write(Duration::from_millis(10)))).unwrap();
         let mut c = ctx(reg, Some(backing));
         for i in 0..300u32 {
             c.key = format!("k{i}");

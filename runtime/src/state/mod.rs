@@ -18,7 +18,7 @@ pub use handles::{
 };
 pub(crate) use handles::{Slot, TableSite};
 pub use ingest::IngestLog;
-pub use store::{Recovered, Store, StoreConfig, STATE_FORMAT};
 pub(crate) use store::{outbox_epoch, outbox_key};
+pub use store::{Recovered, Store, StoreConfig, STATE_FORMAT};
 pub use table::{Backing, Namespace, ScanCursor, Table};
 pub use ttl::{StateTtl, TtlUpdate};

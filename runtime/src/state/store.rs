@@ -39,11 +39,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self {
-            block_cache: 4 << 20,
-            memtable: 4 << 20,
-            max_journaling: 64 << 20,
-        }
+        Self { block_cache: 4 << 20, memtable: 4 << 20, max_journaling: 64 << 20 }
     }
 }
 
@@ -84,10 +80,7 @@ impl Store {
     /// deleted in that case.
     pub fn open(path: &Path, job: &str, cfg: &StoreConfig) -> Result<(Store, Recovered)> {
         check_marker(path, job, cfg)?;
-        let refuse = |reason: String| Error::StateRefused {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let refuse = |reason: String| Error::StateRefused { path: path.to_path_buf(), reason };
         let db = Database::builder(path.join(DB_DIR))
             .cache_size(cfg.block_cache)
             .max_journaling_size(cfg.max_journaling)
@@ -118,10 +111,7 @@ impl Store {
     }
 
     pub(crate) fn err(&self, e: fjall::Error) -> Error {
-        Error::Store {
-            path: self.path.clone(),
-            source: e,
-        }
+        Error::Store { path: self.path.clone(), source: e }
     }
 
     /// A new atomic write batch.
@@ -131,10 +121,7 @@ impl Store {
 
     /// Commits `batch` and syncs it to disk.
     pub(crate) fn commit_durable(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
-        batch
-            .durability(Some(PersistMode::SyncAll))
-            .commit()
-            .map_err(|e| self.err(e))
+        batch.durability(Some(PersistMode::SyncAll)).commit().map_err(|e| self.err(e))
     }
 
     /// Commits `batch` without waiting for the disk.
@@ -149,7 +136,12 @@ impl Store {
         codec::decode_value(&v, &String::from_utf8_lossy(key)).map(Some)
     }
 
-    pub(crate) fn put_meta<V: Serialize>(batch: &mut fjall::OwnedWriteBatch, ks: &Keyspace, key: &[u8], v: &V) -> Result<()> {
+    pub(crate) fn put_meta<V: Serialize>(
+        batch: &mut fjall::OwnedWriteBatch,
+        ks: &Keyspace,
+        key: &[u8],
+        v: &V,
+    ) -> Result<()> {
         let mut buf = Vec::new();
         codec::encode_value(v, &mut buf)?;
         batch.insert(ks, key.to_vec(), buf);
@@ -252,10 +244,7 @@ pub(crate) fn outbox_epoch(k: &[u8]) -> Result<u64> {
 const CREATING: &str = "RIVULET.creating";
 
 fn check_marker(path: &Path, job: &str, cfg: &StoreConfig) -> Result<()> {
-    let refuse = |reason: String| Error::StateRefused {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let refuse = |reason: String| Error::StateRefused { path: path.to_path_buf(), reason };
     let marker = path.join(MARKER);
     let expected = format!("rivulet-state format={STATE_FORMAT} job={job}\n");
     let empty = match std::fs::read_dir(path) {
@@ -276,11 +265,7 @@ fn check_marker(path: &Path, job: &str, cfg: &StoreConfig) -> Result<()> {
         Err(e) => return Err(refuse(format!("{MARKER} marker unreadable: {e}"))),
     };
     if found != expected {
-        return Err(refuse(format!(
-            "it was written as `{}`, but this run is `{}`",
-            found.trim(),
-            expected.trim()
-        )));
+        return Err(refuse(format!("it was written as `{}`, but this run is `{}`", found.trim(), expected.trim())));
     }
     if !path.join(DB_DIR).is_dir() {
         return Err(refuse(format!("the {DB_DIR}/ database folder is missing")));
@@ -304,14 +289,8 @@ fn create(path: &Path, expected: &str, cfg: &StoreConfig) -> Result<()> {
         let db = Database::builder(&db_path)
             .cache_size(cfg.block_cache)
             .open()
-            .map_err(|e| Error::Store {
-                path: db_path.clone(),
-                source: e,
-            })?;
-        db.persist(PersistMode::SyncAll).map_err(|e| Error::Store {
-            path: db_path.clone(),
-            source: e,
-        })?;
+            .map_err(|e| Error::Store { path: db_path.clone(), source: e })?;
+        db.persist(PersistMode::SyncAll).map_err(|e| Error::Store { path: db_path.clone(), source: e })?;
     }
     let marker = path.join(MARKER);
     let tmp = path.join(format!("{MARKER}.tmp"));

@@ -111,29 +111,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if self.bytes + self.entry_bytes > self.budget {
             self.make_room()?;
         }
-        let Self {
-            map,
-            backing,
-            spilled,
-            groups,
-            op,
-            what,
-            bytes,
-            entry_bytes,
-            ..
-        } = self;
+        let Self { map, backing, spilled, groups, op, what, bytes, entry_bytes, .. } = self;
         let slot = match map.entry((key.clone(), ns)) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let loaded = load(backing.as_ref(), *spilled, *groups, *op, what, key, &e.key().1)?;
                 *bytes += *entry_bytes;
                 let persisted = loaded.is_some();
-                e.insert(Slot {
-                    value: loaded.flatten(),
-                    dirty: false,
-                    persisted,
-                    hot: true,
-                })
+                e.insert(Slot { value: loaded.flatten(), dirty: false, persisted, hot: true })
             }
         };
         slot.dirty = true;
@@ -153,15 +138,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             };
             self.make_room()?;
             self.bytes += self.entry_bytes;
-            self.map.insert(
-                k.clone(),
-                Slot {
-                    value: loaded,
-                    dirty: false,
-                    persisted: true,
-                    hot: true,
-                },
-            );
+            self.map.insert(k.clone(), Slot { value: loaded, dirty: false, persisted: true, hot: true });
         }
         let slot = self.map.get_mut(&k);
         Ok(slot.and_then(|s| {
@@ -201,15 +178,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         self.make_room()?;
         self.bytes += self.entry_bytes;
         let persisted = self.lower_layers();
-        self.map.insert(
-            k,
-            Slot {
-                value: Some(value),
-                dirty: true,
-                persisted,
-                hot: true,
-            },
-        );
+        self.map.insert(k, Slot { value: Some(value), dirty: true, persisted, hot: true });
         Ok(())
     }
 
@@ -223,27 +192,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             Some(s) => Some(s),
             None => self.load(key, &k.1)?.map(|v| {
                 self.bytes += self.entry_bytes;
-                Slot {
-                    value: v,
-                    dirty: false,
-                    persisted: true,
-                    hot: false,
-                }
+                Slot { value: v, dirty: false, persisted: true, hot: false }
             }),
         };
         let Some(slot) = slot else { return Ok(None) };
         if slot.persisted {
             // Lower layers hold a version: keep a deletion marker until it
             // reaches them.
-            self.map.insert(
-                k,
-                Slot {
-                    value: None,
-                    dirty: true,
-                    persisted: true,
-                    hot: false,
-                },
-            );
+            self.map.insert(k, Slot { value: None, dirty: true, persisted: true, hot: false });
             // Deletion markers count against the budget like values: a
             // purge of many spilled keys must not grow memory.
             self.make_room()?;
@@ -403,15 +359,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 visit(&key, ns.clone(), &value);
                 if self.bytes + self.entry_bytes <= self.budget {
                     self.bytes += self.entry_bytes;
-                    self.map.insert(
-                        (key, ns),
-                        Slot {
-                            value: Some(value),
-                            dirty: false,
-                            persisted: true,
-                            hot: false,
-                        },
-                    );
+                    self.map.insert((key, ns), Slot { value: Some(value), dirty: false, persisted: true, hot: false });
                 }
             }
         }
@@ -474,7 +422,6 @@ pub struct ScanCursor {
     group: u16,
     after: Option<Vec<u8>>,
 }
-
 
 /// Reads `key`/`ns` from the layers below memory: `Some(None)` = a lower
 /// layer records a deletion; `None` = absent everywhere.

@@ -37,18 +37,12 @@ pub struct StateTtl {
 impl StateTtl {
     /// Values expire `ttl` after their last write.
     pub fn after_write(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            update_on: TtlUpdate::OnWrite,
-        }
+        Self { ttl, update_on: TtlUpdate::OnWrite }
     }
 
     /// Values expire `ttl` after their last read or write.
     pub fn after_access(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            update_on: TtlUpdate::OnReadAndWrite,
-        }
+        Self { ttl, update_on: TtlUpdate::OnReadAndWrite }
     }
 
     pub(crate) fn millis(&self) -> i64 {
@@ -74,10 +68,7 @@ pub(crate) struct Ttl {
 
 impl Ttl {
     pub(crate) fn new(ttl: Option<StateTtl>) -> Self {
-        Self {
-            ms: ttl.map(|t| t.millis()),
-            on_read: ttl.is_some_and(|t| t.update_on == TtlUpdate::OnReadAndWrite),
-        }
+        Self { ms: ttl.map(|t| t.millis()), on_read: ttl.is_some_and(|t| t.update_on == TtlUpdate::OnReadAndWrite) }
     }
 
     /// The stamp a write at `now` gets.
@@ -111,12 +102,7 @@ pub(crate) struct Sweeper<K, N> {
 
 impl<K: Key, N: Namespace> Sweeper<K, N> {
     pub(crate) fn new(groups: std::ops::Range<u16>) -> Self {
-        Self {
-            groups,
-            cursor: ScanCursor::default(),
-            pending: Vec::new(),
-            candidates: Vec::new(),
-        }
+        Self { groups, cursor: ScanCursor::default(), pending: Vec::new(), candidates: Vec::new() }
     }
 
     /// Examines about `limit` entries of `table`; `expired(value)` says
@@ -184,9 +170,7 @@ mod tests {
         let mut sweeper = Sweeper::new(0..128);
         let mut gone = 0;
         for _ in 0..10 {
-            sweeper
-                .step(&mut table, false, 64, |v| v.at + 50 <= 60, |_, _| gone += 1)
-                .unwrap();
+            sweeper.step(&mut table, false, 64, |v| v.at + 50 <= 60, |_, _| gone += 1).unwrap();
         }
         assert_eq!(gone, 100);
         assert_eq!(table.cached(), 100);

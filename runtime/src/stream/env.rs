@@ -133,11 +133,7 @@ impl Plan {
     }
 
     pub(crate) fn spawn(&mut self, name: String, source: bool, run: impl FnOnce() -> Result<()> + Send + 'static) {
-        self.tasks.push(TaskSpec {
-            name,
-            source,
-            run: Box::new(run),
-        });
+        self.tasks.push(TaskSpec { name, source, run: Box::new(run) });
     }
 
     /// Starts a sink task with `inputs` channels; returns their senders.
@@ -215,9 +211,7 @@ impl Env {
             coord,
             handle,
         };
-        Ok(Env {
-            plan: Rc::new(RefCell::new(Some(plan))),
-        })
+        Ok(Env { plan: Rc::new(RefCell::new(Some(plan))) })
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Plan) -> R) -> R {
@@ -298,14 +292,7 @@ impl Env {
         for t in std::mem::take(&mut plan.terminals) {
             t(&mut plan)?;
         }
-        let Plan {
-            mut coord,
-            tasks,
-            committers,
-            metrics,
-            handle,
-            ..
-        } = plan;
+        let Plan { mut coord, tasks, committers, metrics, handle, .. } = plan;
         for c in committers {
             coord.add_committer(c);
         }
@@ -324,14 +311,8 @@ impl Env {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
                     let ack = match r {
                         Ok(Ok(())) => Ack::Done,
-                        Ok(Err(e)) => Ack::Failed {
-                            task: name,
-                            reason: e.to_string(),
-                        },
-                        Err(p) => Ack::Failed {
-                            task: name,
-                            reason: panic_message(&p),
-                        },
+                        Ok(Err(e)) => Ack::Failed { task: name, reason: e.to_string() },
+                        Err(p) => Ack::Failed { task: name, reason: panic_message(&p) },
                     };
                     let _ = h.acks.send(ack);
                 })

@@ -22,12 +22,7 @@ pub struct KeyedStream<T, K, KF> {
 
 impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K, KF> {
     pub(crate) fn new(stream: DataStream<T>, key: KF) -> Self {
-        Self {
-            stream,
-            key,
-            parallelism: None,
-            _k: std::marker::PhantomData,
-        }
+        Self { stream, key, parallelism: None, _k: std::marker::PhantomData }
     }
 
     /// Instances of the keyed operator (default: the job's parallelism).
@@ -38,12 +33,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
 
     /// Groups each key's records into windows.
     pub fn window(self, assigner: impl Into<Assigner>) -> WindowedStream<T, K, KF> {
-        WindowedStream {
-            keyed: self,
-            assigner: assigner.into(),
-            lateness: Lateness::default(),
-            late: None,
-        }
+        WindowedStream { keyed: self, assigner: assigner.into(), lateness: Lateness::default(), late: None }
     }
 
     /// Runs `f` on every record and timer of each key, with keyed state and
@@ -64,7 +54,8 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
     pub(crate) fn stage<O: Send + 'static>(
         self,
         name: &'static str,
-        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>) -> Result<Box<dyn Consumer<T>>> + 'static,
+        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>) -> Result<Box<dyn Consumer<T>>>
+            + 'static,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
         let p = self.parallelism.unwrap_or_else(|| env.config().parallelism);
@@ -126,12 +117,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
 
     /// Aggregates each key's window incrementally with `agg`.
     pub fn aggregate<A: Aggregate<T>>(self, agg: A) -> DataStream<Windowed<K, A::Out>> {
-        let Self {
-            keyed,
-            assigner,
-            lateness,
-            late,
-        } = self;
+        let Self { keyed, assigner, lateness, late } = self;
         let env = keyed.stream.env.clone();
         let late_id = late.as_ref().map(|_| env.next_op());
         let key = keyed.key.clone();
@@ -168,15 +154,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
                     down,
                     late_i,
                 )?),
-                Assigner::Count(n) => Box::new(crate::operator::CountWindowOp::new(
-                    &ctx,
-                    op,
-                    groups,
-                    key.clone(),
-                    agg.clone(),
-                    n,
-                    down,
-                )?),
+                Assigner::Count(n) => {
+                    Box::new(crate::operator::CountWindowOp::new(&ctx, op, groups, key.clone(), agg.clone(), n, down)?)
+                }
             };
             Ok(head)
         })

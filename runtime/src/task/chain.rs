@@ -66,14 +66,7 @@ impl<T, U, F: FnMut(T) -> U + Send> Consumer<T> for MapC<F, U> {
     #[inline]
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         let f = &mut self.f;
-        let out = recs
-            .into_iter()
-            .map(|r| Record {
-                ts: r.ts,
-                wm: r.wm,
-                value: f(r.value),
-            })
-            .collect();
+        let out = recs.into_iter().map(|r| Record { ts: r.ts, wm: r.wm, value: f(r.value) }).collect();
         self.down.batch(out)
     }
     pass_control!();

@@ -8,10 +8,7 @@ use crate::record::{Message, Record};
 use crossbeam_channel::Sender;
 
 fn closed(task: &str) -> Error {
-    Error::Task {
-        task: task.to_string(),
-        reason: "downstream task stopped".into(),
-    }
+    Error::Task { task: task.to_string(), reason: "downstream task stopped".into() }
 }
 
 /// Sends everything to one downstream task.

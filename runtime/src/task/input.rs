@@ -8,7 +8,11 @@ use crate::record::Message;
 use crossbeam_channel::Receiver;
 
 /// Runs `head` over `inputs` until every input ends.
-pub(crate) fn run_input_task<T>(ctx: TaskCtx, inputs: Vec<Receiver<Message<T>>>, mut head: Box<dyn Consumer<T>>) -> Result<()> {
+pub(crate) fn run_input_task<T>(
+    ctx: TaskCtx,
+    inputs: Vec<Receiver<Message<T>>>,
+    mut head: Box<dyn Consumer<T>>,
+) -> Result<()> {
     let mut inputs = Inputs::new(inputs);
     loop {
         match inputs.next(head.next_deadline()) {

@@ -39,9 +39,6 @@ pub struct TaskCtx {
 
 impl TaskCtx {
     pub(crate) fn backing(&self) -> Option<Backing> {
-        self.store.as_ref().map(|s| Backing {
-            store: s.clone(),
-            base: self.restored,
-        })
+        self.store.as_ref().map(|s| Backing { store: s.clone(), base: self.restored })
     }
 }

@@ -142,6 +142,7 @@ pub(crate) fn run_source_task<S: Source>(
     if let Some(c) = &ctx.coord {
         if ctx.store.is_some() {
             c.final_requests.fetch_add(1, Ordering::AcqRel);
+            let _ = c.acks.send(crate::checkpoint::Ack::Wake);
             let asked = Instant::now();
             let t = loop {
                 let t = c.trigger.load(Ordering::Acquire);
@@ -177,10 +178,7 @@ fn barrier<S: Source>(
     let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
     let position = source.position();
     if let (Some(store), Some(batch)) = (&ctx.store, cp.batch.as_mut()) {
-        let snap = SourceSnapshot {
-            position: position.clone(),
-            watermark: *gen,
-        };
+        let snap = SourceSnapshot { position: position.clone(), watermark: *gen };
         let mut v = Vec::new();
         codec::encode_value(&snap, &mut v)?;
         batch.insert(&store.stage, codec::stage_key(epoch, key), codec::put_entry(&v));

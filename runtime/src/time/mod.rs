@@ -25,9 +25,8 @@ pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| Error::config(field, format!("`{text}` is not a duration like 500ms, 5s, 2m")))?;
+    let n: u64 =
+        num.parse().map_err(|_| Error::config(field, format!("`{text}` is not a duration like 500ms, 5s, 2m")))?;
     let ms = match unit {
         "" | "ms" => n,
         "s" => n * 1000,
@@ -40,10 +39,7 @@ pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration> {
 
 /// Milliseconds since the Unix epoch by the system clock (processing time).
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

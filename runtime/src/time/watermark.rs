@@ -16,10 +16,7 @@ impl BoundedOutOfOrderness {
     /// A generator that tolerates `delay` of disorder.
     pub fn new(delay: Duration) -> Self {
         let delay = delay.as_millis().min(i64::MAX as u128 / 4) as i64;
-        Self {
-            delay,
-            max_ts: i64::MIN + delay + 1,
-        }
+        Self { delay, max_ts: i64::MIN + delay + 1 }
     }
 
     /// Observes an event timestamp.
@@ -45,36 +42,21 @@ pub struct Watermarks<T> {
 }
 
 pub(crate) enum WatermarkKind<T> {
-    EventTime {
-        delay: Duration,
-        timestamp: Arc<dyn Fn(&T) -> i64 + Send + Sync>,
-    },
+    EventTime { delay: Duration, timestamp: Arc<dyn Fn(&T) -> i64 + Send + Sync> },
     ProcessingTime,
 }
 
 impl<T> Watermarks<T> {
     /// Event time read by `timestamp`, watermarks `delay` behind the largest
     /// timestamp seen.
-    pub fn bounded_out_of_orderness(
-        delay: Duration,
-        timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            kind: WatermarkKind::EventTime {
-                delay,
-                timestamp: Arc::new(timestamp),
-            },
-            idle_timeout: None,
-        }
+    pub fn bounded_out_of_orderness(delay: Duration, timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static) -> Self {
+        Self { kind: WatermarkKind::EventTime { delay, timestamp: Arc::new(timestamp) }, idle_timeout: None }
     }
 
     /// Records are stamped with the wall clock when read; windows close by
     /// the clock. Results then depend on timing, as in any engine.
     pub fn processing_time() -> Self {
-        Self {
-            kind: WatermarkKind::ProcessingTime,
-            idle_timeout: None,
-        }
+        Self { kind: WatermarkKind::ProcessingTime, idle_timeout: None }
     }
 
     /// After `timeout` without data the source stops holding back the

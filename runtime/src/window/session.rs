@@ -12,18 +12,13 @@ pub struct Session {
 impl Session {
     /// Sessions closed by `gap` of inactivity.
     pub fn with_gap(gap: Duration) -> Self {
-        Self {
-            gap: (gap.as_millis() as i64).max(1),
-        }
+        Self { gap: (gap.as_millis() as i64).max(1) }
     }
 
     /// The proto-window of one element.
     #[inline]
     pub fn window_of(&self, ts: i64) -> Window {
-        Window {
-            start: ts,
-            end: ts.saturating_add(self.gap),
-        }
+        Window { start: ts, end: ts.saturating_add(self.gap) }
     }
 }
 

@@ -17,10 +17,7 @@ pub struct Tumbling {
 impl Tumbling {
     /// Windows of `size`, aligned to the Unix epoch.
     pub fn of(size: Duration) -> Self {
-        Self {
-            size: (size.as_millis() as i64).max(1),
-            offset: 0,
-        }
+        Self { size: (size.as_millis() as i64).max(1), offset: 0 }
     }
 
     /// Shifts the alignment by `offset`.
@@ -30,12 +27,7 @@ impl Tumbling {
     }
 
     pub(crate) fn panes(self) -> Panes {
-        Panes {
-            size: self.size,
-            slide: self.size,
-            pane: self.size,
-            offset: self.offset,
-        }
+        Panes { size: self.size, slide: self.size, pane: self.size, offset: self.offset }
     }
 }
 
@@ -50,11 +42,7 @@ pub struct Sliding {
 impl Sliding {
     /// Windows of `size` starting every `slide`.
     pub fn of(size: Duration, slide: Duration) -> Self {
-        Self {
-            size: (size.as_millis() as i64).max(1),
-            slide: (slide.as_millis() as i64).max(1),
-            offset: 0,
-        }
+        Self { size: (size.as_millis() as i64).max(1), slide: (slide.as_millis() as i64).max(1), offset: 0 }
     }
 
     /// Shifts the alignment by `offset`.
@@ -64,12 +52,7 @@ impl Sliding {
     }
 
     pub(crate) fn panes(self) -> Panes {
-        Panes {
-            size: self.size,
-            slide: self.slide,
-            pane: gcd(self.size, self.slide),
-            offset: self.offset,
-        }
+        Panes { size: self.size, slide: self.slide, pane: gcd(self.size, self.slide), offset: self.offset }
     }
 }
 
@@ -106,10 +89,7 @@ impl Panes {
     #[inline]
     pub fn last_window_of_pane(&self, p: i64) -> Window {
         let start = window_start(p, self.offset, self.slide);
-        Window {
-            start,
-            end: start + self.size,
-        }
+        Window { start, end: start + self.size }
     }
 
     /// The windows containing the pane starting at `p`, earliest end first.
@@ -120,10 +100,7 @@ impl Panes {
         let n = (last - (p - size) - 1) / slide + 1;
         (0..n).map(move |i| {
             let start = last - (n - 1 - i) * slide;
-            Window {
-                start,
-                end: start + size,
-            }
+            Window { start, end: start + size }
         })
     }
 
