@@ -63,10 +63,16 @@ pub(crate) struct Coordinator {
     next_epoch: u64,
     committers: Vec<Box<dyn Committer>>,
     pub(crate) completed: Arc<AtomicU64>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Coordinator {
-    pub(crate) fn new(store: Option<Arc<Store>>, interval: Duration, next_epoch: u64) -> Self {
+    pub(crate) fn new(
+        store: Option<Arc<Store>>,
+        interval: Duration,
+        next_epoch: u64,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         let completed = Arc::new(AtomicU64::new(next_epoch.saturating_sub(1)));
         Self {
@@ -85,6 +91,7 @@ impl Coordinator {
             next_epoch,
             committers: Vec::new(),
             completed,
+            metrics,
         }
     }
 
@@ -190,6 +197,7 @@ impl Coordinator {
             c.commit(store, epoch)?;
         }
         self.completed.store(epoch, Ordering::Release);
+        self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(epoch, finished, "epoch complete");
         Ok(())
     }

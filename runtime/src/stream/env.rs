@@ -14,7 +14,7 @@ use crate::time::Watermarks;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -197,7 +197,8 @@ impl Env {
             None => (None, Recovered::default()),
         };
         let next_epoch = recovered.complete.map_or(1, |c| c + 1);
-        let coord = Coordinator::new(store.clone(), config.checkpoint_interval, next_epoch);
+        let metrics = Arc::new(Metrics::default());
+        let coord = Coordinator::new(store.clone(), config.checkpoint_interval, next_epoch, metrics.clone());
         let handle = coord.handle();
         let plan = Plan {
             config,
@@ -207,7 +208,7 @@ impl Env {
             terminals: Vec::new(),
             tasks: Vec::new(),
             committers: Vec::new(),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             coord,
             handle,
         };
@@ -324,7 +325,6 @@ impl Env {
         for t in threads {
             let _ = t.join();
         }
-        metrics.checkpoints.fetch_add(checkpoints, Ordering::Relaxed);
         Ok(JobOutcome {
             already_finished: false,
             resumed_from,
