@@ -1,6 +1,7 @@
 //! Stateful operators that run after a key-by.
 
 mod count_window;
+mod output;
 mod process;
 mod session_window;
 mod time_window;

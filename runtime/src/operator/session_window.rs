@@ -1,6 +1,7 @@
 //! Session windows: per key, windows that merge when elements come closer
 //! than the gap (Flink's `MergingWindowAssigner` semantics).
 
+use super::output::WindowOutput;
 use super::Lateness;
 use crate::aggregate::Aggregate;
 use crate::checkpoint::Checkpoint;
@@ -34,10 +35,7 @@ pub(crate) struct SessionWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     fire: BTreeMap<i64, Vec<K>>,
     cleanup: BTreeMap<i64, Vec<K>>,
     wm: i64,
-    out: Vec<Record<Windowed<K, A::Out>>>,
-    down: Box<dyn Consumer<Windowed<K, A::Out>>>,
-    late: Option<Box<dyn Consumer<T>>>,
-    late_buf: Vec<Record<T>>,
+    output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
 }
 
@@ -63,10 +61,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             fire: BTreeMap::new(),
             cleanup: BTreeMap::new(),
             wm: i64::MIN,
-            out: Vec::new(),
-            down,
-            late,
-            late_buf: Vec::new(),
+            output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
         };
         if ctx.restored {
@@ -88,7 +83,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
 
     fn emit(&mut self, k: &K, s: &Open<A::Acc>) {
         let w = Window { start: s.start, end: s.end };
-        self.out.push(Record {
+        self.output.out.push(Record {
             ts: w.max_timestamp(),
             wm: self.wm,
             value: Windowed { key: k.clone(), window: w, value: self.agg.result(&s.acc) },
@@ -137,16 +132,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
     }
 
     fn flush(&mut self) -> Result<()> {
-        if !self.out.is_empty() {
-            self.down.batch(std::mem::take(&mut self.out))?;
-        }
-        if !self.late_buf.is_empty() {
-            let late = std::mem::take(&mut self.late_buf);
-            if let Some(l) = &mut self.late {
-                l.batch(late)?;
-            }
-        }
-        Ok(())
+        self.output.flush()
     }
 
     fn add(&mut self, r: Record<T>) -> Result<bool> {
@@ -172,9 +158,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             if !rest.is_empty() {
                 self.table.put(&k, (), rest)?;
             }
-            if self.late.is_some() {
-                self.late_buf.push(r);
-            }
+            self.output.late(r);
             return Ok(false);
         }
         merged.sort_by_key(|s| s.start);
@@ -222,23 +206,17 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         if wm > self.wm {
             self.advance(wm)?;
         }
-        self.down.watermark(wm)
+        self.output.watermark(wm)
     }
 
     fn barrier(&mut self, cp: &mut Checkpoint, last: bool) -> Result<()> {
         if let Some(b) = cp.batch.as_mut() {
             self.table.snapshot(cp.epoch, b)?;
         }
-        if let Some(l) = &mut self.late {
-            l.barrier(cp, last)?;
-        }
-        self.down.barrier(cp, last)
+        self.output.barrier(cp, last)
     }
 
     fn end(&mut self) -> Result<()> {
-        if let Some(l) = &mut self.late {
-            l.end()?;
-        }
-        self.down.end()
+        self.output.end()
     }
 }

@@ -1,5 +1,6 @@
 //! Tumbling and sliding windows with incremental aggregation over panes.
 
+use super::output::WindowOutput;
 use super::Lateness;
 use crate::aggregate::Aggregate;
 use crate::checkpoint::Checkpoint;
@@ -28,10 +29,7 @@ pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     /// Cleanup time → panes to drop (only with lateness or sliding).
     cleanup: BTreeMap<i64, Vec<(K, i64)>>,
     wm: i64,
-    out: Vec<Record<Windowed<K, A::Out>>>,
-    down: Box<dyn Consumer<Windowed<K, A::Out>>>,
-    late: Option<Box<dyn Consumer<T>>>,
-    late_buf: Vec<Record<T>>,
+    output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
 }
 
@@ -58,10 +56,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
             fire: BTreeMap::new(),
             cleanup: BTreeMap::new(),
             wm: i64::MIN,
-            out: Vec::new(),
-            down,
-            late,
-            late_buf: Vec::new(),
+            output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
         };
         if ctx.restored {
@@ -98,7 +93,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     }
 
     fn emit(&mut self, k: K, w: Window, acc: &A::Acc) {
-        self.out.push(Record {
+        self.output.out.push(Record {
             ts: w.max_timestamp(),
             wm: self.wm,
             value: Windowed { key: k, window: w, value: self.agg.result(acc) },
@@ -161,17 +156,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     }
 
     fn flush(&mut self) -> Result<()> {
-        if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.down.batch(out)?;
-        }
-        if !self.late_buf.is_empty() {
-            let late = std::mem::take(&mut self.late_buf);
-            if let Some(l) = &mut self.late {
-                l.batch(late)?;
-            }
-        }
-        Ok(())
+        self.output.flush()
     }
 
     /// A late element within allowed lateness re-fires the windows of its
@@ -203,9 +188,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
             let last = self.panes.last_window_of_pane(p);
             if last.max_timestamp().saturating_add(self.lateness) <= self.wm {
                 late += 1;
-                if self.late.is_some() {
-                    self.late_buf.push(r);
-                }
+                self.output.late(r);
                 continue;
             }
             let k = (self.key)(&r.value);
@@ -234,23 +217,17 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         if wm > self.wm {
             self.advance(wm)?;
         }
-        self.down.watermark(wm)
+        self.output.watermark(wm)
     }
 
     fn barrier(&mut self, cp: &mut Checkpoint, last: bool) -> Result<()> {
         if let Some(b) = cp.batch.as_mut() {
             self.table.snapshot(cp.epoch, b)?;
         }
-        if let Some(l) = &mut self.late {
-            l.barrier(cp, last)?;
-        }
-        self.down.barrier(cp, last)
+        self.output.barrier(cp, last)
     }
 
     fn end(&mut self) -> Result<()> {
-        if let Some(l) = &mut self.late {
-            l.end()?;
-        }
-        self.down.end()
+        self.output.end()
     }
 }
