@@ -166,21 +166,44 @@ impl Store {
     /// Moves the delta of a complete `epoch` from `stage` into `state`.
     /// Idempotent: a crash half-way is finished by the next recovery.
     pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<()> {
+        self.drain_stage(epoch, true)
+    }
+
+    /// Removes the delta of `epoch` from `stage`, applying it to `state`
+    /// first when `apply`. Works in chunks, each read by an iterator that
+    /// is dropped before the chunk is written: an iterator pins the
+    /// memtables of its snapshot, so one held across a large delta would
+    /// keep every memtable written meanwhile in memory.
+    fn drain_stage(&self, epoch: u64, apply: bool) -> Result<()> {
+        const CHUNK: usize = 16_384;
         let prefix = epoch.to_be_bytes();
-        let mut batch = self.batch();
-        for item in self.stage.prefix(prefix) {
-            let (k, v) = item.into_inner().map_err(|e| self.err(e))?;
-            let state_key = k[8..].to_vec();
-            match read_entry(&v)? {
-                Some(value) => batch.insert(&self.state, state_key, value.to_vec()),
-                None => batch.remove(&self.state, state_key),
+        let end = epoch.checked_add(1).map(u64::to_be_bytes);
+        let mut from = std::ops::Bound::Included(prefix.to_vec());
+        loop {
+            let upper = end.map_or(std::ops::Bound::Unbounded, |e| std::ops::Bound::Excluded(e.to_vec()));
+            let mut chunk = Vec::with_capacity(CHUNK.min(1024));
+            for item in self.stage.range((from.clone(), upper)).take(CHUNK) {
+                chunk.push(item.into_inner().map_err(|e| self.err(e))?);
             }
-            batch.remove(&self.stage, k);
-            if batch.len() >= 20_000 {
-                self.commit(std::mem::replace(&mut batch, self.batch()))?;
+            let Some((last, _)) = chunk.last() else { return Ok(()) };
+            from = std::ops::Bound::Excluded(last.to_vec());
+            let full = chunk.len() == CHUNK;
+            let mut batch = self.batch();
+            for (k, v) in chunk {
+                if apply {
+                    let state_key = k[8..].to_vec();
+                    match read_entry(&v)? {
+                        Some(value) => batch.insert(&self.state, state_key, value.to_vec()),
+                        None => batch.remove(&self.state, state_key),
+                    }
+                }
+                batch.remove(&self.stage, k);
+            }
+            self.commit(batch)?;
+            if !full {
+                return Ok(());
             }
         }
-        self.commit(batch)
     }
 
     fn recover(&self) -> Result<Recovered> {
@@ -222,11 +245,7 @@ impl Store {
     }
 
     fn drop_stage(&self, epoch: u64) -> Result<()> {
-        let mut batch = self.batch();
-        for item in self.stage.prefix(epoch.to_be_bytes()) {
-            batch.remove(&self.stage, item.key().map_err(|e| self.err(e))?);
-        }
-        self.commit(batch)
+        self.drain_stage(epoch, false)
     }
 }
 
