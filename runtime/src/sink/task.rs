@@ -2,7 +2,7 @@
 //! coordinator once an epoch is complete.
 
 use super::Output;
-use crate::checkpoint::{Checkpoint, Committer};
+use crate::checkpoint::{Checkpoint, Committer, CoordHandle};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::record::Record;
@@ -26,6 +26,10 @@ pub(crate) struct SinkConsumer<T> {
     pub(crate) epoch: u64,
     pub(crate) chunk: u32,
     pub(crate) metrics: Arc<Metrics>,
+    /// With commit on output: where to ask for the epoch holding results.
+    pub(crate) request: Option<CoordHandle>,
+    /// The last epoch asked for.
+    pub(crate) requested: u64,
 }
 
 impl<T> SinkConsumer<T> {
@@ -52,6 +56,13 @@ impl<T> SinkConsumer<T> {
 impl<T: Send> Consumer<T> for SinkConsumer<T> {
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         self.metrics.records_out.fetch_add(recs.len() as u64, Ordering::Relaxed);
+        if let Some(c) = &self.request {
+            if !recs.is_empty() && self.requested < self.epoch {
+                // Results of `epoch` leave when it completes: ask for it now.
+                c.want(self.epoch);
+                self.requested = self.epoch;
+            }
+        }
         for r in &recs {
             (self.encode)(&r.value, &mut self.buf);
         }

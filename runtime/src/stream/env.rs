@@ -18,6 +18,34 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The default [`JobConfig::min_checkpoint_pause`].
+const DEFAULT_MIN_CHECKPOINT_PAUSE: Duration = Duration::from_millis(5);
+
+/// When a sink's results leave the job (with a state directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    /// Results are staged and published when the next periodic checkpoint
+    /// completes: exactly once, delay up to `checkpoint_interval`.
+    #[default]
+    Checkpoint,
+    /// Commit on output: a sink receiving results asks for a checkpoint at
+    /// once (at most one per `min_checkpoint_pause` after the previous one)
+    /// and publishes them when it completes: still exactly once, delay
+    /// about one checkpoint's duration.
+    CommitOnOutput,
+}
+
+impl std::str::FromStr for OutputMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "checkpoint" => Ok(Self::Checkpoint),
+            "commit-on-output" => Ok(Self::CommitOnOutput),
+            _ => Err(Error::config("output_mode", format!("`{s}`: expected checkpoint or commit-on-output"))),
+        }
+    }
+}
+
 /// How a job runs.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
@@ -32,6 +60,14 @@ pub struct JobConfig {
     pub state_dir: Option<PathBuf>,
     /// Time between checkpoints.
     pub checkpoint_interval: Duration,
+    /// When sinks publish results (with a state directory; without one
+    /// they write straight through).
+    pub output_mode: OutputMode,
+    /// Least time from the end of one checkpoint to the start of one asked
+    /// for by output ([`OutputMode::CommitOnOutput`]): bounds how often a
+    /// stream of results (e.g. a backlog replayed, where windows close back
+    /// to back) checkpoints.
+    pub min_checkpoint_pause: Duration,
     /// Bytes of keyed state each operator instance keeps in memory.
     pub state_cache_bytes: usize,
     /// Records per batch read from a source.
@@ -51,6 +87,8 @@ impl JobConfig {
             key_groups: DEFAULT_KEY_GROUPS,
             state_dir: None,
             checkpoint_interval: Duration::from_secs(1),
+            output_mode: OutputMode::Checkpoint,
+            min_checkpoint_pause: DEFAULT_MIN_CHECKPOINT_PAUSE,
             state_cache_bytes: 8 << 20,
             batch_size: 1024,
             channel_capacity: 16,
@@ -169,6 +207,9 @@ impl Plan {
             epoch: ctx.next_epoch,
             chunk: 0,
             metrics: self.metrics.clone(),
+            request: (self.store.is_some() && self.config.output_mode == OutputMode::CommitOnOutput)
+                .then(|| self.handle.clone()),
+            requested: 0,
         });
         self.spawn(name, false, move || run_input_task(ctx, rxs, head));
         Ok(txs)
@@ -198,7 +239,13 @@ impl Env {
         };
         let next_epoch = recovered.complete.map_or(1, |c| c + 1);
         let metrics = Arc::new(Metrics::default());
-        let coord = Coordinator::new(store.clone(), config.checkpoint_interval, next_epoch, metrics.clone());
+        let coord = Coordinator::new(
+            store.clone(),
+            config.checkpoint_interval,
+            config.min_checkpoint_pause,
+            next_epoch,
+            metrics.clone(),
+        );
         let handle = coord.handle();
         let plan = Plan {
             config,
