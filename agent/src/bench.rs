@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// `--mode mqtt`: use this broker instead of starting a Mosquitto.
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// `--mode mqtt`: publisher connections sending the readings (one
+    /// client's QoS 1 pipeline is slower than the broker).
+    #[arg(long, default_value_t = 1)]
+    pub publishers: usize,
     /// Repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
