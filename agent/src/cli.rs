@@ -113,7 +113,7 @@ pub struct RunArgs {
     /// Time between checkpoints.
     #[arg(long, default_value = "1s")]
     pub checkpoint_interval: String,
-    /// When results leave: `checkpoint` or `commit-on-output` (see
+    /// When results leave: `checkpoint`, `commit-on-output` or `eager` (see
     /// `sensor-average --help`). Default: commit-on-output live,
     /// checkpoint with --generated.
     #[arg(long)]

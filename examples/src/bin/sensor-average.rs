@@ -74,7 +74,10 @@ struct Args {
     /// When results leave (with --state-dir): `checkpoint` (at the next
     /// periodic checkpoint) or `commit-on-output` (a checkpoint is started
     /// as soon as results are produced and they leave when it completes;
-    /// both exactly once). Default: commit-on-output with --mqtt,
+    /// both exactly once), or `eager` (at once, before their checkpoint; a
+    /// crash republishes the results since the last checkpoint with the
+    /// same message ids, and OUT.csv is cut back and rewritten identically;
+    /// needs --parallelism 1). Default: commit-on-output with --mqtt,
     /// checkpoint with --input.
     #[arg(long)]
     output_mode: Option<String>,

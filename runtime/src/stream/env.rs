@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::key::DEFAULT_KEY_GROUPS;
 use crate::metrics::Metrics;
 use crate::record::Message;
-use crate::sink::{Sink, SinkCommitter, SinkConsumer};
+use crate::sink::{recover_eager, Sink, SinkCommitter, SinkConsumer};
 use crate::source::Source;
 use crate::state::{Recovered, Store, StoreConfig};
 use crate::task::{run_input_task, run_source_task, Consumer, Forward, TaskCtx};
@@ -33,6 +33,18 @@ pub enum OutputMode {
     /// and publishes them when it completes: still exactly once, delay
     /// about one checkpoint's duration.
     CommitOnOutput,
+    /// Eager: a sink publishes results as soon as it receives them, and
+    /// checkpoints how far it got. After a crash the job replays from its
+    /// last complete checkpoint and publishes the same results again, in
+    /// the same order, with the same numbers (MQTT message ids
+    /// `<client>:r<n>`; a file is cut back to its checkpointed length and
+    /// rewritten with the same bytes). Consumers that drop repeated ids see
+    /// every result once. Needs a deterministic order of results: one
+    /// source and parallelism 1 (checked), event time only, and a replay
+    /// that reads the same input (the MQTT ingest log does). Results fired
+    /// by the end of input (`stop_after_idle`) are the exception: input
+    /// arriving before the restart changes them.
+    Eager,
 }
 
 impl std::str::FromStr for OutputMode {
@@ -41,7 +53,8 @@ impl std::str::FromStr for OutputMode {
         match s {
             "checkpoint" => Ok(Self::Checkpoint),
             "commit-on-output" => Ok(Self::CommitOnOutput),
-            _ => Err(Error::config("output_mode", format!("`{s}`: expected checkpoint or commit-on-output"))),
+            "eager" => Ok(Self::Eager),
+            _ => Err(Error::config("output_mode", format!("`{s}`: expected checkpoint, commit-on-output or eager"))),
         }
     }
 }
@@ -191,12 +204,26 @@ impl Plan {
         }
         let ctx = self.ctx(name.clone());
         let Sink { encode, mut output } = sink;
-        let direct = if self.store.is_some() {
-            self.committers.push(Box::new(SinkCommitter { id, output }));
-            None
-        } else {
-            output.recover(None)?;
-            Some(output)
+        let eager = self.store.is_some() && self.config.output_mode == OutputMode::Eager;
+        let direct = match &self.store {
+            Some(store) if eager => {
+                if inputs != 1 {
+                    return Err(Error::config(
+                        "output_mode",
+                        "eager output needs its results in one deterministic order: parallelism 1 before the sink",
+                    ));
+                }
+                recover_eager(store, id, self.recovered.complete.is_some(), &mut *output)?;
+                Some(output)
+            }
+            Some(_) => {
+                self.committers.push(Box::new(SinkCommitter { id, output }));
+                None
+            }
+            None => {
+                output.recover(None)?;
+                Some(output)
+            }
         };
         let head = Box::new(SinkConsumer {
             id,
@@ -204,6 +231,7 @@ impl Plan {
             buf: Vec::new(),
             store: self.store.clone(),
             direct,
+            eager,
             epoch: ctx.next_epoch,
             chunk: 0,
             metrics: self.metrics.clone(),
@@ -340,6 +368,13 @@ impl Env {
         for t in std::mem::take(&mut plan.terminals) {
             t(&mut plan)?;
         }
+        let eager = plan.store.is_some() && plan.config.output_mode == OutputMode::Eager;
+        if eager && tasks_sources(&plan.tasks) != 1 {
+            return Err(Error::config(
+                "output_mode",
+                "eager output needs its results in one deterministic order: exactly one source",
+            ));
+        }
         let Plan { mut coord, tasks, committers, metrics, handle, .. } = plan;
         for c in committers {
             coord.add_committer(c);
@@ -380,6 +415,10 @@ impl Env {
             elapsed: started.elapsed(),
         })
     }
+}
+
+fn tasks_sources(tasks: &[TaskSpec]) -> usize {
+    tasks.iter().filter(|t| t.source).count()
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
