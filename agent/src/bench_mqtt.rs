@@ -6,7 +6,7 @@
 
 use crate::bench::{peak_rss_kib, BenchArgs};
 use anyhow::Context;
-use rivulet::JobConfig;
+use rivulet::{JobConfig, OutputMode};
 use rivulet_examples::publish::{reading_message, Publisher};
 use rivulet_examples::sensor::{build_sensor_average, synthetic_reading, Input, MqttInput, SensorAverage};
 use std::io::{Read, Seek, SeekFrom};
@@ -56,18 +56,37 @@ fn start_mosquitto(dir: &Path) -> anyhow::Result<Broker> {
     Ok(Broker { child, url: format!("mqtt://127.0.0.1:{port}") })
 }
 
+/// How readings are published: connections and pace.
+#[derive(Clone, Copy)]
+struct Load {
+    n: u64,
+    sensors: u32,
+    publishers: usize,
+    /// Readings per second over all connections (0: unpaced).
+    rate: f64,
+}
+
 /// Publishes readings `0..n` over `publishers` connections (reading `i`
-/// goes out on connection `i % publishers`, so each sensor's readings keep
-/// their order only with one connection); returns when all are acked.
-fn publish_all(url: &str, id: &str, n: u64, sensors: u32, publishers: usize) -> anyhow::Result<Duration> {
+/// goes out on connection `i % publishers`: when that divides the number of
+/// sensors, each sensor's readings stay on one connection, in order);
+/// returns when all are acked.
+fn publish_all(url: &str, id: &str, load: Load) -> anyhow::Result<Duration> {
+    let Load { n, sensors, publishers, rate } = load;
     let t0 = Instant::now();
     let threads: Vec<_> = (0..publishers)
         .map(|k| {
             let (url, id) = (url.to_string(), format!("{id}-{k}"));
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut p = Publisher::connect(&url, &id, false)?;
+                let started = Instant::now();
                 let mut i = k as u64;
                 while i < n {
+                    if rate > 0.0 {
+                        let due = started + Duration::from_secs_f64(i as f64 / rate);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
                     let (t, pl) = reading_message(&synthetic_reading(i, sensors));
                     p.send(&t, pl)?;
                     i += publishers as u64;
@@ -83,7 +102,8 @@ fn publish_all(url: &str, id: &str, n: u64, sensors: u32, publishers: usize) -> 
 }
 
 /// Events/s a plain auto-acking QoS 1 subscriber receives.
-fn ceiling(url: &str, n: u64, sensors: u32, publishers: usize) -> anyhow::Result<f64> {
+fn ceiling(url: &str, load: Load) -> anyhow::Result<f64> {
+    let n = load.n;
     use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
     let (host, port) = rivulet::mqtt::parse_url(url)?;
     let mut o = MqttOptions::new("bench-ceiling", host, port);
@@ -115,7 +135,7 @@ fn ceiling(url: &str, n: u64, sensors: u32, publishers: usize) -> anyhow::Result
         Instant::now()
     });
     ready_rx.recv_timeout(Duration::from_secs(10)).context("the ceiling subscriber did not subscribe")?;
-    publish_all(url, "bench-pub-ceiling", n, sensors, publishers)?;
+    publish_all(url, "bench-pub-ceiling", load)?;
     let last = rx_thread.join().map_err(|_| anyhow::anyhow!("subscriber panicked"))?;
     let first = first.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.unwrap_or(last);
     let _ = client.disconnect();
@@ -131,24 +151,29 @@ struct Run {
     mqtt: Vec<f64>,
 }
 
-/// One way of running the job: checkpoint interval, commit on output.
+/// One way of running the job: checkpoint interval, output mode.
 #[derive(Clone, Copy)]
 struct Variant {
     interval: Duration,
-    on_output: bool,
+    mode: OutputMode,
 }
 
 impl Variant {
     fn name(&self) -> String {
         let ms = self.interval.as_millis();
-        if self.on_output {
-            format!("commit on output (checkpoint every {ms} ms otherwise)")
-        } else {
-            format!("checkpoint every {ms} ms")
+        match self.mode {
+            OutputMode::Checkpoint => format!("results at checkpoints every {ms} ms"),
+            OutputMode::CommitOnOutput => format!("commit on output (checkpoints every {ms} ms otherwise)"),
+            OutputMode::Eager => format!("eager output (checkpoints every {ms} ms)"),
         }
     }
     fn tag(&self) -> String {
-        format!("{}{}", self.interval.as_millis(), if self.on_output { "-on-output" } else { "" })
+        let mode = match self.mode {
+            OutputMode::Checkpoint => "",
+            OutputMode::CommitOnOutput => "-on-output",
+            OutputMode::Eager => "-eager",
+        };
+        format!("{}{mode}", self.interval.as_millis())
     }
 }
 
@@ -205,14 +230,13 @@ fn results_subscriber(
 /// from its first to its last record, and the delay from the sink's
 /// watermark passing a window's end to the committed rows appearing in the
 /// output file and to a subscriber receiving them.
-fn exactly_once(url: &str, dir: &Path, n: u64, sensors: u32, publishers: usize, v: Variant) -> anyhow::Result<Run> {
+fn exactly_once(url: &str, dir: &Path, load: Load, v: Variant) -> anyhow::Result<Run> {
+    let n = load.n;
     let output = dir.join(format!("out-{}.csv", v.tag()));
     let mut job = JobConfig::new("bench-mqtt");
     job.state_dir = Some(dir.join(format!("state-{}", v.tag())));
     job.checkpoint_interval = v.interval;
-    if v.on_output {
-        job.output_mode = rivulet::OutputMode::CommitOnOutput;
-    }
+    job.output_mode = v.mode;
     let client_id = format!("bench-eo-{}", v.tag());
     let results_topic = format!("averages-{}", v.tag());
     let cfg = SensorAverage {
@@ -245,7 +269,7 @@ fn exactly_once(url: &str, dir: &Path, n: u64, sensors: u32, publishers: usize, 
         let tag = v.tag();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(1000)); // the job subscribed
-            publish_all(&url, &format!("bench-pub-eo-{tag}"), n, sensors, publishers)
+            publish_all(&url, &format!("bench-pub-eo-{tag}"), load)
         })
     };
     let out = env.execute()?;
@@ -363,17 +387,24 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     };
     let n = a.events;
     let publishers = a.publishers.max(1);
-    eprintln!("broker {url}; {n} readings from {} sensors per phase, {publishers} publisher connection(s)", a.sensors);
-    let ceil = ceiling(&url, n, a.sensors, publishers)?;
+    let load = Load { n, sensors: a.sensors, publishers, rate: a.rate.max(0.0) };
+    let pace = if a.rate > 0.0 { format!("{:.0} readings/s", a.rate) } else { "unpaced".into() };
+    eprintln!(
+        "broker {url}; {n} readings from {} sensors per phase, {publishers} publisher connection(s), {pace}",
+        a.sensors
+    );
+    let ceil = ceiling(&url, load)?;
     eprintln!("plain QoS 1 subscriber: {:.0} events/s", ceil);
+    let second = Duration::from_secs(1);
     let variants = [
-        Variant { interval: Duration::from_millis(1000), on_output: false },
-        Variant { interval: Duration::from_millis(100), on_output: false },
-        Variant { interval: Duration::from_millis(1000), on_output: true },
+        Variant { interval: second, mode: OutputMode::Checkpoint },
+        Variant { interval: Duration::from_millis(100), mode: OutputMode::Checkpoint },
+        Variant { interval: second, mode: OutputMode::CommitOnOutput },
+        Variant { interval: second, mode: OutputMode::Eager },
     ];
     let mut runs = Vec::new();
     for v in variants {
-        let r = exactly_once(&url, dir.path(), n, a.sensors, publishers, v)?;
+        let r = exactly_once(&url, dir.path(), load, v)?;
         eprintln!(
             "exactly-once, {}: {:.0} events/s ({:.0} % of the ceiling), {} checkpoints; after the watermark passed a window's end: rows committed to the file p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} windows; results received over MQTT p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} results",
             v.name(),
@@ -393,7 +424,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     }
     for (v, r) in &runs {
         println!(
-            "bench mode=mqtt events={n} sensors={} publishers={publishers} {}: {:.0} events/s exactly-once vs {:.0} plain QoS 1 ({:.0} %), result published p50 {:.1} ms p99 {:.1} ms after the watermark",
+            "bench mode=mqtt events={n} sensors={} publishers={publishers} ({pace}) {}: {:.0} events/s exactly-once vs {:.0} plain QoS 1 ({:.0} %), result published p50 {:.1} ms p99 {:.1} ms after the watermark",
             a.sensors,
             v.name(),
             r.rate,
