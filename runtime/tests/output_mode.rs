@@ -43,7 +43,7 @@ impl Source for Phased {
         let end = (self.next + max as u64).min((phase + 1) * PER_PHASE);
         // One reading at a time at a phase start, so the wait above sits
         // right after the window-closing reading.
-        let end = if self.next % PER_PHASE == 0 { self.next + 1 } else { end };
+        let end = if self.next.is_multiple_of(PER_PHASE) { self.next + 1 } else { end };
         for i in self.next..end {
             out.push(((i % 7) as u8, 1_700_000_000_000 + i as i64 * 10));
         }
@@ -117,4 +117,25 @@ fn results_start_a_checkpoint_and_stay_exact() {
     let out = run(OutputMode::CommitOnOutput, Some(&dir.path().join("s2")), &eager);
     assert_eq!(out.checkpoints, 6);
     assert_eq!(rows(&eager), expected);
+}
+
+#[test]
+fn eager_output_needs_one_deterministic_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = JobConfig::new("eager-parallel");
+    cfg.state_dir = Some(dir.path().join("state"));
+    cfg.output_mode = OutputMode::Eager;
+    cfg.parallelism = 2;
+    let env = Env::new(cfg).unwrap();
+    let src = Phased { wait: false, next: 0, phases: 1, completed: 0, waiting_since: None };
+    env.source(src, Watermarks::bounded_out_of_orderness(Duration::ZERO, |r: &(u8, i64)| r.1))
+        .key_by(|r: &(u8, i64)| r.0)
+        .window(Tumbling::of(Duration::from_secs(1)))
+        .aggregate(Count)
+        .sink(Sink::file(dir.path().join("out.csv"), |w: &Windowed<u8, u64>, b: &mut Vec<u8>| {
+            b.extend_from_slice(format!("{},{}\n", w.key, w.value).as_bytes());
+        }));
+    let err = env.execute().unwrap_err();
+    assert!(matches!(err, rivulet::Error::Config { .. }), "{err}");
+    assert!(err.to_string().contains("parallelism 1"), "{err}");
 }
