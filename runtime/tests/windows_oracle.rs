@@ -1,6 +1,7 @@
 //! Every window kind against a naive, one-event-at-a-time model of Flink's
 //! rules (per-event watermark `max_ts - delay - 1`, lateness, re-firing on
-//! late elements, session merging), for any parallelism and batch size.
+//! late elements, session merging), for any parallelism and batch size, in memory and with state and timers
+//! spilling to a store.
 
 use proptest::prelude::*;
 use rivulet::aggregate::{Count, Max, Sum};
@@ -17,12 +18,21 @@ const DELAY: i64 = 1_000;
 type Ev = (u8, i64, f64);
 type Out = Windowed<u8, (u64, f64, Option<f64>)>;
 
-fn run(events: &[Ev], assigner: Assigner, lateness: i64, p: usize, batch: usize) -> Vec<String> {
+/// How a run is set up: parallelism, batch size, and whether state lives
+/// in a store with a cache so small that state and timers spill to disk.
+type Setup = (usize, usize, bool);
+
+fn run(events: &[Ev], assigner: Assigner, lateness: i64, (p, batch, spill): Setup) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
     let mut cfg = JobConfig::new("windows");
     cfg.parallelism = p;
     cfg.batch_size = batch;
+    if spill {
+        cfg.state_dir = Some(dir.path().join("state"));
+        cfg.state_cache_bytes = 0;
+        cfg.checkpoint_interval = Duration::from_millis(1);
+    }
     let env = Env::new(cfg).unwrap();
     let evs = events.to_vec();
     let src = Generator::new(Some(evs.len() as u64), move |i| evs[i as usize]);
@@ -183,45 +193,98 @@ fn events() -> impl Strategy<Value = Vec<Ev>> {
     })
 }
 
-fn setup() -> impl Strategy<Value = (usize, usize)> {
-    (1usize..4, prop::sample::select(vec![1usize, 5, 256]))
+fn setup() -> impl Strategy<Value = Setup> {
+    (1usize..4, prop::sample::select(vec![1usize, 5, 256]), any::<bool>())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
-    fn tumbling(ev in events(), (p, b) in setup()) {
+    fn tumbling(ev in events(), setup in setup()) {
         let a = Tumbling::of(Duration::from_secs(2)).into();
-        prop_assert_eq!(run(&ev, a, 0, p, b), model_time(&ev, 2000, 2000, 0));
+        prop_assert_eq!(run(&ev, a, 0, setup), model_time(&ev, 2000, 2000, 0));
     }
 
     #[test]
-    fn tumbling_with_allowed_lateness(ev in events(), (p, b) in setup()) {
+    fn tumbling_with_allowed_lateness(ev in events(), setup in setup()) {
         let a = Tumbling::of(Duration::from_secs(2)).into();
-        prop_assert_eq!(run(&ev, a, 3000, p, b), model_time(&ev, 2000, 2000, 3000));
+        prop_assert_eq!(run(&ev, a, 3000, setup), model_time(&ev, 2000, 2000, 3000));
     }
 
     #[test]
-    fn sliding(ev in events(), (p, b) in setup()) {
+    fn sliding(ev in events(), setup in setup()) {
         let a = Sliding::of(Duration::from_secs(3), Duration::from_secs(1)).into();
-        prop_assert_eq!(run(&ev, a, 0, p, b), model_time(&ev, 3000, 1000, 0));
+        prop_assert_eq!(run(&ev, a, 0, setup), model_time(&ev, 3000, 1000, 0));
     }
 
     #[test]
-    fn sliding_not_a_multiple_with_lateness(ev in events(), (p, b) in setup()) {
+    fn sliding_not_a_multiple_with_lateness(ev in events(), setup in setup()) {
         let a = Sliding::of(Duration::from_millis(2500), Duration::from_millis(1000)).into();
-        prop_assert_eq!(run(&ev, a, 1500, p, b), model_time(&ev, 2500, 1000, 1500));
+        prop_assert_eq!(run(&ev, a, 1500, setup), model_time(&ev, 2500, 1000, 1500));
     }
 
     #[test]
-    fn session(ev in events(), (p, b) in setup()) {
+    fn session(ev in events(), setup in setup()) {
         let a = Session::with_gap(Duration::from_millis(1200)).into();
-        prop_assert_eq!(run(&ev, a, 0, p, b), model_session(&ev, 1200));
+        prop_assert_eq!(run(&ev, a, 0, setup), model_session(&ev, 1200));
     }
 
     #[test]
-    fn count(ev in events(), (p, b) in setup()) {
-        prop_assert_eq!(run(&ev, CountWindow(3).into(), 0, p, b), model_count(&ev, 3));
+    fn count(ev in events(), setup in setup()) {
+        prop_assert_eq!(run(&ev, CountWindow(3).into(), 0, setup), model_count(&ev, 3));
+    }
+}
+
+/// Thousands of keys with a cache of nothing: window state and the timers
+/// of every window kind live mostly in the store, and results equal the
+/// in-memory run's.
+#[test]
+fn many_keys_spill_state_and_timers_to_the_store() {
+    type E = (u32, i64, f64);
+    type O = Windowed<u32, (u64, f64, Option<f64>)>;
+    let events: Vec<E> = (0..60_000u32)
+        .map(|i| {
+            let k = (i * 7919) % 3000;
+            let jitter = i64::from((i * 31) % 1500);
+            (k, i64::from(i) * 2 - jitter, f64::from(i % 17))
+        })
+        .collect();
+    let run = |assigner: Assigner, lateness: u64, spill: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.csv");
+        let mut cfg = JobConfig::new("many-keys");
+        cfg.parallelism = 2;
+        if spill {
+            cfg.state_dir = Some(dir.path().join("state"));
+            cfg.state_cache_bytes = 0;
+            cfg.checkpoint_interval = Duration::from_millis(5);
+        }
+        let env = Env::new(cfg).unwrap();
+        let evs = events.clone();
+        let src = Generator::new(Some(evs.len() as u64), move |i| evs[i as usize]);
+        env.source(src, Watermarks::bounded_out_of_orderness(Duration::from_millis(DELAY as u64), |e: &E| e.1))
+            .key_by(|e: &E| e.0)
+            .window(assigner)
+            .allowed_lateness(Duration::from_millis(lateness))
+            .aggregate((Count, Sum::of(|e: &E| e.2), Max::of(|e: &E| e.2)))
+            .sink(Sink::file(&out, |w: &O, b: &mut Vec<u8>| {
+                let (c, s, m) = w.value;
+                b.extend_from_slice(format!("{},{},{},{c},{s},{m:?}\n", w.key, w.window.start, w.window.end).as_bytes())
+            }));
+        env.execute().unwrap();
+        let mut rows: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+        rows.sort();
+        rows
+    };
+    let kinds: [(Assigner, u64); 3] = [
+        (Tumbling::of(Duration::from_secs(5)).into(), 0),
+        (Sliding::of(Duration::from_secs(6), Duration::from_secs(2)).into(), 1_000),
+        (Session::with_gap(Duration::from_millis(1_500)).into(), 0),
+    ];
+    for (assigner, lateness) in kinds {
+        let memory = run(assigner, lateness, false);
+        assert!(memory.len() > 3000, "{assigner:?}: {} rows", memory.len());
+        assert_eq!(run(assigner, lateness, true), memory, "{assigner:?}");
     }
 }

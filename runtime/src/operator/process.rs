@@ -252,7 +252,8 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, F: KeyedProcessFunction<
             backing: ctx.backing(),
             next_epoch: ctx.next_epoch,
         };
-        let mut timers = Timers::new(site.table(0)?);
+        let timer_site = ctx.store.as_ref().map(|s| (s, op, groups.start));
+        let mut timers = Timers::new(site.table(0)?, timer_site, ctx.cache_bytes / 8);
         let slots = registry.build(&site)?;
         if ctx.restored {
             timers.restore(groups)?;

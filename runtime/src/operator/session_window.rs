@@ -9,12 +9,12 @@ use crate::error::Result;
 use crate::key::Key;
 use crate::metrics::Metrics;
 use crate::record::Record;
-use crate::state::Table;
+use crate::state::{Table, TimerQueue};
 use crate::task::{Consumer, TaskCtx};
 use crate::window::session::intersects;
 use crate::window::{Session, Window, Windowed};
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -26,14 +26,18 @@ pub(crate) struct Open<Acc> {
     acc: Acc,
 }
 
+/// Timers handled at a time (see the time window operator).
+const FIRE_CHUNK: usize = 4096;
+
 pub(crate) struct SessionWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     key: KF,
     agg: A,
     session: Session,
     lateness: i64,
     table: Table<K, (), Vec<Open<A::Acc>>>,
-    fire: BTreeMap<i64, Vec<K>>,
-    cleanup: BTreeMap<i64, Vec<K>>,
+    fire: TimerQueue<K>,
+    cleanup: TimerQueue<K>,
+    due: Vec<K>,
     wm: i64,
     output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
@@ -58,25 +62,29 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             session,
             lateness: lateness.allowed,
             table: Table::new(op, ctx.key_groups, ctx.cache_bytes, ctx.backing(), ctx.next_epoch),
-            fire: BTreeMap::new(),
-            cleanup: BTreeMap::new(),
+            fire: TimerQueue::new(ctx.store.as_ref(), op, 0, groups.start, ctx.cache_bytes / 8),
+            cleanup: TimerQueue::new(ctx.store.as_ref(), op, 1, groups.start, ctx.cache_bytes / 8),
+            due: Vec::new(),
             wm: i64::MIN,
             output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
         };
         if ctx.restored {
-            let mut timers = Vec::new();
-            me.table.restore(groups, |k, (), sessions| {
+            let Self { table, fire, cleanup, lateness, .. } = &mut me;
+            let mut err = None;
+            table.restore(groups, |k, (), sessions| {
                 for s in sessions {
-                    timers.push((k.clone(), s.end - 1));
+                    let t = s.end - 1;
+                    let mut r = fire.push(t, k.clone());
+                    if *lateness > 0 {
+                        r = r.and_then(|()| cleanup.push(t.saturating_add(*lateness), k.clone()));
+                    }
+                    if let Err(e) = r {
+                        err.get_or_insert(e);
+                    }
                 }
             })?;
-            for (k, t) in timers {
-                me.fire.entry(t).or_default().push(k.clone());
-                if me.lateness > 0 {
-                    me.cleanup.entry(t.saturating_add(me.lateness)).or_default().push(k);
-                }
-            }
+            err.map_or(Ok(()), Err)?;
         }
         Ok(me)
     }
@@ -92,12 +100,13 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
 
     fn advance(&mut self, wm: i64) -> Result<()> {
         self.wm = wm;
-        while let Some(e) = self.fire.first_entry() {
-            let t = *e.key();
-            if t > wm {
-                break;
-            }
-            for k in e.remove() {
+        let mut keys = std::mem::take(&mut self.due);
+        while let Some(t) = self.fire.pop_due(wm, FIRE_CHUNK, &mut keys)? {
+            // A session that took an element without growing registered
+            // its timer again: fire it once.
+            let mut seen = FxHashSet::default();
+            keys.retain(|k| seen.insert(k.clone()));
+            for k in keys.drain(..) {
                 let Some(sessions) = self.table.get(&k, ())?.cloned() else { continue };
                 // A timer of a session that since grew finds no match.
                 let mut fired = false;
@@ -109,16 +118,15 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
                     self.drop_sessions(&k, |s| s.end - 1 <= t)?;
                 }
             }
+            self.output.flush()?;
         }
-        while let Some(e) = self.cleanup.first_entry() {
-            if *e.key() > wm {
-                break;
-            }
-            let lateness = self.lateness;
-            for k in e.remove() {
+        let lateness = self.lateness;
+        while self.cleanup.pop_due(wm, FIRE_CHUNK, &mut keys)?.is_some() {
+            for k in keys.drain(..) {
                 self.drop_sessions(&k, |s| (s.end - 1).saturating_add(lateness) <= wm)?;
             }
         }
+        self.due = keys;
         self.flush()
     }
 
@@ -173,10 +181,10 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             // Within allowed lateness: fire at once (EventTimeTrigger).
             self.emit(&k, &s);
         } else {
-            self.fire.entry(t).or_default().push(k.clone());
+            self.fire.push(t, k.clone())?;
         }
         if self.lateness > 0 {
-            self.cleanup.entry(t.saturating_add(self.lateness)).or_default().push(k.clone());
+            self.cleanup.push(t.saturating_add(self.lateness), k.clone())?;
         }
         rest.push(s);
         rest.sort_by_key(|s| s.start);

@@ -8,14 +8,17 @@ use crate::error::Result;
 use crate::key::Key;
 use crate::metrics::Metrics;
 use crate::record::Record;
-use crate::state::Table;
+use crate::state::{Table, TimerQueue};
 use crate::task::{Consumer, TaskCtx};
 use crate::window::time_windows::Panes;
 use crate::window::{Window, Windowed};
 use rustc_hash::FxHashSet;
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// Timers handled at a time: a firing of a million keys goes out in
+/// chunks, never as one list in memory.
+const FIRE_CHUNK: usize = 4096;
 
 pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     key: KF,
@@ -25,9 +28,11 @@ pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     /// Pane accumulators keyed by (key, pane start).
     table: Table<K, i64, A::Acc>,
     /// Window max-timestamp → keys whose window fires then.
-    fire: BTreeMap<i64, Vec<K>>,
+    fire: TimerQueue<K>,
     /// Cleanup time → panes to drop (only with lateness or sliding).
-    cleanup: BTreeMap<i64, Vec<(K, i64)>>,
+    cleanup: TimerQueue<(K, i64)>,
+    /// Timers being handled.
+    due: Vec<K>,
     wm: i64,
     output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
@@ -47,49 +52,37 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
         late: Option<Box<dyn Consumer<T>>>,
     ) -> Result<Self> {
         let table = Table::new(op, ctx.key_groups, ctx.cache_bytes, ctx.backing(), ctx.next_epoch);
+        let timer_bytes = ctx.cache_bytes / 8;
+        let store = ctx.store.as_ref();
         let mut me = Self {
             key,
             agg,
             panes,
             lateness: lateness.allowed,
             table,
-            fire: BTreeMap::new(),
-            cleanup: BTreeMap::new(),
+            fire: TimerQueue::new(store, op, 0, groups.start, timer_bytes),
+            cleanup: TimerQueue::new(store, op, 1, groups.start, timer_bytes),
+            due: Vec::new(),
             wm: i64::MIN,
             output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
         };
         if ctx.restored {
-            let mut restored = Vec::new();
-            me.table.restore(groups, |k, p, _| restored.push((k.clone(), p)))?;
-            for (k, p) in restored {
-                me.register(&k, p);
-            }
+            let Self { table, fire, cleanup, panes, lateness, wm, .. } = &mut me;
+            let mut err = None;
+            table.restore(groups, |k, p, _| {
+                if let Err(e) = register(fire, cleanup, panes, *lateness, *wm, k, p) {
+                    err.get_or_insert(e);
+                }
+            })?;
+            err.map_or(Ok(()), Err)?;
         }
         Ok(me)
     }
 
     /// Timers for a new pane of `k`.
-    fn register(&mut self, k: &K, p: i64) {
-        if self.panes.is_tumbling() {
-            let w = Window { start: p, end: p + self.panes.size };
-            if w.max_timestamp() > self.wm {
-                self.fire.entry(w.max_timestamp()).or_default().push(k.clone());
-            }
-            if self.lateness > 0 {
-                let t = w.max_timestamp().saturating_add(self.lateness);
-                self.cleanup.entry(t).or_default().push((k.clone(), p));
-            }
-            return;
-        }
-        for w in self.panes.windows_of_pane(p) {
-            if w.max_timestamp() > self.wm {
-                self.fire.entry(w.max_timestamp()).or_default().push(k.clone());
-            }
-        }
-        let last = self.panes.last_window_of_pane(p);
-        let t = last.max_timestamp().saturating_add(self.lateness);
-        self.cleanup.entry(t).or_default().push((k.clone(), p));
+    fn register(&mut self, k: &K, p: i64) -> Result<()> {
+        register(&mut self.fire, &mut self.cleanup, &self.panes, self.lateness, self.wm, k, p)
     }
 
     fn emit(&mut self, k: K, w: Window, acc: &A::Acc) {
@@ -118,37 +111,37 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     fn advance(&mut self, wm: i64) -> Result<()> {
         self.wm = wm;
         let purge_on_fire = self.panes.is_tumbling() && self.lateness == 0;
-        while let Some(entry) = self.fire.first_entry() {
-            let t = *entry.key();
-            if t > wm {
-                break;
-            }
-            let mut keys = entry.remove();
+        let mut keys = std::mem::take(&mut self.due);
+        while let Some(t) = self.fire.pop_due(wm, FIRE_CHUNK, &mut keys)? {
             let end = t + 1;
             let w = Window { start: end - self.panes.size, end };
             if purge_on_fire {
-                for k in keys {
+                for k in keys.drain(..) {
                     if let Some(acc) = self.table.take(&k, w.start)? {
                         self.emit(k, w, &acc);
                     }
                 }
             } else {
                 if !self.panes.is_tumbling() {
+                    // A key registers a window once per pane: fire it once.
+                    // (In-memory timers of a time come in one batch; spilled
+                    // ones are unique in the store.)
                     let mut seen = FxHashSet::default();
                     keys.retain(|k| seen.insert(k.clone()));
                 }
-                for k in keys {
+                for k in keys.drain(..) {
                     if let Some(acc) = self.window_acc(&k, w)? {
                         self.emit(k, w, &acc);
                     }
                 }
             }
+            // Results of a big firing go downstream as they are made.
+            self.output.flush()?;
         }
-        while let Some(entry) = self.cleanup.first_entry() {
-            if *entry.key() > wm {
-                break;
-            }
-            for (k, p) in entry.remove() {
+        self.due = keys;
+        let mut panes = Vec::new();
+        while self.cleanup.pop_due(wm, FIRE_CHUNK, &mut panes)?.is_some() {
+            for (k, p) in panes.drain(..) {
                 self.table.take(&k, p)?;
             }
         }
@@ -177,6 +170,36 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     }
 }
 
+/// Registers the timers of a new pane `p` of `k`: the windows it belongs
+/// to fire, then (with lateness, or for sliding panes) it is dropped.
+fn register<K: Key>(
+    fire: &mut TimerQueue<K>,
+    cleanup: &mut TimerQueue<(K, i64)>,
+    panes: &Panes,
+    lateness: i64,
+    wm: i64,
+    k: &K,
+    p: i64,
+) -> Result<()> {
+    if panes.is_tumbling() {
+        let w = Window { start: p, end: p + panes.size };
+        if w.max_timestamp() > wm {
+            fire.push(w.max_timestamp(), k.clone())?;
+        }
+        if lateness > 0 {
+            cleanup.push(w.max_timestamp().saturating_add(lateness), (k.clone(), p))?;
+        }
+        return Ok(());
+    }
+    for w in panes.windows_of_pane(p) {
+        if w.max_timestamp() > wm {
+            fire.push(w.max_timestamp(), k.clone())?;
+        }
+    }
+    let last = panes.last_window_of_pane(p);
+    cleanup.push(last.max_timestamp().saturating_add(lateness), (k.clone(), p))
+}
+
 impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consumer<T> for TimeWindowOp<T, K, KF, A> {
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         let mut late = 0u64;
@@ -200,7 +223,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
             })?;
             agg.add(acc, &r.value);
             if created {
-                self.register(&k, p);
+                self.register(&k, p)?;
             }
             // Only panes whose earliest window already fired can re-fire.
             if self.lateness > 0 && self.panes.windows_of_pane(p).next().is_some_and(|w| w.max_timestamp() <= self.wm) {

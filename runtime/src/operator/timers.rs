@@ -8,9 +8,10 @@
 
 use crate::error::Result;
 use crate::key::Key;
-use crate::state::Table;
+use crate::state::{Store, Table, TimerQueue};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Which clock a timer follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,28 +22,97 @@ pub enum TimeDomain {
     ProcessingTime,
 }
 
+/// Timers handed out of a queue at a time.
+const CHUNK: usize = 4096;
+
+/// One clock's queue, and the timers of one time taken out of it.
+struct Queue<K> {
+    queue: TimerQueue<K>,
+    ready: VecDeque<K>,
+    ready_ts: i64,
+}
+
+impl<K: Key> Queue<K> {
+    fn new(site: Option<(&Arc<Store>, u16, u16)>, kind: u8, budget: usize) -> Self {
+        let (store, op, instance) = match site {
+            Some((s, op, i)) => (Some(s), op, i),
+            None => (None, 0, 0),
+        };
+        Self { queue: TimerQueue::new(store, op, kind, instance, budget), ready: VecDeque::new(), ready_ts: 0 }
+    }
+
+    fn push(&mut self, ts: i64, key: K) -> Result<()> {
+        self.queue.push(ts, key)
+    }
+
+    /// The next queued timer due at `time`, in timestamp order.
+    fn next(&mut self, time: i64) -> Result<Option<(i64, K)>> {
+        loop {
+            if !self.ready.is_empty() {
+                // A timer registered meanwhile for an earlier time goes first.
+                if self.queue.next_time().is_some_and(|t| t < self.ready_ts) {
+                    for k in self.ready.drain(..) {
+                        self.queue.push(self.ready_ts, k)?;
+                    }
+                    continue;
+                }
+                return Ok(self.ready.pop_front().map(|k| (self.ready_ts, k)));
+            }
+            let mut out = Vec::new();
+            let Some(t) = self.queue.pop_due(time, CHUNK, &mut out)? else { return Ok(None) };
+            self.ready_ts = t;
+            self.ready.extend(out);
+        }
+    }
+
+    fn next_time(&self) -> Option<i64> {
+        match (self.ready.is_empty(), self.queue.next_time()) {
+            (true, t) => t,
+            (false, Some(t)) => Some(t.min(self.ready_ts)),
+            (false, None) => Some(self.ready_ts),
+        }
+    }
+}
+
 /// The timers of one operator instance.
 pub(crate) struct Timers<K: Key> {
     table: Table<K, (i64, TimeDomain), ()>,
-    event: BTreeMap<i64, VecDeque<K>>,
-    processing: BTreeMap<i64, VecDeque<K>>,
+    event: Queue<K>,
+    processing: Queue<K>,
 }
 
 impl<K: Key> Timers<K> {
-    pub(crate) fn new(table: Table<K, (i64, TimeDomain), ()>) -> Self {
-        Self { table, event: BTreeMap::new(), processing: BTreeMap::new() }
+    /// Timers kept in `table`; their queues spill to `site`'s store (`op`
+    /// and first key group of the instance) beyond `budget` bytes.
+    pub(crate) fn new(
+        table: Table<K, (i64, TimeDomain), ()>,
+        site: Option<(&Arc<Store>, u16, u16)>,
+        budget: usize,
+    ) -> Self {
+        Self { table, event: Queue::new(site, 0, budget / 2), processing: Queue::new(site, 1, budget / 2) }
+    }
+
+    fn queue(&mut self, domain: TimeDomain) -> &mut Queue<K> {
+        match domain {
+            TimeDomain::EventTime => &mut self.event,
+            TimeDomain::ProcessingTime => &mut self.processing,
+        }
     }
 
     /// Rebuilds the queues from the committed timers of `groups`.
     pub(crate) fn restore(&mut self, groups: std::ops::Range<u16>) -> Result<()> {
         let (event, processing) = (&mut self.event, &mut self.processing);
+        let mut err = None;
         self.table.restore(groups, |k, (ts, d), ()| {
             let q = match d {
                 TimeDomain::EventTime => &mut *event,
                 TimeDomain::ProcessingTime => &mut *processing,
             };
-            q.entry(ts).or_default().push_back(k.clone());
-        })
+            if let Err(e) = q.push(ts, k.clone()) {
+                err.get_or_insert(e);
+            }
+        })?;
+        err.map_or(Ok(()), Err)
     }
 
     /// Registers a timer of `key`; a duplicate is ignored.
@@ -51,12 +121,7 @@ impl<K: Key> Timers<K> {
             return Ok(());
         }
         self.table.put(key, (ts, domain), ())?;
-        let q = match domain {
-            TimeDomain::EventTime => &mut self.event,
-            TimeDomain::ProcessingTime => &mut self.processing,
-        };
-        q.entry(ts).or_default().push_back(key.clone());
-        Ok(())
+        self.queue(domain).push(ts, key.clone())
     }
 
     /// Deletes a timer of `key` (if it exists).
@@ -69,36 +134,17 @@ impl<K: Key> Timers<K> {
     /// Removes and returns the earliest timer of `domain` due at `time`
     /// (`timestamp <= time`), in timestamp order.
     pub(crate) fn pop(&mut self, domain: TimeDomain, time: i64) -> Result<Option<(i64, K)>> {
-        loop {
-            let q = match domain {
-                TimeDomain::EventTime => &mut self.event,
-                TimeDomain::ProcessingTime => &mut self.processing,
-            };
-            let Some(mut entry) = q.first_entry() else {
-                return Ok(None);
-            };
-            let ts = *entry.key();
-            if ts > time {
-                return Ok(None);
-            }
-            let keys = entry.get_mut();
-            // Registration order within a timestamp: take from the front.
-            let Some(key) = keys.pop_front() else {
-                entry.remove();
-                continue;
-            };
-            if keys.is_empty() {
-                entry.remove();
-            }
+        while let Some((ts, key)) = self.queue(domain).next(time)? {
             if self.table.take(&key, (ts, domain))?.is_some() {
                 return Ok(Some((ts, key)));
             }
         }
+        Ok(None)
     }
 
     /// The earliest processing-time timer still queued.
     pub(crate) fn next_processing(&self) -> Option<i64> {
-        self.processing.first_key_value().map(|(t, _)| *t)
+        self.processing.next_time()
     }
 
     /// Timers of `domain` queued (stale entries included).
@@ -108,7 +154,7 @@ impl<K: Key> Timers<K> {
             TimeDomain::EventTime => &self.event,
             TimeDomain::ProcessingTime => &self.processing,
         };
-        q.values().map(VecDeque::len).sum()
+        q.queue.in_memory() + q.ready.len()
     }
 
     /// Adds the timers' delta of `epoch` to `batch`.
@@ -122,7 +168,7 @@ mod tests {
     use super::*;
 
     fn timers() -> Timers<u32> {
-        Timers::new(Table::new(0x8010, 128, 1 << 20, None, 1))
+        Timers::new(Table::new(0x8010, 128, 1 << 20, None, 1), None, 1 << 20)
     }
 
     #[test]

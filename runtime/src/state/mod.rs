@@ -10,6 +10,7 @@ mod handles;
 mod ingest;
 mod store;
 mod table;
+mod timers;
 mod ttl;
 
 pub use handles::{
@@ -21,4 +22,5 @@ pub use ingest::IngestLog;
 pub(crate) use store::{outbox_epoch, outbox_key};
 pub use store::{Recovered, Store, StoreConfig, STATE_FORMAT};
 pub use table::{Backing, Namespace, ScanCursor, Table};
+pub(crate) use timers::TimerQueue;
 pub use ttl::{StateTtl, TtlUpdate};

@@ -10,6 +10,8 @@
 //!   in meaning: cleared at every start.
 //! - `outbox`: sink rows staged per epoch, published when it completes.
 //! - `meta`: the complete-epoch marker, sink commit records, the job's end.
+//! - `timers`: timers operators moved out of memory (see
+//!   [`super::timers`]); a working copy, cleared at every start.
 //! - `ingest`: messages sources made durable before acking them upstream
 //!   (see [`super::IngestLog`]); trimmed by the sources themselves.
 
@@ -39,7 +41,7 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { block_cache: 4 << 20, memtable: 4 << 20, max_journaling: 64 << 20 }
+        Self { block_cache: 4 << 20, memtable: 1 << 20, max_journaling: 64 << 20 }
     }
 }
 
@@ -62,6 +64,7 @@ pub struct Store {
     pub(crate) outbox: Keyspace,
     pub(crate) meta: Keyspace,
     pub(crate) ingest: Keyspace,
+    pub(crate) timers: Keyspace,
 }
 
 impl std::fmt::Debug for Store {
@@ -98,6 +101,7 @@ impl Store {
             outbox: open("outbox")?,
             meta: open("meta")?,
             ingest: open("ingest")?,
+            timers: open("timers")?,
             path: path.to_path_buf(),
             db,
         };
@@ -203,6 +207,7 @@ impl Store {
             }
         }
         self.spill.clear().map_err(|e| self.err(e))?;
+        self.timers.clear().map_err(|e| self.err(e))?;
         // Outbox entries of epochs that never completed are discarded.
         let mut batch = self.batch();
         for item in self.outbox.iter() {

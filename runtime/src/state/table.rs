@@ -72,7 +72,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A table for operator `op` with a cache of about `budget` bytes. With
     /// no backing the budget is ignored: everything stays in memory.
     pub fn new(op: u16, groups: u16, budget: usize, backing: Option<Backing>, next_epoch: u64) -> Self {
-        let entry_bytes = std::mem::size_of::<((K, N), Slot<V>)>() + 16;
+        let entry_bytes = std::mem::size_of::<((K, N), Slot<V>)>();
         Self {
             op,
             groups,
@@ -80,7 +80,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             entry_bytes,
             bytes: 0,
             // Without a store nothing can be evicted: the budget does not apply.
-            budget: if backing.is_some() { budget.max(entry_bytes * 64) } else { usize::MAX },
+            budget: if backing.is_some() { max_entries(budget, entry_bytes) * entry_bytes } else { usize::MAX },
             backing,
             spilled: false,
             next_epoch,
@@ -414,6 +414,16 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         cursor.group = g;
         Ok(())
     }
+}
+
+/// How many entries of `entry_bytes` a cache of `budget` bytes holds: the
+/// capacity of the largest hash table (a power of two of buckets, each an
+/// entry and a control byte, at most 7/8 full) that fits the budget — the
+/// table itself, not just its entries, is what memory must hold.
+fn max_entries(budget: usize, entry_bytes: usize) -> usize {
+    let fits = (budget / (entry_bytes + 1)).max(16);
+    let buckets = 1usize << (usize::BITS - 1 - fits.leading_zeros());
+    buckets / 8 * 7
 }
 
 /// Where [`Table::scan_committed`] continues.
