@@ -32,6 +32,15 @@ pub struct BenchArgs {
     /// `--mode mqtt`: use this broker instead of starting a Mosquitto.
     #[arg(long)]
     pub mqtt: Option<String>,
+    /// `--mode mqtt`: publisher connections sending the readings (one
+    /// client's QoS 1 pipeline is slower than the broker).
+    #[arg(long, default_value_t = 1)]
+    pub publishers: usize,
+    /// `--mode mqtt`: readings per second over all publishers (0: as fast
+    /// as they go). Below the broker's ceiling the result delay is the
+    /// engine's, not the broker's queue.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
     /// Repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,

@@ -6,7 +6,7 @@
 
 use crate::bench::{peak_rss_kib, BenchArgs};
 use anyhow::Context;
-use rivulet::JobConfig;
+use rivulet::{JobConfig, OutputMode};
 use rivulet_examples::publish::{reading_message, Publisher};
 use rivulet_examples::sensor::{build_sensor_average, synthetic_reading, Input, MqttInput, SensorAverage};
 use std::io::{Read, Seek, SeekFrom};
@@ -38,7 +38,7 @@ fn start_mosquitto(dir: &Path) -> anyhow::Result<Broker> {
         &conf,
         format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\n\
-             max_queued_messages 10000000\nmax_inflight_messages 1000\n"
+             max_queued_messages 10000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
         ),
     )?;
     let child = Command::new("mosquitto")
@@ -56,19 +56,54 @@ fn start_mosquitto(dir: &Path) -> anyhow::Result<Broker> {
     Ok(Broker { child, url: format!("mqtt://127.0.0.1:{port}") })
 }
 
-fn publish_all(url: &str, id: &str, n: u64, sensors: u32) -> anyhow::Result<Duration> {
-    let mut p = Publisher::connect(url, id, false)?;
+/// How readings are published: connections and pace.
+#[derive(Clone, Copy)]
+struct Load {
+    n: u64,
+    sensors: u32,
+    publishers: usize,
+    /// Readings per second over all connections (0: unpaced).
+    rate: f64,
+}
+
+/// Publishes readings `0..n` over `publishers` connections (reading `i`
+/// goes out on connection `i % publishers`: when that divides the number of
+/// sensors, each sensor's readings stay on one connection, in order);
+/// returns when all are acked.
+fn publish_all(url: &str, id: &str, load: Load) -> anyhow::Result<Duration> {
+    let Load { n, sensors, publishers, rate } = load;
     let t0 = Instant::now();
-    for i in 0..n {
-        let (t, pl) = reading_message(&synthetic_reading(i, sensors));
-        p.send(&t, pl)?;
+    let threads: Vec<_> = (0..publishers)
+        .map(|k| {
+            let (url, id) = (url.to_string(), format!("{id}-{k}"));
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut p = Publisher::connect(&url, &id, false)?;
+                let started = Instant::now();
+                let mut i = k as u64;
+                while i < n {
+                    if rate > 0.0 {
+                        let due = started + Duration::from_secs_f64(i as f64 / rate);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let (t, pl) = reading_message(&synthetic_reading(i, sensors));
+                    p.send(&t, pl)?;
+                    i += publishers as u64;
+                }
+                p.wait_acked(Duration::from_secs(300))
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().map_err(|_| anyhow::anyhow!("publisher panicked"))??;
     }
-    p.wait_acked(Duration::from_secs(300))?;
     Ok(t0.elapsed())
 }
 
 /// Events/s a plain auto-acking QoS 1 subscriber receives.
-fn ceiling(url: &str, n: u64, sensors: u32) -> anyhow::Result<f64> {
+fn ceiling(url: &str, load: Load) -> anyhow::Result<f64> {
+    let n = load.n;
     use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
     let (host, port) = rivulet::mqtt::parse_url(url)?;
     let mut o = MqttOptions::new("bench-ceiling", host, port);
@@ -100,7 +135,7 @@ fn ceiling(url: &str, n: u64, sensors: u32) -> anyhow::Result<f64> {
         Instant::now()
     });
     ready_rx.recv_timeout(Duration::from_secs(10)).context("the ceiling subscriber did not subscribe")?;
-    publish_all(url, "bench-pub-ceiling", n, sensors)?;
+    publish_all(url, "bench-pub-ceiling", load)?;
     let last = rx_thread.join().map_err(|_| anyhow::anyhow!("subscriber panicked"))?;
     let first = first.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.unwrap_or(last);
     let _ = client.disconnect();
@@ -109,20 +144,101 @@ fn ceiling(url: &str, n: u64, sensors: u32) -> anyhow::Result<f64> {
 
 struct Run {
     rate: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    windows: usize,
+    checkpoints: u64,
+    /// Per window: watermark passed → its rows committed to the CSV file.
+    file: Vec<f64>,
+    /// Per result row: watermark passed → a subscriber received it.
+    mqtt: Vec<f64>,
 }
 
-/// The seed job over MQTT with checkpoints: events/s from its first to
-/// its last record, and per window the delay from the sink's watermark
-/// passing the window's end to the committed row appearing in the output.
-fn exactly_once(url: &str, dir: &Path, n: u64, sensors: u32, interval: Duration) -> anyhow::Result<Run> {
-    let output = dir.join(format!("out-{}.csv", interval.as_millis()));
+/// One way of running the job: checkpoint interval, output mode.
+#[derive(Clone, Copy)]
+struct Variant {
+    interval: Duration,
+    mode: OutputMode,
+}
+
+impl Variant {
+    fn name(&self) -> String {
+        let ms = self.interval.as_millis();
+        match self.mode {
+            OutputMode::Checkpoint => format!("results at checkpoints every {ms} ms"),
+            OutputMode::CommitOnOutput => format!("commit on output (checkpoints every {ms} ms otherwise)"),
+            OutputMode::Eager => format!("eager output (checkpoints every {ms} ms)"),
+        }
+    }
+    fn tag(&self) -> String {
+        let mode = match self.mode {
+            OutputMode::Checkpoint => "",
+            OutputMode::CommitOnOutput => "-on-output",
+            OutputMode::Eager => "-eager",
+        };
+        format!("{}{mode}", self.interval.as_millis())
+    }
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted.get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
+}
+
+/// `window_end_ms` of a published result (`{"sensor_id":..,"window_end_ms":N,..}`).
+fn window_end(payload: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let rest = &text[text.find("\"window_end_ms\":")? + "\"window_end_ms\":".len()..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit() && c != '-')?].parse().ok()
+}
+
+/// Subscribes to the published results; returns when they are flowing and
+/// a handle yielding every (window end, arrival) once the job ended.
+fn results_subscriber(
+    url: &str,
+    topic: &str,
+    done: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<Vec<(i64, Instant)>>> {
+    use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
+    let (host, port) = rivulet::mqtt::parse_url(url)?;
+    let mut o = MqttOptions::new(format!("bench-results-{topic}"), host, port);
+    o.set_clean_start(true).set_receive_maximum(Some(1000));
+    let (client, mut conn) = Client::new(o, 1000);
+    client.subscribe(format!("{topic}/+"), QoS::AtLeastOnce)?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while !done.load(Ordering::Acquire) {
+            match conn.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(Event::Incoming(Packet::SubAck(_)))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    let now = Instant::now();
+                    if let Some(end) = window_end(&p.payload) {
+                        got.push((end, now));
+                    }
+                }
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(_)) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        let _ = client.disconnect();
+        got
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).context("the results subscriber did not subscribe")?;
+    Ok(h)
+}
+
+/// The seed job over MQTT with checkpoints, publishing its results: events/s
+/// from its first to its last record, and the delay from the sink's
+/// watermark passing a window's end to the committed rows appearing in the
+/// output file and to a subscriber receiving them.
+fn exactly_once(url: &str, dir: &Path, load: Load, v: Variant) -> anyhow::Result<Run> {
+    let n = load.n;
+    let output = dir.join(format!("out-{}.csv", v.tag()));
     let mut job = JobConfig::new("bench-mqtt");
-    job.state_dir = Some(dir.join(format!("state-{}", interval.as_millis())));
-    job.checkpoint_interval = interval;
-    let client_id = format!("bench-eo-{}", interval.as_millis());
+    job.state_dir = Some(dir.join(format!("state-{}", v.tag())));
+    job.checkpoint_interval = v.interval;
+    job.output_mode = v.mode;
+    let client_id = format!("bench-eo-{}", v.tag());
+    let results_topic = format!("averages-{}", v.tag());
     let cfg = SensorAverage {
         input: Input::Mqtt(MqttInput {
             url: url.to_string(),
@@ -137,51 +253,71 @@ fn exactly_once(url: &str, dir: &Path, n: u64, sensors: u32, interval: Duration)
         window: Duration::from_secs(5),
         max_out_of_orderness: Duration::from_secs(2),
         dead_letter: None,
-        publish: None,
+        publish: Some(format!("{results_topic}/{{sensor_id}}")),
         job,
     };
     let env = build_sensor_average(&cfg)?;
     let metrics = env.metrics();
     let done = Arc::new(AtomicBool::new(false));
+    let subscriber = results_subscriber(url, &results_topic, done.clone())?;
     let monitor = {
         let (m, d, out) = (metrics.clone(), done.clone(), output.clone());
         std::thread::spawn(move || monitor(&m, &d, &out, n))
     };
     let publisher = {
         let url = url.to_string();
+        let tag = v.tag();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(1000)); // the job subscribed
-            publish_all(&url, "bench-pub-eo", n, sensors)
+            publish_all(&url, &format!("bench-pub-eo-{tag}"), load)
         })
     };
     let out = env.execute()?;
     publisher.join().map_err(|_| anyhow::anyhow!("publisher panicked"))??;
     done.store(true, Ordering::Release);
-    let (first, last, mut lat) = monitor.join().map_err(|_| anyhow::anyhow!("monitor panicked"))?;
+    let mon = monitor.join().map_err(|_| anyhow::anyhow!("monitor panicked"))?;
+    let received = subscriber.join().map_err(|_| anyhow::anyhow!("subscriber panicked"))?;
     anyhow::ensure!(out.metrics.records_in > 0, "the job read nothing");
-    lat.sort_by(f64::total_cmp);
-    let pct =
-        |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let mut file: Vec<f64> = mon
+        .committed
+        .iter()
+        .filter_map(|(end, t)| mon.wm_passed.get(end).map(|w| t.duration_since(*w).as_secs_f64() * 1000.0))
+        .collect();
+    let mut mqtt: Vec<f64> = received
+        .iter()
+        .filter_map(|(end, t)| mon.wm_passed.get(end).map(|w| t.duration_since(*w).as_secs_f64() * 1000.0))
+        .collect();
+    file.sort_by(f64::total_cmp);
+    mqtt.sort_by(f64::total_cmp);
     Ok(Run {
-        rate: out.metrics.records_in as f64 / last.duration_since(first).as_secs_f64().max(1e-9),
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
-        windows: lat.len(),
+        rate: out.metrics.records_in as f64 / mon.last.duration_since(mon.first).as_secs_f64().max(1e-9),
+        checkpoints: out.checkpoints,
+        file,
+        mqtt,
     })
 }
 
-/// Samples every 200 µs: when records started and finished flowing, and
+struct Monitored {
+    first: Instant,
+    last: Instant,
+    /// Window end → when the sink's watermark passed it.
+    wm_passed: std::collections::BTreeMap<i64, Instant>,
+    /// Window end → when its first row showed up in the output file.
+    committed: Vec<(i64, Instant)>,
+}
+
+/// Samples every 100 µs: when records started and finished flowing, and
 /// for each window end the watermark-passing and the row-committed times.
-fn monitor(m: &rivulet::metrics::Metrics, done: &AtomicBool, out: &Path, n: u64) -> (Instant, Instant, Vec<f64>) {
+fn monitor(m: &rivulet::metrics::Metrics, done: &AtomicBool, out: &Path, n: u64) -> Monitored {
     let mut first = None;
     let mut last = Instant::now();
     let mut wm_passed: std::collections::BTreeMap<i64, Instant> = Default::default();
     let mut seen_ends = std::collections::BTreeSet::new();
-    let mut lat = Vec::new();
+    let mut committed = Vec::new();
     let mut offset = 0u64;
     let mut last_wm = i64::MIN;
     let mut last_in = 0;
-    let mut tick = 0u64;
+    let mut last_len = 0u64;
     while !done.load(Ordering::Acquire) {
         let now = Instant::now();
         let r = m.records_in.load(Ordering::Relaxed);
@@ -204,19 +340,19 @@ fn monitor(m: &rivulet::metrics::Metrics, done: &AtomicBool, out: &Path, n: u64)
             }
             last_wm = wm;
         }
-        tick += 1;
-        if tick.is_multiple_of(10) {
+        // A stat is cheap: read the file only when it grew.
+        let len = std::fs::metadata(out).map_or(0, |md| md.len());
+        if len > last_len {
+            last_len = len;
             for end in new_window_ends(out, &mut offset) {
                 if seen_ends.insert(end) {
-                    if let Some(t) = wm_passed.get(&end) {
-                        lat.push(now.duration_since(*t).as_secs_f64() * 1000.0);
-                    }
+                    committed.push((end, now));
                 }
             }
         }
-        std::thread::sleep(Duration::from_micros(200));
+        std::thread::sleep(Duration::from_micros(100));
     }
-    (first.unwrap_or(last), last, lat)
+    Monitored { first: first.unwrap_or(last), last, wm_passed, committed }
 }
 
 fn new_window_ends(path: &Path, offset: &mut u64) -> Vec<i64> {
@@ -250,30 +386,52 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         }
     };
     let n = a.events;
-    eprintln!("broker {url}; {n} readings from {} sensors per phase", a.sensors);
-    let ceil = ceiling(&url, n, a.sensors)?;
+    let publishers = a.publishers.max(1);
+    let load = Load { n, sensors: a.sensors, publishers, rate: a.rate.max(0.0) };
+    let pace = if a.rate > 0.0 { format!("{:.0} readings/s", a.rate) } else { "unpaced".into() };
+    eprintln!(
+        "broker {url}; {n} readings from {} sensors per phase, {publishers} publisher connection(s), {pace}",
+        a.sensors
+    );
+    let ceil = ceiling(&url, load)?;
     eprintln!("plain QoS 1 subscriber: {:.0} events/s", ceil);
+    let second = Duration::from_secs(1);
+    let variants = [
+        Variant { interval: second, mode: OutputMode::Checkpoint },
+        Variant { interval: Duration::from_millis(100), mode: OutputMode::Checkpoint },
+        Variant { interval: second, mode: OutputMode::CommitOnOutput },
+        Variant { interval: second, mode: OutputMode::Eager },
+    ];
     let mut runs = Vec::new();
-    for ms in [1000u64, 100] {
-        let r = exactly_once(&url, dir.path(), n, a.sensors, Duration::from_millis(ms))?;
+    for v in variants {
+        let r = exactly_once(&url, dir.path(), load, v)?;
         eprintln!(
-            "exactly-once, checkpoint every {ms} ms: {:.0} events/s ({:.0} % of the ceiling); committed result after the watermark passed: p50 {:.1} ms, p99 {:.1} ms over {} windows",
+            "exactly-once, {}: {:.0} events/s ({:.0} % of the ceiling), {} checkpoints; after the watermark passed a window's end: rows committed to the file p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} windows; results received over MQTT p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} results",
+            v.name(),
             r.rate,
             r.rate / ceil * 100.0,
-            r.p50_ms,
-            r.p99_ms,
-            r.windows
+            r.checkpoints,
+            pct(&r.file, 0.5),
+            pct(&r.file, 0.99),
+            r.file.last().copied().unwrap_or(f64::NAN),
+            r.file.len(),
+            pct(&r.mqtt, 0.5),
+            pct(&r.mqtt, 0.99),
+            r.mqtt.last().copied().unwrap_or(f64::NAN),
+            r.mqtt.len(),
         );
-        runs.push((ms, r));
+        runs.push((v, r));
     }
-    for (ms, r) in &runs {
+    for (v, r) in &runs {
         println!(
-            "bench mode=mqtt events={n} sensors={} checkpoint={ms}ms: {:.0} events/s exactly-once vs {:.0} plain QoS 1 ({:.0} %), result delay p99 {:.1} ms",
+            "bench mode=mqtt events={n} sensors={} publishers={publishers} ({pace}) {}: {:.0} events/s exactly-once vs {:.0} plain QoS 1 ({:.0} %), result published p50 {:.1} ms p99 {:.1} ms after the watermark",
             a.sensors,
+            v.name(),
             r.rate,
             ceil,
             r.rate / ceil * 100.0,
-            r.p99_ms
+            pct(&r.mqtt, 0.5),
+            pct(&r.mqtt, 0.99),
         );
     }
     println!("peak RSS of the bench process (job + publisher + subscriber): {:.1} MiB", peak_rss_kib() as f64 / 1024.0);

@@ -113,6 +113,27 @@ pub struct RunArgs {
     /// Time between checkpoints.
     #[arg(long, default_value = "1s")]
     pub checkpoint_interval: String,
+    /// When results leave: `checkpoint`, `commit-on-output` or `eager` (see
+    /// `sensor-average --help`). Default: commit-on-output live,
+    /// checkpoint with --generated.
+    #[arg(long)]
+    pub output_mode: Option<String>,
+    /// Least time between the end of a checkpoint and the next one started
+    /// for new results (commit-on-output).
+    #[arg(long, default_value = "5ms")]
+    pub min_checkpoint_pause: String,
+}
+
+impl RunArgs {
+    /// Output mode and minimum pause from the flags, `default` unless given.
+    pub fn output(&self, job: &mut JobConfig, default: rivulet::OutputMode) -> anyhow::Result<()> {
+        job.min_checkpoint_pause = parse_duration("--min-checkpoint-pause", &self.min_checkpoint_pause)?;
+        job.output_mode = match self.output_mode.as_deref() {
+            Some(m) => m.parse()?,
+            None => default,
+        };
+        Ok(())
+    }
 }
 
 pub fn exit_code(e: &anyhow::Error) -> u8 {
@@ -178,6 +199,7 @@ pub fn run_seed(a: &RunArgs) -> anyhow::Result<()> {
     job.parallelism = a.parallelism;
     job.state_dir = a.state_dir.clone();
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
+    a.output(&mut job, rivulet::OutputMode::Checkpoint)?;
     let cfg = SensorAverage {
         input: Input::Synthetic { n: events, sensors: a.sensors },
         output: output.clone(),

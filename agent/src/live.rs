@@ -27,6 +27,7 @@ pub fn run_live(a: &RunArgs) -> anyhow::Result<()> {
     job.parallelism = a.parallelism;
     job.state_dir = Some(state_dir);
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
+    a.output(&mut job, rivulet::OutputMode::CommitOnOutput)?;
     let bounded_by_events = a.events.is_some();
     let input = MqttInput {
         url: url.clone(),

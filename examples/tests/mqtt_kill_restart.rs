@@ -7,14 +7,28 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+// Results committed by a checkpoint started for them (the default with
+// --mqtt). 250 ms windows close about every 250 ms here, each starting a
+// checkpoint, so the kills land among many short epochs.
 #[test]
-fn kill_and_restart_matches_file_run() {
+fn kill_and_restart_matches_file_run_commit_on_output() {
+    kill_and_restart(&["--output-mode", "commit-on-output", "--window", "250ms"]);
+}
+
+// Results wait for the periodic checkpoint.
+#[test]
+fn kill_and_restart_matches_file_run_at_checkpoints() {
+    kill_and_restart(&["--output-mode", "checkpoint"]);
+}
+
+fn kill_and_restart(mode: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let Some(m) = Mosquitto::start(&dir.path().join("broker")) else { return };
     let data = dataset(20_000, 40);
-    let expected = oracle(dir.path(), &data);
+    let window: Vec<&str> = mode.iter().skip_while(|a| **a != "--window").take(2).copied().collect();
+    let expected = oracle_with(dir.path(), &data, &window);
     let url = m.url();
-    let args = ["--stop-after-idle", "3s"];
+    let args = [&["--stop-after-idle", "3s"][..], mode].concat();
     let mut child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
     wait_subscribed(&m, &dir.path().join("broker"), &["eng"]);
     let pubr = {

@@ -51,6 +51,6 @@ pub use error::{Error, Result};
 pub use operator::{KeyedProcessFunction, ProcessContext, TimeDomain, TimerService};
 pub use record::{Message, Record};
 pub use sink::Sink;
-pub use stream::{DataStream, Env, JobConfig, JobOutcome, KeyedStream, WindowedStream};
+pub use stream::{DataStream, Env, JobConfig, JobOutcome, KeyedStream, OutputMode, WindowedStream};
 pub use time::Watermarks;
 pub use window::{Window, Windowed};

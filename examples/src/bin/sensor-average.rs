@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use rivulet::time::parse_duration;
-use rivulet::JobConfig;
+use rivulet::{JobConfig, OutputMode};
 use rivulet_examples::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +71,20 @@ struct Args {
     /// Time between checkpoints.
     #[arg(long, default_value = "1s")]
     checkpoint_interval: String,
+    /// When results leave (with --state-dir): `checkpoint` (at the next
+    /// periodic checkpoint) or `commit-on-output` (a checkpoint is started
+    /// as soon as results are produced and they leave when it completes;
+    /// both exactly once), or `eager` (at once, before their checkpoint; a
+    /// crash republishes the results since the last checkpoint with the
+    /// same message ids, and OUT.csv is cut back and rewritten identically;
+    /// needs --parallelism 1). Default: commit-on-output with --mqtt,
+    /// checkpoint with --input.
+    #[arg(long)]
+    output_mode: Option<String>,
+    /// Least time between the end of a checkpoint and the next one started
+    /// for new results (commit-on-output).
+    #[arg(long, default_value = "5ms")]
+    min_checkpoint_pause: String,
     /// Malformed input goes here too: a file with --input, a topic with --mqtt.
     #[arg(long)]
     dead_letter: Option<String>,
@@ -110,6 +124,12 @@ fn run(a: Args) -> anyhow::Result<()> {
     job.state_dir = a.state_dir;
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
     job.state_cache_bytes = a.state_cache_mb << 20;
+    job.min_checkpoint_pause = parse_duration("--min-checkpoint-pause", &a.min_checkpoint_pause)?;
+    job.output_mode = match a.output_mode.as_deref() {
+        Some(m) => m.parse()?,
+        None if a.mqtt.is_some() => OutputMode::CommitOnOutput,
+        None => OutputMode::Checkpoint,
+    };
     let (input, dead_letter) = match (a.input, a.mqtt) {
         (Some(p), _) => (Input::Csv(p), a.dead_letter.map(PathBuf::from)),
         (None, Some(url)) => {

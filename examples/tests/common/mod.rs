@@ -45,7 +45,7 @@ impl Mosquitto {
         // window to a subscriber and so its throughput.
         let conf = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\n\
-             max_queued_messages 1000000\nmax_inflight_messages 1000\nlog_dest file {}/mosquitto.log\n",
+             max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest file {}/mosquitto.log\n",
             dir.display(),
             dir.display()
         );
@@ -124,10 +124,15 @@ pub fn write_csv(path: &Path, data: &[Reading]) {
 
 /// The rows `sensor-average --input` gives for `data`, sorted.
 pub fn oracle(dir: &Path, data: &[Reading]) -> Vec<String> {
+    oracle_with(dir, data, &[])
+}
+
+/// The same with `extra` arguments (e.g. a window size).
+pub fn oracle_with(dir: &Path, data: &[Reading], extra: &[&str]) -> Vec<String> {
     let input = dir.join("oracle-in.csv");
     let out = dir.join("oracle-out.csv");
     write_csv(&input, data);
-    let st = Command::new(BIN).arg("--input").arg(&input).arg("--output").arg(&out).status().unwrap();
+    let st = Command::new(BIN).arg("--input").arg(&input).arg("--output").arg(&out).args(extra).status().unwrap();
     assert!(st.success());
     sorted_rows(&out)
 }

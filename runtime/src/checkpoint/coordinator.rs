@@ -5,13 +5,15 @@ use crate::state::Store;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 /// A task's report to the coordinator.
 #[derive(Debug)]
 pub(crate) enum Ack {
-    /// The task staged its delta of `epoch` durably. `finished` is set by a
+    /// The task staged its delta of `epoch` (in the node's journal, made
+    /// durable by the complete marker's sync). `finished` is set by a
     /// source whose last barrier this was.
     Staged { epoch: u64, finished_source: bool },
     /// The task ended normally.
@@ -19,7 +21,9 @@ pub(crate) enum Ack {
     /// The task failed.
     Failed { task: String, reason: String },
     /// A source wants its last epoch now (it reached its end or was
-    /// stopped): wakes the coordinator instead of waiting out the interval.
+    /// stopped), or a sink wants the epoch holding its results
+    /// ([`CoordHandle::want`]): wakes the coordinator instead of waiting
+    /// out the interval.
     Wake,
 }
 
@@ -44,11 +48,33 @@ pub(crate) struct CoordHandle {
     pub(crate) stop: Arc<AtomicBool>,
     /// The last complete epoch (0: none).
     pub(crate) completed: Arc<AtomicU64>,
+    /// The highest epoch a task asked to have checkpointed now, without
+    /// waiting out the interval (0: none).
+    pub(crate) wanted: Arc<AtomicU64>,
+    /// Source threads, unparked when an epoch is triggered so that an idle
+    /// source injects its barrier at once instead of after its nap.
+    pub(crate) sources: Arc<Mutex<Vec<Thread>>>,
 }
 
 impl CoordHandle {
     pub(crate) fn ack(&self, epoch: u64, finished_source: bool) {
         let _ = self.acks.send(Ack::Staged { epoch, finished_source });
+    }
+
+    /// Asks for `epoch` to be triggered as soon as the minimum pause after
+    /// the previous checkpoint allows (a sink holding results of `epoch`
+    /// does this, so they are committed and published promptly).
+    pub(crate) fn want(&self, epoch: u64) {
+        if self.wanted.fetch_max(epoch, Ordering::AcqRel) < epoch {
+            let _ = self.acks.send(Ack::Wake);
+        }
+    }
+
+    /// Registers the calling thread as a source to wake at each trigger.
+    pub(crate) fn register_source_thread(&self) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.push(std::thread::current());
+        }
     }
 }
 
@@ -58,6 +84,9 @@ pub(crate) struct Coordinator {
     acks: Receiver<Ack>,
     handle: CoordHandle,
     interval: Duration,
+    /// Least time from a checkpoint's completion to the next one a sink
+    /// asks for.
+    min_pause: Duration,
     tasks: usize,
     sources: usize,
     next_epoch: u64,
@@ -70,6 +99,7 @@ impl Coordinator {
     pub(crate) fn new(
         store: Option<Arc<Store>>,
         interval: Duration,
+        min_pause: Duration,
         next_epoch: u64,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
@@ -84,8 +114,11 @@ impl Coordinator {
                 final_requests: Arc::new(AtomicUsize::new(0)),
                 stop: Arc::new(AtomicBool::new(false)),
                 completed: completed.clone(),
+                wanted: Arc::new(AtomicU64::new(0)),
+                sources: Arc::new(Mutex::new(Vec::new())),
             },
             interval,
+            min_pause,
             tasks: 0,
             sources: 0,
             next_epoch,
@@ -129,11 +162,20 @@ impl Coordinator {
         let mut in_flight: Option<(u64, usize)> = None; // (epoch, acks missing)
         let mut finished_in_flight = 0usize;
         let mut last_trigger = Instant::now();
+        // When the last epoch completed (start: long enough ago).
+        let mut last_complete: Option<Instant> = None;
         let mut staged_early: BTreeMap<u64, usize> = BTreeMap::new();
         let mut completed = 0u64;
         loop {
+            // Time until a requested epoch may start (None: none requested).
+            let mut requested_in = None;
             if checkpointing && in_flight.is_none() && live_sources > 0 {
+                if self.handle.wanted.load(Ordering::Acquire) >= self.next_epoch {
+                    let since = last_complete.map_or(self.min_pause, |t| t.elapsed());
+                    requested_in = Some(self.min_pause.saturating_sub(since));
+                }
                 let due = last_trigger.elapsed() >= self.interval
+                    || requested_in.is_some_and(|d| d.is_zero())
                     || self.handle.final_requests.load(Ordering::Acquire) > 0
                     || self.handle.stop.load(Ordering::Acquire);
                 if due {
@@ -144,13 +186,24 @@ impl Coordinator {
                     let early = staged_early.remove(&epoch).unwrap_or(0);
                     in_flight = Some((epoch, expected - early));
                     self.handle.trigger.store(epoch, Ordering::Release);
+                    if let Ok(sources) = self.handle.sources.lock() {
+                        sources.iter().for_each(Thread::unpark);
+                    }
                     last_trigger = Instant::now();
+                    requested_in = None;
                 }
             }
             if done == self.tasks {
                 return Ok(completed);
             }
-            let wait = self.interval.saturating_sub(last_trigger.elapsed()).max(Duration::from_millis(1));
+            // Everything else that needs the coordinator (acks, requests,
+            // sources finishing) arrives on the channel.
+            let wait = if in_flight.is_some() || !checkpointing || live_sources == 0 {
+                self.interval
+            } else {
+                let to_interval = self.interval.saturating_sub(last_trigger.elapsed());
+                requested_in.map_or(to_interval, |d| d.min(to_interval)).max(Duration::from_micros(50))
+            };
             let ack = match self.acks.recv_timeout(wait) {
                 Ok(a) => a,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -181,6 +234,7 @@ impl Coordinator {
                 self.complete(epoch, live_sources == 0 && !stopped)?;
                 completed += 1;
                 in_flight = None;
+                last_complete = Some(Instant::now());
                 if self.handle.final_requests.load(Ordering::Acquire) > 0 {
                     // Sources waiting to finish get the next epoch at once.
                     last_trigger = Instant::now() - self.interval;
@@ -192,10 +246,12 @@ impl Coordinator {
     fn complete(&mut self, epoch: u64, finished: bool) -> Result<()> {
         let Some(store) = &self.store else { return Ok(()) };
         store.mark_complete(epoch, finished)?;
-        store.apply_epoch(epoch)?;
+        // Results first: they are what someone waits for. Applying the
+        // staged deltas is idempotent and redone by recovery if need be.
         for c in &mut self.committers {
             c.commit(store, epoch)?;
         }
+        store.apply_epoch(epoch)?;
         self.completed.store(epoch, Ordering::Release);
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(epoch, finished, "epoch complete");

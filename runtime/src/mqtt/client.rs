@@ -282,6 +282,12 @@ impl Conn {
                 // instead of sending them: rumqttc's unannounced 10 KiB
                 // default would turn one big message into a reconnect loop.
                 o.set_max_packet_size(Some(MAX_PACKET as u32));
+                // Small packets (acks, results) go out at once: with Nagle
+                // the last publish of an epoch and its PUBACK wait for a
+                // delayed TCP ack (~40 ms).
+                let mut net = o.network_options();
+                net.set_tcp_nodelay(true);
+                o.set_network_options(net);
                 let (client, mut el) = v5::AsyncClient::new(o, 10_000);
                 let c2 = client.clone();
                 spawn(&s.client_id, move || {
@@ -348,6 +354,7 @@ impl Conn {
                     .set_manual_acks(manual)
                     .set_max_packet_size(MAX_PACKET, MAX_PACKET);
                 let (client, mut el) = rumqttc::AsyncClient::new(o, 10_000);
+                el.network_options.set_tcp_nodelay(true);
                 let c2 = client.clone();
                 spawn(&s.client_id, move || {
                     rt.block_on(async move {

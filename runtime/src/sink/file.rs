@@ -86,6 +86,14 @@ impl Output for FileOutput {
         let r = w.flush();
         r.map_err(|e| self.io(e))
     }
+
+    /// Appended and flushed to the file at once (synced at the barrier);
+    /// a restart cuts the file back to the checkpointed length and the
+    /// replay writes the same bytes again.
+    fn publish_eager(&mut self, bytes: &[u8]) -> Result<()> {
+        self.publish(bytes)?;
+        self.flush()
+    }
 }
 
 /// Standard output (not repeatable: a replay after a crash prints again).

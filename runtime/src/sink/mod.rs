@@ -4,6 +4,10 @@
 //! store's outbox; when the epoch completes the coordinator publishes them
 //! through the sink's [`Output`] and records how far it got, so a crash at
 //! any moment neither loses nor repeats a committed row.
+//!
+//! With [`crate::OutputMode::Eager`] the sink task publishes at once and
+//! checkpoints how far it got with its epoch; a crash repeats, identically
+//! numbered, what was published after the last complete checkpoint.
 
 mod file;
 mod mqtt;
@@ -11,7 +15,7 @@ mod task;
 
 pub use file::{FileOutput, StdoutOutput};
 pub use mqtt::{MqttOutput, TeeOutput};
-pub(crate) use task::{SinkCommitter, SinkConsumer};
+pub(crate) use task::{recover_eager, SinkCommitter, SinkConsumer};
 
 use crate::error::Result;
 use std::path::Path;
@@ -44,6 +48,27 @@ pub trait Output: Send + 'static {
     /// # Errors
     /// Flushing failed.
     fn flush(&mut self) -> Result<()>;
+    /// Eager output: publishes `bytes` (whole records) now, before their
+    /// epoch completes. Records are numbered over the life of the job,
+    /// continuing from the record `recover` was given; a replay after a
+    /// crash publishes the same records in the same order, so it repeats
+    /// the same numbers (an MQTT output puts them in its message ids).
+    /// Default: [`Output::direct`].
+    ///
+    /// # Errors
+    /// Publishing failed.
+    fn publish_eager(&mut self, bytes: &[u8]) -> Result<()> {
+        self.direct(bytes)
+    }
+    /// Eager output, at a checkpoint barrier: makes everything published
+    /// so far durable (acknowledged) and returns the record `recover`
+    /// restarts from. Default: [`Output::end_epoch`].
+    ///
+    /// # Errors
+    /// Syncing failed.
+    fn checkpoint_eager(&mut self) -> Result<Vec<u8>> {
+        self.end_epoch()
+    }
 }
 
 /// Turns one record into the bytes a sink writes.

@@ -3,7 +3,9 @@
 //! (`averages/{sensor_id}`). Each message carries a deterministic id (user
 //! property `rivulet-msg-id` = `<client id>:<epoch count>:<index>`), so a
 //! consumer drops the duplicates that a crash between publishing an epoch
-//! and recording it causes: the replay publishes the same ids.
+//! and recording it causes: the replay publishes the same ids. Eager output
+//! numbers results over the job's life instead (`<client id>:r<number>`),
+//! which a replay after a crash repeats too.
 
 use super::Output;
 use crate::error::{Error, Result};
@@ -23,6 +25,8 @@ pub struct MqttOutput {
     /// Epochs committed so far (the commit record).
     epochs: u64,
     index: u64,
+    /// Eager output: results published over the job's life.
+    seq: u64,
     published: u64,
     ack_timeout: Duration,
 }
@@ -46,6 +50,7 @@ impl MqttOutput {
             render: None,
             epochs: 0,
             index: 0,
+            seq: 0,
             published: 0,
             ack_timeout: Duration::from_secs(60),
         })
@@ -72,7 +77,7 @@ impl MqttOutput {
         Error::Mqtt { client: self.session.client_id.clone(), reason }
     }
 
-    fn publish_line(&mut self, line: &[u8]) -> Result<()> {
+    fn publish_line(&mut self, line: &[u8], eager: bool) -> Result<()> {
         let json = match &mut self.render {
             Some(r) => r(line).map_err(|e| self.err(format!("cannot render a result: {e}")))?,
             None => line.to_vec(),
@@ -89,8 +94,13 @@ impl MqttOutput {
                 })
             })
             .map_err(|e| self.err(e))?;
-        let id = format!("{}:{}:{}", self.session.client_id, self.epochs, self.index);
-        self.index += 1;
+        let id = if eager {
+            self.seq += 1;
+            format!("{}:r{}", self.session.client_id, self.seq - 1)
+        } else {
+            self.index += 1;
+            format!("{}:{}:{}", self.session.client_id, self.epochs, self.index - 1)
+        };
         let qos = self.qos;
         self.conn()?.publish(&topic, json, qos, &[(crate::mqtt::MSG_ID_PROPERTY, id)])?;
         if qos > 0 {
@@ -115,7 +125,9 @@ impl MqttOutput {
                     self.ack_timeout
                 )));
             }
-            std::thread::sleep(Duration::from_millis(1));
+            // PUBACKs come back within a round trip: a short nap keeps the
+            // commit (and so the next epoch's results) from waiting longer.
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
 }
@@ -129,6 +141,9 @@ impl Output for MqttOutput {
             })?,
             None => 0,
         };
+        // One record per mode: epochs published (at checkpoints), or
+        // results published (eager).
+        self.seq = self.epochs;
         self.index = 0;
         self.conn()?;
         Ok(())
@@ -136,9 +151,22 @@ impl Output for MqttOutput {
 
     fn publish(&mut self, bytes: &[u8]) -> Result<()> {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            self.publish_line(line)?;
+            self.publish_line(line, false)?;
         }
         Ok(())
+    }
+
+    fn publish_eager(&mut self, bytes: &[u8]) -> Result<()> {
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            self.publish_line(line, true)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_eager(&mut self) -> Result<Vec<u8>> {
+        self.wait_acks()?;
+        postcard::to_allocvec(&self.seq)
+            .map_err(|e| Error::Corrupt { what: "mqtt commit record".into(), reason: e.to_string() })
     }
 
     fn end_epoch(&mut self) -> Result<Vec<u8>> {
@@ -193,5 +221,15 @@ impl<A: Output, B: Output> Output for TeeOutput<A, B> {
     fn flush(&mut self) -> Result<()> {
         self.0.flush()?;
         self.1.flush()
+    }
+    fn publish_eager(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0.publish_eager(bytes)?;
+        self.1.publish_eager(bytes)
+    }
+    fn checkpoint_eager(&mut self) -> Result<Vec<u8>> {
+        let a = self.0.checkpoint_eager()?;
+        let b = self.1.checkpoint_eager()?;
+        postcard::to_allocvec(&(a, b))
+            .map_err(|e| Error::Corrupt { what: "tee commit record".into(), reason: e.to_string() })
     }
 }

@@ -2,11 +2,11 @@
 //! coordinator once an epoch is complete.
 
 use super::Output;
-use crate::checkpoint::{Checkpoint, Committer};
+use crate::checkpoint::{Checkpoint, Committer, CoordHandle};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::record::Record;
-use crate::state::{outbox_key, Store};
+use crate::state::{codec, outbox_key, Store};
 use crate::task::Consumer;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,11 +21,17 @@ pub(crate) struct SinkConsumer<T> {
     pub(crate) encode: super::Encode<T>,
     pub(crate) buf: Vec<u8>,
     pub(crate) store: Option<Arc<Store>>,
-    /// Set when the job runs without checkpoints.
+    /// Set when the job runs without checkpoints, or with eager output.
     pub(crate) direct: Option<Box<dyn Output>>,
+    /// Eager output: publish at once, checkpoint the output's record.
+    pub(crate) eager: bool,
     pub(crate) epoch: u64,
     pub(crate) chunk: u32,
     pub(crate) metrics: Arc<Metrics>,
+    /// With commit on output: where to ask for the epoch holding results.
+    pub(crate) request: Option<CoordHandle>,
+    /// The last epoch asked for.
+    pub(crate) requested: u64,
 }
 
 impl<T> SinkConsumer<T> {
@@ -52,10 +58,20 @@ impl<T> SinkConsumer<T> {
 impl<T: Send> Consumer<T> for SinkConsumer<T> {
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         self.metrics.records_out.fetch_add(recs.len() as u64, Ordering::Relaxed);
+        if let Some(c) = &self.request {
+            if !recs.is_empty() && self.requested < self.epoch {
+                // Results of `epoch` leave when it completes: ask for it now.
+                c.want(self.epoch);
+                self.requested = self.epoch;
+            }
+        }
         for r in &recs {
             (self.encode)(&r.value, &mut self.buf);
         }
-        if let Some(out) = &mut self.direct {
+        if let (true, Some(out)) = (self.eager, &mut self.direct) {
+            out.publish_eager(&self.buf)?;
+            self.buf.clear();
+        } else if let Some(out) = &mut self.direct {
             if self.buf.len() >= DIRECT_CHUNK {
                 out.direct(&self.buf)?;
                 self.buf.clear();
@@ -72,6 +88,11 @@ impl<T: Send> Consumer<T> for SinkConsumer<T> {
     }
 
     fn barrier(&mut self, cp: &mut Checkpoint, _last: bool) -> Result<()> {
+        if let (true, Some(out), Some(store), Some(batch)) = (self.eager, &mut self.direct, &self.store, &mut cp.batch)
+        {
+            let record = out.checkpoint_eager()?;
+            batch.insert(&store.stage, codec::stage_key(cp.epoch, &eager_key(self.id)), codec::put_entry(&record));
+        }
         self.stage_chunk(cp.batch.as_mut())?;
         self.epoch = cp.epoch + 1;
         self.chunk = 0;
@@ -88,6 +109,20 @@ impl<T: Send> Consumer<T> for SinkConsumer<T> {
         }
         Ok(())
     }
+}
+
+/// Where an eager sink's output record lives in committed state.
+pub(crate) fn eager_key(id: u16) -> Vec<u8> {
+    let mut k = Vec::new();
+    codec::key_prefix(codec::OPERATOR_GROUP, id, &mut k);
+    k.extend_from_slice(b"eager-output");
+    k
+}
+
+/// Brings an eager sink's output back to its last complete checkpoint.
+pub(crate) fn recover_eager(store: &Store, id: u16, restored: bool, output: &mut dyn Output) -> Result<()> {
+    let record = if restored { store.state.get(eager_key(id)).map_err(|e| store.err(e))? } else { None };
+    output.recover(record.as_deref())
 }
 
 pub(crate) struct SinkCommitter {

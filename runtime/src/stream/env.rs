@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::key::DEFAULT_KEY_GROUPS;
 use crate::metrics::Metrics;
 use crate::record::Message;
-use crate::sink::{Sink, SinkCommitter, SinkConsumer};
+use crate::sink::{recover_eager, Sink, SinkCommitter, SinkConsumer};
 use crate::source::Source;
 use crate::state::{Recovered, Store, StoreConfig};
 use crate::task::{run_input_task, run_source_task, Consumer, Forward, TaskCtx};
@@ -17,6 +17,47 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The default [`JobConfig::min_checkpoint_pause`].
+const DEFAULT_MIN_CHECKPOINT_PAUSE: Duration = Duration::from_millis(5);
+
+/// When a sink's results leave the job (with a state directory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    /// Results are staged and published when the next periodic checkpoint
+    /// completes: exactly once, delay up to `checkpoint_interval`.
+    #[default]
+    Checkpoint,
+    /// Commit on output: a sink receiving results asks for a checkpoint at
+    /// once (at most one per `min_checkpoint_pause` after the previous one)
+    /// and publishes them when it completes: still exactly once, delay
+    /// about one checkpoint's duration.
+    CommitOnOutput,
+    /// Eager: a sink publishes results as soon as it receives them, and
+    /// checkpoints how far it got. After a crash the job replays from its
+    /// last complete checkpoint and publishes the same results again, in
+    /// the same order, with the same numbers (MQTT message ids
+    /// `<client>:r<n>`; a file is cut back to its checkpointed length and
+    /// rewritten with the same bytes). Consumers that drop repeated ids see
+    /// every result once. Needs a deterministic order of results: one
+    /// source and parallelism 1 (checked), event time only, and a replay
+    /// that reads the same input (the MQTT ingest log does). Results fired
+    /// by the end of input (`stop_after_idle`) are the exception: input
+    /// arriving before the restart changes them.
+    Eager,
+}
+
+impl std::str::FromStr for OutputMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "checkpoint" => Ok(Self::Checkpoint),
+            "commit-on-output" => Ok(Self::CommitOnOutput),
+            "eager" => Ok(Self::Eager),
+            _ => Err(Error::config("output_mode", format!("`{s}`: expected checkpoint, commit-on-output or eager"))),
+        }
+    }
+}
 
 /// How a job runs.
 #[derive(Debug, Clone)]
@@ -32,6 +73,14 @@ pub struct JobConfig {
     pub state_dir: Option<PathBuf>,
     /// Time between checkpoints.
     pub checkpoint_interval: Duration,
+    /// When sinks publish results (with a state directory; without one
+    /// they write straight through).
+    pub output_mode: OutputMode,
+    /// Least time from the end of one checkpoint to the start of one asked
+    /// for by output ([`OutputMode::CommitOnOutput`]): bounds how often a
+    /// stream of results (e.g. a backlog replayed, where windows close back
+    /// to back) checkpoints.
+    pub min_checkpoint_pause: Duration,
     /// Bytes of keyed state each operator instance keeps in memory.
     pub state_cache_bytes: usize,
     /// Records per batch read from a source.
@@ -51,6 +100,8 @@ impl JobConfig {
             key_groups: DEFAULT_KEY_GROUPS,
             state_dir: None,
             checkpoint_interval: Duration::from_secs(1),
+            output_mode: OutputMode::Checkpoint,
+            min_checkpoint_pause: DEFAULT_MIN_CHECKPOINT_PAUSE,
             state_cache_bytes: 8 << 20,
             batch_size: 1024,
             channel_capacity: 16,
@@ -153,12 +204,26 @@ impl Plan {
         }
         let ctx = self.ctx(name.clone());
         let Sink { encode, mut output } = sink;
-        let direct = if self.store.is_some() {
-            self.committers.push(Box::new(SinkCommitter { id, output }));
-            None
-        } else {
-            output.recover(None)?;
-            Some(output)
+        let eager = self.store.is_some() && self.config.output_mode == OutputMode::Eager;
+        let direct = match &self.store {
+            Some(store) if eager => {
+                if inputs != 1 {
+                    return Err(Error::config(
+                        "output_mode",
+                        "eager output needs its results in one deterministic order: parallelism 1 before the sink",
+                    ));
+                }
+                recover_eager(store, id, self.recovered.complete.is_some(), &mut *output)?;
+                Some(output)
+            }
+            Some(_) => {
+                self.committers.push(Box::new(SinkCommitter { id, output }));
+                None
+            }
+            None => {
+                output.recover(None)?;
+                Some(output)
+            }
         };
         let head = Box::new(SinkConsumer {
             id,
@@ -166,9 +231,13 @@ impl Plan {
             buf: Vec::new(),
             store: self.store.clone(),
             direct,
+            eager,
             epoch: ctx.next_epoch,
             chunk: 0,
             metrics: self.metrics.clone(),
+            request: (self.store.is_some() && self.config.output_mode == OutputMode::CommitOnOutput)
+                .then(|| self.handle.clone()),
+            requested: 0,
         });
         self.spawn(name, false, move || run_input_task(ctx, rxs, head));
         Ok(txs)
@@ -198,7 +267,13 @@ impl Env {
         };
         let next_epoch = recovered.complete.map_or(1, |c| c + 1);
         let metrics = Arc::new(Metrics::default());
-        let coord = Coordinator::new(store.clone(), config.checkpoint_interval, next_epoch, metrics.clone());
+        let coord = Coordinator::new(
+            store.clone(),
+            config.checkpoint_interval,
+            config.min_checkpoint_pause,
+            next_epoch,
+            metrics.clone(),
+        );
         let handle = coord.handle();
         let plan = Plan {
             config,
@@ -293,6 +368,13 @@ impl Env {
         for t in std::mem::take(&mut plan.terminals) {
             t(&mut plan)?;
         }
+        let eager = plan.store.is_some() && plan.config.output_mode == OutputMode::Eager;
+        if eager && tasks_sources(&plan.tasks) != 1 {
+            return Err(Error::config(
+                "output_mode",
+                "eager output needs its results in one deterministic order: exactly one source",
+            ));
+        }
         let Plan { mut coord, tasks, committers, metrics, handle, .. } = plan;
         for c in committers {
             coord.add_committer(c);
@@ -333,6 +415,10 @@ impl Env {
             elapsed: started.elapsed(),
         })
     }
+}
+
+fn tasks_sources(tasks: &[TaskSpec]) -> usize {
+    tasks.iter().filter(|t| t.source).count()
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -8,7 +8,7 @@
 mod env;
 mod keyed;
 
-pub use env::{Env, JobConfig, JobOutcome};
+pub use env::{Env, JobConfig, JobOutcome, OutputMode};
 pub use keyed::{KeyedStream, WindowedStream};
 
 use crate::error::Result;

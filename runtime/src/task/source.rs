@@ -65,6 +65,9 @@ pub(crate) fn run_source_task<S: Source>(
     let mut idle = false;
     // Positions of epochs injected but not yet known complete.
     let mut staged: std::collections::VecDeque<(u64, Vec<u8>)> = std::collections::VecDeque::new();
+    if let Some(c) = &ctx.coord {
+        c.register_source_thread();
+    }
     loop {
         if let Some(c) = &ctx.coord {
             if c.stop.load(Ordering::Acquire) {
@@ -120,7 +123,8 @@ pub(crate) fn run_source_task<S: Source>(
                         chain.watermark(crate::time::IDLE_MARK)?;
                     }
                 }
-                std::thread::sleep(Duration::from_millis(1));
+                // A trigger unparks us: the barrier goes out at once.
+                std::thread::park_timeout(Duration::from_millis(1));
             }
             Poll::End => break,
         }
