@@ -19,26 +19,11 @@ fn eager_results_repeat_with_the_same_ids_after_kills() {
     // Short windows: results flow all the time, so kills land among them.
     let window = ["--window", "250ms"];
     let expected = oracle_with(dir.path(), &data, &window);
-    let url = m.url();
     let results = Collector::start(m.port, "results-reader", "averages/#");
     let args =
         [&["--stop-after-idle", "3s", "--output-mode", "eager", "--publish", "averages/{sensor_id}"][..], &window]
             .concat();
-    let mut child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
-    wait_subscribed(&m, &bdir, &["eng"]);
-    let pubr = {
-        let (url, data) = (url.clone(), data.clone());
-        std::thread::spawn(move || publish(&url, "pub-eager", &data, 4000.0))
-    };
-    for delay in [700u64, 1100, 900, 1300] {
-        std::thread::sleep(Duration::from_millis(delay));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
-    }
-    pubr.join().unwrap();
-    let (ok, err) = finish(child, Duration::from_secs(60));
-    assert!(ok, "final run failed: {err}");
+    publish_with_kills(&m, &bdir, dir.path(), &args, &data, "pub-eager");
     assert_eq!(sorted_rows(&dir.path().join("eng.csv")), expected);
 
     let got = results.wait(expected.len(), Duration::from_secs(10));

@@ -5,7 +5,6 @@
 
 mod common;
 use common::*;
-use std::time::Duration;
 
 // Results committed by a checkpoint started for them (the default with
 // --mqtt). 250 ms windows close about every 250 ms here, each starting a
@@ -27,22 +26,7 @@ fn kill_and_restart(mode: &[&str]) {
     let data = dataset(20_000, 40);
     let window: Vec<&str> = mode.iter().skip_while(|a| **a != "--window").take(2).copied().collect();
     let expected = oracle_with(dir.path(), &data, &window);
-    let url = m.url();
     let args = [&["--stop-after-idle", "3s"][..], mode].concat();
-    let mut child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
-    wait_subscribed(&m, &dir.path().join("broker"), &["eng"]);
-    let pubr = {
-        let (url, data) = (url.clone(), data.clone());
-        std::thread::spawn(move || publish(&url, "pub-kill", &data, 4000.0))
-    };
-    for delay in [700u64, 1100, 900, 1300] {
-        std::thread::sleep(Duration::from_millis(delay));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
-    }
-    pubr.join().unwrap();
-    let (ok, err) = finish(child, Duration::from_secs(60));
-    assert!(ok, "final run failed: {err}");
+    publish_with_kills(&m, &dir.path().join("broker"), dir.path(), &args, &data, "pub-kill");
     assert_eq!(sorted_rows(&dir.path().join("eng.csv")), expected);
 }

@@ -283,3 +283,32 @@ impl Drop for Collector {
         let _ = self.client.disconnect();
     }
 }
+
+/// Runs engine `eng` (output `eng.csv` in `dir`) with `args` while
+/// `publisher` sends `data` at 4,000 readings/s, SIGKILLs and restarts it
+/// four times meanwhile, and waits for the last run to finish successfully.
+pub fn publish_with_kills(
+    m: &Mosquitto,
+    broker_dir: &Path,
+    dir: &Path,
+    args: &[&str],
+    data: &[Reading],
+    publisher: &str,
+) {
+    let url = m.url();
+    let mut child = engine(&url, dir, "eng", args).spawn().unwrap();
+    wait_subscribed(m, broker_dir, &["eng"]);
+    let pubr = {
+        let (url, data, publisher) = (url.clone(), data.to_vec(), publisher.to_string());
+        std::thread::spawn(move || publish(&url, &publisher, &data, 4000.0))
+    };
+    for delay in [700u64, 1100, 900, 1300] {
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        child = engine(&url, dir, "eng", args).spawn().unwrap();
+    }
+    pubr.join().unwrap();
+    let (ok, err) = finish(child, Duration::from_secs(60));
+    assert!(ok, "final run failed: {err}");
+}
