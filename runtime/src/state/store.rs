@@ -37,11 +37,14 @@ pub struct StoreConfig {
     pub memtable: u64,
     /// Journal size before memtables are flushed.
     pub max_journaling: u64,
+    /// All memtables together, active and sealed, in fjall's count of
+    /// bytes: a writer past it waits for flushes (see [`Store::throttle`]).
+    pub write_buffer: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { block_cache: 4 << 20, memtable: 1 << 20, max_journaling: 64 << 20 }
+        Self { block_cache: 4 << 20, memtable: 1 << 20, max_journaling: 64 << 20, write_buffer: 6 << 20 }
     }
 }
 
@@ -65,6 +68,8 @@ pub struct Store {
     pub(crate) meta: Keyspace,
     pub(crate) ingest: Keyspace,
     pub(crate) timers: Keyspace,
+    memtable: u64,
+    write_buffer: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -87,11 +92,12 @@ impl Store {
         let db = Database::builder(path.join(DB_DIR))
             .cache_size(cfg.block_cache)
             .max_journaling_size(cfg.max_journaling)
+            .worker_threads(1)
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
         let memtable = cfg.memtable;
         let open = |name: &str| {
-            db.keyspace(name, || KeyspaceCreateOptions::default().max_memtable_size(memtable))
+            db.keyspace(name, || keyspace_options(memtable))
                 .map_err(|e| refuse(format!("keyspace `{name}` cannot be opened: {e}")))
         };
         let store = Store {
@@ -102,6 +108,8 @@ impl Store {
             meta: open("meta")?,
             ingest: open("ingest")?,
             timers: open("timers")?,
+            memtable,
+            write_buffer: cfg.write_buffer.max(memtable),
             path: path.to_path_buf(),
             db,
         };
@@ -125,12 +133,61 @@ impl Store {
 
     /// Commits `batch` and syncs it to disk.
     pub(crate) fn commit_durable(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
-        batch.durability(Some(PersistMode::SyncAll)).commit().map_err(|e| self.err(e))
+        batch.durability(Some(PersistMode::SyncAll)).commit().map_err(|e| self.err(e))?;
+        self.throttle();
+        Ok(())
     }
 
     /// Commits `batch` without waiting for the disk.
     pub(crate) fn commit(&self, batch: fjall::OwnedWriteBatch) -> Result<()> {
-        batch.commit().map_err(|e| self.err(e))
+        batch.commit().map_err(|e| self.err(e))?;
+        self.throttle();
+        Ok(())
+    }
+
+    fn keyspaces(&self) -> [&Keyspace; 7] {
+        [&self.state, &self.stage, &self.spill, &self.outbox, &self.meta, &self.ingest, &self.timers]
+    }
+
+    /// Keeps the memtables within [`StoreConfig::write_buffer`].
+    ///
+    /// fjall rotates a full memtable and flushes it on its worker thread,
+    /// and it halts writers only at four sealed memtables per keyspace.
+    /// With one worker (two would busy-wait on each other's compactions,
+    /// taking a core from a two-core device), a rotation request queues
+    /// behind a long compaction while the active memtable keeps growing:
+    /// 270 MB of memtables at a million keys. So a writer that finds the
+    /// memtables over budget seals the full ones itself (the flush is
+    /// queued at once) and waits until flushes bring them back under it.
+    fn throttle(&self) {
+        use fjall::AbstractTree;
+        if self.db.write_buffer_size() <= self.write_buffer {
+            return;
+        }
+        for ks in self.keyspaces() {
+            if ks.tree.active_memtable().size() >= self.memtable / 2 {
+                // An error here is fjall's journal failing, which the
+                // next write reports.
+                let _ = ks.rotate_memtable();
+            }
+        }
+        let start = std::time::Instant::now();
+        while self.db.write_buffer_size() > self.write_buffer {
+            // fjall's count can stay high with nothing left to flush (a
+            // cleared keyspace does not give its memtable back): only a
+            // pending flush is worth waiting for.
+            if self.keyspaces().iter().all(|ks| ks.sealed_memtable_count() == 0) {
+                return;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(30) {
+                tracing::warn!(
+                    bytes = self.db.write_buffer_size(),
+                    "memtables are still over budget after 30 s of waiting for flushes; going on"
+                );
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     pub(crate) fn get_meta<V: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<V>> {
@@ -247,6 +304,20 @@ impl Store {
     fn drop_stage(&self, epoch: u64) -> Result<()> {
         self.drain_stage(epoch, false)
     }
+}
+
+/// Options of every keyspace. fjall by default partitions filter and index
+/// blocks only from level 3 down, and pins only L0 filters: a point read in
+/// an L1/L2 table then loads that table's whole filter block (hundreds of
+/// KiB at a million keys) through a block cache far smaller, and checksums
+/// it, for every key. Partitioned, a read touches a 4 KiB filter partition
+/// and index partition, so the block cache works and memory stays bounded.
+fn keyspace_options(memtable: u64) -> KeyspaceCreateOptions {
+    use fjall::config::PartitioningPolicy;
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(memtable)
+        .filter_block_partitioning_policy(PartitioningPolicy::all(true))
+        .index_block_partitioning_policy(PartitioningPolicy::all(true))
 }
 
 /// Outbox keys: `sink u16 BE | epoch u64 BE | chunk u32 BE`.
