@@ -60,6 +60,8 @@ pub struct Table<K: Key, N: Namespace, V> {
     entry_bytes: usize,
     bytes: usize,
     budget: usize,
+    /// Entries the map was allocated for (0: unbounded, no backing).
+    cap: usize,
     backing: Option<Backing>,
     spilled: bool,
     /// The epoch whose delta evicted dirty entries belong to.
@@ -73,14 +75,20 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// no backing the budget is ignored: everything stays in memory.
     pub fn new(op: u16, groups: u16, budget: usize, backing: Option<Backing>, next_epoch: u64) -> Self {
         let entry_bytes = std::mem::size_of::<((K, N), Slot<V>)>();
+        // Without a store nothing can be evicted: the budget does not apply.
+        // With one, the table is allocated at its final size at once:
+        // growing it would hold the old and the new table together, 1.5×
+        // the budget (12 MB of an 8 MB cache at a million keys). Pages of
+        // the unused part are never touched, so they take no memory.
+        let cap = backing.as_ref().map(|_| max_entries(budget, entry_bytes));
         Self {
             op,
             groups,
-            map: FxHashMap::default(),
+            map: FxHashMap::with_capacity_and_hasher(cap.unwrap_or(0), Default::default()),
             entry_bytes,
             bytes: 0,
-            // Without a store nothing can be evicted: the budget does not apply.
-            budget: if backing.is_some() { max_entries(budget, entry_bytes) * entry_bytes } else { usize::MAX },
+            budget: cap.map_or(usize::MAX, |c| c * entry_bytes),
+            cap: cap.unwrap_or(0),
             backing,
             spilled: false,
             next_epoch,
@@ -108,7 +116,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
         // Room is made before the lookup so a hit costs one hash and no
         // second probe; eviction frees a fifth of the budget at a time.
-        if self.bytes + self.entry_bytes > self.budget {
+        if self.bytes + self.entry_bytes > self.budget || self.worn() {
             self.make_room()?;
         }
         let Self { map, backing, spilled, groups, op, what, bytes, entry_bytes, .. } = self;
@@ -198,11 +206,10 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let Some(slot) = slot else { return Ok(None) };
         if slot.persisted {
             // Lower layers hold a version: keep a deletion marker until it
-            // reaches them.
-            self.map.insert(k, Slot { value: None, dirty: true, persisted: true, hot: false });
-            // Deletion markers count against the budget like values: a
-            // purge of many spilled keys must not grow memory.
+            // reaches them. Deletion markers count against the budget like
+            // values: a purge of many spilled keys must not grow memory.
             self.make_room()?;
+            self.map.insert(k, Slot { value: None, dirty: true, persisted: true, hot: false });
         } else {
             self.bytes -= self.entry_bytes;
         }
@@ -227,16 +234,29 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         load(self.backing.as_ref(), self.spilled, self.groups, self.op, &self.what, key, ns)
     }
 
-    /// Evicts cold entries when the cache is over budget: each goes to
-    /// `spill`, and a changed one also to the next epoch's delta.
+    /// The map has no free slot left for a new key: the next insert would
+    /// reallocate it. Evicting leaves deleted slots that inserts reuse only
+    /// where they land, so a map kept near its capacity runs out of empty
+    /// slots in time; the standard map then doubles (both tables held at
+    /// once, 2.5× the budget) unless at most half its capacity is in use,
+    /// in which case it tidies itself in place.
+    fn worn(&self) -> bool {
+        self.cap > 0 && self.map.len() >= self.map.capacity()
+    }
+
+    /// Evicts cold entries when the cache is over budget, or down to half
+    /// of it when the map is [worn](Self::worn): each goes to `spill`, and
+    /// a changed one also to the next epoch's delta.
     fn make_room(&mut self) -> Result<()> {
-        if self.bytes + self.entry_bytes <= self.budget {
+        let worn = self.worn();
+        if self.bytes + self.entry_bytes <= self.budget && !worn {
             return Ok(());
         }
         let Some(b) = self.backing.clone() else {
             return Ok(());
         };
-        let target = self.budget - self.budget / 5;
+        let target =
+            if worn { (self.cap / 2).saturating_sub(1) * self.entry_bytes } else { self.budget - self.budget / 5 };
         let mut victims = Vec::new();
         let mut freed = 0usize;
         // Clock: the first pass spares entries touched since the last sweep.
@@ -464,4 +484,35 @@ fn load<K: Key, N: Namespace, V: DeserializeOwned>(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StoreConfig;
+
+    /// Regression: keys streaming through a full cache used to wear the
+    /// map out (deleted slots) until it doubled, past its budget.
+    #[test]
+    fn churn_through_a_full_cache_never_grows_the_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
+        let backing = Backing::new(Arc::new(store), false);
+        let mut t: Table<u64, i64, u64> = Table::new(1, 128, 64 << 10, Some(backing), 1);
+        let cap = t.map.capacity();
+        assert!(cap > 0 && cap == t.cap, "allocated at its final size");
+        let mut model = std::collections::HashMap::new();
+        for i in 0..50 * cap as u64 {
+            // New keys, and every fifth step one seen long ago (read back
+            // from the store).
+            let k = if i % 5 == 0 { i / 2 } else { i };
+            *t.upsert(&(k * 7919), (k % 3) as i64, || 0).unwrap() += 1;
+            *model.entry(k).or_insert(0u64) += 1;
+        }
+        assert!(t.map.capacity() <= cap, "the map was reallocated: {} > {cap}", t.map.capacity());
+        assert!(t.cached_bytes() <= t.budget);
+        for (k, n) in model.iter().step_by(17) {
+            assert_eq!(t.get(&(k * 7919), (k % 3) as i64).unwrap(), Some(n), "key {k}");
+        }
+    }
 }
