@@ -10,6 +10,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    rivulet::memory::limit_malloc_arenas();
     let cli = cli::Cli::parse();
     // The live view owns the terminal: rumqttd's connection chatter and
     // per-record warnings (counted in the view) stay out of it.

@@ -35,6 +35,7 @@ pub mod checkpoint;
 pub mod contract;
 mod error;
 pub mod key;
+pub mod memory;
 pub mod metrics;
 pub mod mqtt;
 mod operator;

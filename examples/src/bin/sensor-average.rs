@@ -94,6 +94,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    rivulet::memory::limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

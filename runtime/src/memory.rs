@@ -1,0 +1,18 @@
+//! Process-wide memory settings for small devices.
+
+/// Caps glibc's malloc at two arenas. Call it first thing in `main`.
+///
+/// glibc gives threads that meet contention arenas of their own (up to
+/// eight per core) and hands little of a freed arena back to the system.
+/// With fjall's worker, the operator threads and tokio, that kept about
+/// 24 MiB of freed memory resident at a million keys: peak RSS 80 → 58 MiB
+/// in `rivulet bench --mode csv-checkpoint --events 1000000 --sensors
+/// 1000000`, at the same CPU time. A no-op where the C library is not glibc.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets a parameter of the allocator, which glibc
+    // guards with its own lock; no Rust memory is involved.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
