@@ -323,9 +323,10 @@ impl Store {
         if !db_path.is_dir() {
             return Err(refuse(format!("the {DB_DIR}/ database folder is missing")));
         }
-        let db = Database::builder(&db_path)
-            .open()
-            .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
+        let db = Database::builder(&db_path).open().map_err(|e| match e {
+            fjall::Error::Locked => refuse("a running job holds it; list its checkpoints once it stopped".into()),
+            e => refuse(format!("the state database cannot be opened: {e}")),
+        })?;
         if !db.keyspace_exists("meta") {
             return Ok(CheckpointList::default());
         }
@@ -447,7 +448,7 @@ mod tests {
         assert!(dump(&s.undo).is_empty());
         // A running job's store is locked: the listing waits for it to end.
         let e = Store::list_checkpoints(dir.path()).unwrap_err();
-        assert!(e.to_string().contains("cannot be opened"), "{e}");
+        assert!(e.to_string().contains("a running job holds it"), "{e}");
         drop(s);
         let list = Store::list_checkpoints(dir.path()).unwrap();
         assert_eq!(list.retained.iter().map(|c| c.epoch).collect::<Vec<_>>(), [6]);

@@ -197,16 +197,17 @@ impl Store {
         // Trimmed first: with retain 1 the delta writes no undo records, so
         // older list entries must be gone before it lands.
         self.trim_retained()?;
-        self.drain_stage(epoch, true)
+        self.drain_stage(epoch, true, false)
     }
 
     /// Removes the delta of `epoch` from `stage`, applying it to `state`
     /// first when `apply`, in chunks (see [`Store::chunks`]). With more than
-    /// one checkpoint retained, each key's previous `state` entry becomes
-    /// an undo record in the batch that overwrites it, so a crash never
-    /// records a key twice (the second time, after its new value).
-    fn drain_stage(&self, epoch: u64, apply: bool) -> Result<()> {
-        let undo = apply && self.retain > 1;
+    /// one checkpoint retained (or `force_undo`), each key's previous
+    /// `state` entry becomes an undo record in the batch that overwrites
+    /// it, so a crash never records a key twice (the second time, after its
+    /// new value).
+    fn drain_stage(&self, epoch: u64, apply: bool, force_undo: bool) -> Result<()> {
+        let undo = apply && (self.retain > 1 || force_undo);
         self.chunks(&self.stage, epoch, epoch.checked_add(1), |chunk| {
             let mut batch = self.batch();
             for (k, v) in chunk {
@@ -279,11 +280,12 @@ impl Store {
         }
         for e in epochs {
             if complete.is_some_and(|c| e <= c) {
-                // An interrupted rollback needs every undo record it had.
+                // An interrupted rollback needs every undo record it had,
+                // and one of every key it is yet to overwrite.
                 if rollback.is_none() {
                     self.trim_retained()?;
                 }
-                self.drain_stage(e, true)?;
+                self.drain_stage(e, true, rollback.is_some())?;
             } else {
                 self.drop_stage(e)?;
             }
@@ -310,7 +312,7 @@ impl Store {
     }
 
     fn drop_stage(&self, epoch: u64) -> Result<()> {
-        self.drain_stage(epoch, false)
+        self.drain_stage(epoch, false, false)
     }
 }
 
