@@ -264,11 +264,13 @@ pub struct Env {
 }
 
 impl Env {
-    /// Opens the state directory (restoring its last complete checkpoint)
-    /// and prepares an empty job.
+    /// Opens the state directory (restoring its last complete checkpoint,
+    /// or [`JobConfig::restore_checkpoint`]) and prepares an empty job.
     ///
     /// # Errors
-    /// A bad config (naming the field) or a refused state directory.
+    /// A bad config (naming the field) or a refused state directory
+    /// ([`Error::StateRefused`], also when the checkpoint to restore is not
+    /// retained).
     pub fn new(config: JobConfig) -> Result<Env> {
         config.validate()?;
         let (store, recovered) = match &config.state_dir {
