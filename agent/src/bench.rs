@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// engine's, not the broker's queue.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
+    /// `--mode csv-checkpoint`: complete checkpoints kept restorable (1:
+    /// only the last, no undo records).
+    #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub retain_checkpoints: usize,
     /// Repetitions; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
@@ -69,6 +73,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         if a.mode == "csv-checkpoint" {
             job.state_dir = Some(dir.path().join(format!("state-{run}")));
             job.checkpoint_interval = Duration::from_secs(1);
+            job.store.retain_checkpoints = a.retain_checkpoints;
         }
         let cfg = SensorAverage {
             input: match &input {
@@ -97,8 +102,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
     println!(
-        "bench mode={} events={} sensors={} parallelism={}: median {:.2} M events/s, peak RSS {:.1} MiB",
+        "bench mode={}{} events={} sensors={} parallelism={}: median {:.2} M events/s, peak RSS {:.1} MiB",
         a.mode,
+        if a.mode == "csv-checkpoint" { format!(" retain={}", a.retain_checkpoints) } else { String::new() },
         a.events,
         a.sensors,
         a.parallelism,

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 /// Rivulet: stateful stream processing for the edge.
 ///
 /// Exit codes: 0 success, 1 the job or command failed, 2 bad arguments or
-/// config (the message names the field), 3 a state directory was refused
-/// (nothing in it was changed).
+/// config (the message names the field), 3 a state directory was refused,
+/// or a checkpoint to restore is not retained (nothing in it was changed).
 #[derive(Parser, Debug)]
 #[command(version, propagate_version = true)]
 pub struct Cli {
@@ -32,6 +32,16 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Measure the seed job: events/s, peak RSS, checkpoint overhead.
     Bench(crate::bench::BenchArgs),
+    /// List the retained checkpoints of a state directory (epoch and
+    /// completion time), changing nothing in it.
+    Checkpoints(CheckpointsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointsArgs {
+    /// The job's state directory.
+    #[arg(long)]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -113,6 +123,13 @@ pub struct RunArgs {
     /// Time between checkpoints.
     #[arg(long, default_value = "1s")]
     pub checkpoint_interval: String,
+    /// Complete checkpoints kept restorable (1: only the last).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub retain_checkpoints: u64,
+    /// Restore this retained checkpoint of --state-dir before running (see
+    /// `rivulet checkpoints`).
+    #[arg(long, value_name = "EPOCH", requires = "state_dir")]
+    pub restore_checkpoint: Option<u64>,
     /// When results leave: `checkpoint`, `commit-on-output` or `eager` (see
     /// `sensor-average --help`). Default: commit-on-output live,
     /// checkpoint with --generated.
@@ -125,8 +142,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Output mode and minimum pause from the flags, `default` unless given.
+    /// Output mode and minimum pause from the flags, `default` unless
+    /// given; checkpoint retention and restore.
     pub fn output(&self, job: &mut JobConfig, default: rivulet::OutputMode) -> anyhow::Result<()> {
+        job.store.retain_checkpoints = usize::try_from(self.retain_checkpoints).unwrap_or(usize::MAX);
+        job.restore_checkpoint = self.restore_checkpoint;
         job.min_checkpoint_pause = parse_duration("--min-checkpoint-pause", &self.min_checkpoint_pause)?;
         job.output_mode = match self.output_mode.as_deref() {
             Some(m) => m.parse()?,
@@ -142,6 +162,11 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         Some(rivulet::Error::Config { .. }) => 2,
         _ => 1,
     }
+}
+
+pub fn checkpoints(a: &CheckpointsArgs) -> anyhow::Result<()> {
+    print!("{}", rivulet::state::Store::list_checkpoints(&a.state_dir)?);
+    Ok(())
 }
 
 pub fn generate(a: &GenerateArgs) -> anyhow::Result<()> {

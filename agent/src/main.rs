@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Run(a) => cli::run(&a),
         cli::Command::Simulate(a) => cli::simulate(&a),
         cli::Command::Bench(a) => bench::run(&a),
+        cli::Command::Checkpoints(a) => cli::checkpoints(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,11 +19,17 @@ use std::process::ExitCode;
 /// Ctrl-C (SIGINT/SIGTERM) stops after a final checkpoint, leaving windows
 /// open for the next run.
 ///
+/// With --state-dir the last --retain-checkpoints complete checkpoints stay
+/// restorable: --list-checkpoints shows them, --restore-checkpoint EPOCH
+/// goes back to one (state, input positions and OUT.csv's length) and runs
+/// on from there.
+///
 /// Exit codes: 0 done (or already done), 1 the job failed, 2 bad arguments,
-/// 3 the state directory was refused (nothing was changed).
+/// 3 the state directory was refused, or the checkpoint to restore is not
+/// retained (nothing was changed).
 #[derive(Parser, Debug)]
 #[command(version)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "mqtt"])))]
+#[command(group(clap::ArgGroup::new("source").args(["input", "mqtt"])))]
 struct Args {
     /// Headerless CSV input.
     #[arg(long)]
@@ -53,8 +59,8 @@ struct Args {
     #[arg(long, requires = "mqtt")]
     publish: Option<String>,
     /// Output CSV (exactly once with --state-dir).
-    #[arg(long)]
-    output: PathBuf,
+    #[arg(long, required_unless_present = "list_checkpoints")]
+    output: Option<PathBuf>,
     /// Tumbling window size (e.g. 5s, 500ms).
     #[arg(long, default_value = "5s")]
     window: String,
@@ -71,6 +77,20 @@ struct Args {
     /// Time between checkpoints.
     #[arg(long, default_value = "1s")]
     checkpoint_interval: String,
+    /// Complete checkpoints kept restorable in --state-dir (1: only the
+    /// last, as needed for crash recovery; each more keeps one epoch's
+    /// overwritten state on disk).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    retain_checkpoints: u64,
+    /// Before running, restore this retained checkpoint (see
+    /// --list-checkpoints): the job goes back to its state, input
+    /// positions and output length, drops later checkpoints and replays.
+    #[arg(long, value_name = "EPOCH", requires = "state_dir")]
+    restore_checkpoint: Option<u64>,
+    /// Print the retained checkpoints of --state-dir with their completion
+    /// times and exit, changing nothing.
+    #[arg(long, requires = "state_dir", conflicts_with_all = ["restore_checkpoint", "input", "mqtt"])]
+    list_checkpoints: bool,
     /// When results leave (with --state-dir): `checkpoint` (at the next
     /// periodic checkpoint) or `commit-on-output` (a checkpoint is started
     /// as soon as results are produced and they leave when it completes;
@@ -120,7 +140,21 @@ fn main() -> ExitCode {
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
+    if a.list_checkpoints {
+        let Some(dir) = &a.state_dir else {
+            return Err(
+                rivulet::Error::Config { field: "--state-dir", reason: "--list-checkpoints needs it".into() }.into()
+            );
+        };
+        print!("{}", rivulet::state::Store::list_checkpoints(dir)?);
+        return Ok(());
+    }
+    let Some(output) = a.output else {
+        return Err(rivulet::Error::Config { field: "--output", reason: "required".into() }.into());
+    };
     let mut job = JobConfig::new("sensor-average");
+    job.store.retain_checkpoints = usize::try_from(a.retain_checkpoints).unwrap_or(usize::MAX);
+    job.restore_checkpoint = a.restore_checkpoint;
     job.parallelism = a.parallelism;
     job.state_dir = a.state_dir;
     job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
@@ -150,11 +184,13 @@ fn run(a: Args) -> anyhow::Result<()> {
             };
             (Input::Mqtt(m), None)
         }
-        (None, None) => anyhow::bail!("give --input or --mqtt"),
+        (None, None) => {
+            return Err(rivulet::Error::Config { field: "--input", reason: "give --input or --mqtt".into() }.into())
+        }
     };
     let cfg = SensorAverage {
         input,
-        output: a.output,
+        output,
         window: parse_duration("--window", &a.window)?,
         max_out_of_orderness: parse_duration("--max-out-of-orderness", &a.max_out_of_orderness)?,
         dead_letter,

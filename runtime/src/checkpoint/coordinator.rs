@@ -149,6 +149,11 @@ impl Coordinator {
             for c in &mut self.committers {
                 c.recover(store, complete)?;
             }
+            // The sinks now stand where `complete` left them, whether or
+            // not they had committed it before a crash.
+            if let Some(c) = complete {
+                store.seal_checkpoint(c)?;
+            }
         }
         Ok(())
     }
@@ -251,6 +256,7 @@ impl Coordinator {
         for c in &mut self.committers {
             c.commit(store, epoch)?;
         }
+        store.seal_checkpoint(epoch)?;
         store.apply_epoch(epoch)?;
         self.completed.store(epoch, Ordering::Release);
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);

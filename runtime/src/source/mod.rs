@@ -23,6 +23,10 @@ pub struct SourceContext {
     pub ingest: Option<IngestLog>,
     /// The job resumes from a checkpoint (`restore` follows).
     pub restored: bool,
+    /// Complete checkpoints the store keeps restorable: input a source
+    /// releases must not be needed by any of them (an ingest log is kept
+    /// from the position of the oldest).
+    pub retain_checkpoints: usize,
 }
 
 /// What a poll produced.

@@ -42,6 +42,11 @@ impl IngestLog {
         Self { store, source }
     }
 
+    /// The state directory holding the log.
+    pub fn path(&self) -> &std::path::Path {
+        self.store.path()
+    }
+
     /// Appends `entries` with sequence numbers `first, first + 1, ...` and
     /// syncs them to disk before returning (one sync for the whole batch).
     ///

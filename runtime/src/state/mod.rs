@@ -8,6 +8,7 @@
 pub mod codec;
 mod handles;
 mod ingest;
+mod retain;
 mod store;
 mod table;
 mod timers;
@@ -19,8 +20,9 @@ pub use handles::{
 };
 pub(crate) use handles::{Slot, TableSite};
 pub use ingest::IngestLog;
+pub use retain::{CheckpointList, RetainedCheckpoint};
 pub(crate) use store::{outbox_epoch, outbox_key};
-pub use store::{Recovered, Store, StoreConfig, STATE_FORMAT};
+pub use store::{Recovered, Store, StoreConfig, DEFAULT_RETAIN_CHECKPOINTS, STATE_FORMAT};
 pub use table::{Backing, Namespace, ScanCursor, Table};
 pub(crate) use timers::TimerQueue;
 pub use ttl::{StateTtl, TtlUpdate};

@@ -14,19 +14,23 @@
 //!   [`super::timers`]); a working copy, cleared at every start.
 //! - `ingest`: messages sources made durable before acking them upstream
 //!   (see [`super::IngestLog`]); trimmed by the sources themselves.
+//! - `undo`: per applied epoch, what its delta overwrote in `state`, keyed
+//!   `epoch | key`: how older retained checkpoints are restored (see
+//!   [`super::retain`]).
 
 use super::codec::{self, read_entry};
 use crate::error::{Error, Result};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{de::DeserializeOwned, Serialize};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 /// Bumped when the on-disk layout changes incompatibly.
 pub const STATE_FORMAT: u32 = 1;
-const MARKER: &str = "RIVULET";
-const DB_DIR: &str = "db";
-const META_COMPLETE: &[u8] = b"complete";
-const META_FINISHED: &[u8] = b"finished";
+pub(super) const MARKER: &str = "RIVULET";
+pub(super) const DB_DIR: &str = "db";
+pub(super) const META_COMPLETE: &[u8] = b"complete";
+pub(super) const META_FINISHED: &[u8] = b"finished";
 
 /// Tuning of the store for small devices.
 #[derive(Debug, Clone)]
@@ -40,11 +44,24 @@ pub struct StoreConfig {
     /// All memtables together, active and sealed, in fjall's count of
     /// bytes: a writer past it waits for flushes (see [`Store::throttle`]).
     pub write_buffer: u64,
+    /// Complete checkpoints kept restorable (at least 1). With 1 only the
+    /// last complete one is kept, as before retention existed, at no cost;
+    /// each further one keeps the undo records of one more epoch.
+    pub retain_checkpoints: usize,
 }
+
+/// The default [`StoreConfig::retain_checkpoints`].
+pub const DEFAULT_RETAIN_CHECKPOINTS: usize = 3;
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { block_cache: 4 << 20, memtable: 1 << 20, max_journaling: 64 << 20, write_buffer: 6 << 20 }
+        Self {
+            block_cache: 4 << 20,
+            memtable: 1 << 20,
+            max_journaling: 64 << 20,
+            write_buffer: 6 << 20,
+            retain_checkpoints: DEFAULT_RETAIN_CHECKPOINTS,
+        }
     }
 }
 
@@ -70,6 +87,9 @@ pub struct Store {
     pub(crate) timers: Keyspace,
     memtable: u64,
     write_buffer: u64,
+    pub(crate) undo: Keyspace,
+    /// [`StoreConfig::retain_checkpoints`].
+    pub(crate) retain: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,6 +130,8 @@ impl Store {
             timers: open("timers")?,
             memtable,
             write_buffer: cfg.write_buffer.max(memtable),
+            undo: open("undo")?,
+            retain: cfg.retain_checkpoints.max(1),
             path: path.to_path_buf(),
             db,
         };
@@ -120,6 +142,11 @@ impl Store {
     /// The state directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Complete checkpoints kept restorable.
+    pub fn retain_checkpoints(&self) -> usize {
+        self.retain
     }
 
     pub(crate) fn err(&self, e: fjall::Error) -> Error {
@@ -145,8 +172,8 @@ impl Store {
         Ok(())
     }
 
-    fn keyspaces(&self) -> [&Keyspace; 7] {
-        [&self.state, &self.stage, &self.spill, &self.outbox, &self.meta, &self.ingest, &self.timers]
+    fn keyspaces(&self) -> [&Keyspace; 8] {
+        [&self.state, &self.stage, &self.spill, &self.outbox, &self.meta, &self.ingest, &self.timers, &self.undo]
     }
 
     /// Keeps the memtables within [`StoreConfig::write_buffer`].
@@ -217,38 +244,40 @@ impl Store {
         if finished {
             Self::put_meta(&mut b, &self.meta, META_FINISHED, &true)?;
         }
+        self.list_checkpoint(&mut b, epoch)?;
         self.commit_durable(b)
     }
 
-    /// Moves the delta of a complete `epoch` from `stage` into `state`.
+    /// Moves the delta of a complete `epoch` from `stage` into `state`,
+    /// recording what it overwrote when older checkpoints are retained.
     /// Idempotent: a crash half-way is finished by the next recovery.
     pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<()> {
-        self.drain_stage(epoch, true)
+        // Trimmed first: with retain 1 the delta writes no undo records, so
+        // older list entries must be gone before it lands.
+        self.trim_retained()?;
+        self.drain_stage(epoch, true, false)
     }
 
     /// Removes the delta of `epoch` from `stage`, applying it to `state`
-    /// first when `apply`. Works in chunks, each read by an iterator that
-    /// is dropped before the chunk is written: an iterator pins the
-    /// memtables of its snapshot, so one held across a large delta would
-    /// keep every memtable written meanwhile in memory.
-    fn drain_stage(&self, epoch: u64, apply: bool) -> Result<()> {
-        const CHUNK: usize = 16_384;
-        let prefix = epoch.to_be_bytes();
-        let end = epoch.checked_add(1).map(u64::to_be_bytes);
-        let mut from = std::ops::Bound::Included(prefix.to_vec());
-        loop {
-            let upper = end.map_or(std::ops::Bound::Unbounded, |e| std::ops::Bound::Excluded(e.to_vec()));
-            let mut chunk = Vec::with_capacity(CHUNK.min(1024));
-            for item in self.stage.range((from.clone(), upper)).take(CHUNK) {
-                chunk.push(item.into_inner().map_err(|e| self.err(e))?);
-            }
-            let Some((last, _)) = chunk.last() else { return Ok(()) };
-            from = std::ops::Bound::Excluded(last.to_vec());
-            let full = chunk.len() == CHUNK;
+    /// first when `apply`, in chunks (see [`Store::chunks`]). With more than
+    /// one checkpoint retained (or `force_undo`), each key's previous
+    /// `state` entry becomes an undo record in the batch that overwrites
+    /// it, so a crash never records a key twice (the second time, after its
+    /// new value).
+    fn drain_stage(&self, epoch: u64, apply: bool, force_undo: bool) -> Result<()> {
+        let undo = apply && (self.retain > 1 || force_undo);
+        self.chunks(&self.stage, epoch, epoch.checked_add(1), |chunk| {
             let mut batch = self.batch();
             for (k, v) in chunk {
                 if apply {
-                    let state_key = k[8..].to_vec();
+                    let state_key = epoch_key_tail(&k, "stage key")?.to_vec();
+                    if undo {
+                        let prev = match self.state.get(&state_key).map_err(|e| self.err(e))? {
+                            Some(p) => codec::put_entry(&p),
+                            None => codec::TOMBSTONE.to_vec(),
+                        };
+                        batch.insert(&self.undo, k.to_vec(), prev);
+                    }
                     match read_entry(&v)? {
                         Some(value) => batch.insert(&self.state, state_key, value.to_vec()),
                         None => batch.remove(&self.state, state_key),
@@ -256,7 +285,35 @@ impl Store {
                 }
                 batch.remove(&self.stage, k);
             }
-            self.commit(batch)?;
+            self.commit(batch)
+        })
+    }
+
+    /// Hands `f` the entries of `ks` keyed `epoch u64 BE | ...` with epochs
+    /// in `[from, to)` (`to = None`: unbounded), in chunks; `f` is expected
+    /// to remove what it is given. Each chunk is read by an iterator that
+    /// is dropped before `f` runs: an iterator pins the memtables of its
+    /// snapshot, so one held across a large delta would keep every memtable
+    /// written meanwhile in memory.
+    pub(super) fn chunks(
+        &self,
+        ks: &Keyspace,
+        from: u64,
+        to: Option<u64>,
+        mut f: impl FnMut(Vec<(fjall::Slice, fjall::Slice)>) -> Result<()>,
+    ) -> Result<()> {
+        const CHUNK: usize = 16_384;
+        let mut lower = Bound::Included(from.to_be_bytes().to_vec());
+        let upper = to.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_be_bytes().to_vec()));
+        loop {
+            let mut chunk = Vec::with_capacity(1024);
+            for item in ks.range((lower.clone(), upper.clone())).take(CHUNK) {
+                chunk.push(item.into_inner().map_err(|e| self.err(e))?);
+            }
+            let Some((last, _)) = chunk.last() else { return Ok(()) };
+            lower = Bound::Excluded(last.to_vec());
+            let full = chunk.len() == CHUNK;
+            f(chunk)?;
             if !full {
                 return Ok(());
             }
@@ -265,7 +322,7 @@ impl Store {
 
     fn recover(&self) -> Result<Recovered> {
         let complete: Option<u64> = self.get_meta(META_COMPLETE)?;
-        let finished = self.get_meta(META_FINISHED)?.unwrap_or(false);
+        let rollback = self.rollback_intent()?;
         // Staged epochs, in order: apply the complete ones, drop the rest.
         let mut epochs = Vec::new();
         let mut next = 0u64;
@@ -281,11 +338,22 @@ impl Store {
         }
         for e in epochs {
             if complete.is_some_and(|c| e <= c) {
-                self.apply_epoch(e)?;
+                // An interrupted rollback needs every undo record it had,
+                // and one of every key it is yet to overwrite.
+                if rollback.is_none() {
+                    self.trim_retained()?;
+                }
+                self.drain_stage(e, true, rollback.is_some())?;
             } else {
                 self.drop_stage(e)?;
             }
         }
+        if let Some(t) = rollback {
+            tracing::info!(epoch = t, "finishing an interrupted rollback");
+            self.finish_rollback(t)?;
+        }
+        let complete: Option<u64> = self.get_meta(META_COMPLETE)?;
+        let finished = self.get_meta(META_FINISHED)?.unwrap_or(false);
         self.spill.clear().map_err(|e| self.err(e))?;
         self.timers.clear().map_err(|e| self.err(e))?;
         // Outbox entries of epochs that never completed are discarded.
@@ -302,7 +370,7 @@ impl Store {
     }
 
     fn drop_stage(&self, epoch: u64) -> Result<()> {
-        self.drain_stage(epoch, false)
+        self.drain_stage(epoch, false, false)
     }
 }
 
@@ -318,6 +386,11 @@ fn keyspace_options(memtable: u64) -> KeyspaceCreateOptions {
         .max_memtable_size(memtable)
         .filter_block_partitioning_policy(PartitioningPolicy::all(true))
         .index_block_partitioning_policy(PartitioningPolicy::all(true))
+}
+
+/// The key after the `epoch u64 BE` head of a stage or undo key.
+pub(super) fn epoch_key_tail<'a>(k: &'a [u8], what: &str) -> Result<&'a [u8]> {
+    k.get(8..).ok_or_else(|| codec::corrupt(what, "shorter than an epoch"))
 }
 
 /// Outbox keys: `sink u16 BE | epoch u64 BE | chunk u32 BE`.

@@ -87,8 +87,14 @@ pub struct JobConfig {
     pub batch_size: usize,
     /// Batches buffered per channel (backpressure beyond that).
     pub channel_capacity: usize,
-    /// fjall tuning.
+    /// fjall tuning, and how many complete checkpoints stay restorable
+    /// ([`StoreConfig::retain_checkpoints`]).
     pub store: StoreConfig,
+    /// Before running, restore this retained checkpoint of the state
+    /// directory (see [`Store::rollback_to`]): state, source positions and
+    /// outputs go back to it, later checkpoints are dropped, and the job
+    /// replays from there.
+    pub restore_checkpoint: Option<u64>,
 }
 
 impl JobConfig {
@@ -106,6 +112,7 @@ impl JobConfig {
             batch_size: 1024,
             channel_capacity: 16,
             store: StoreConfig::default(),
+            restore_checkpoint: None,
         }
     }
 
@@ -127,6 +134,12 @@ impl JobConfig {
         }
         if self.checkpoint_interval.is_zero() {
             return Err(Error::config("checkpoint_interval", "must be positive"));
+        }
+        if self.store.retain_checkpoints == 0 {
+            return Err(Error::config("retain_checkpoints", "must be at least 1"));
+        }
+        if self.restore_checkpoint.is_some() && self.state_dir.is_none() {
+            return Err(Error::config("restore_checkpoint", "needs a state directory"));
         }
         Ok(())
     }
@@ -251,16 +264,22 @@ pub struct Env {
 }
 
 impl Env {
-    /// Opens the state directory (restoring its last complete checkpoint)
-    /// and prepares an empty job.
+    /// Opens the state directory (restoring its last complete checkpoint,
+    /// or [`JobConfig::restore_checkpoint`]) and prepares an empty job.
     ///
     /// # Errors
-    /// A bad config (naming the field) or a refused state directory.
+    /// A bad config (naming the field) or a refused state directory
+    /// ([`Error::StateRefused`], also when the checkpoint to restore is not
+    /// retained).
     pub fn new(config: JobConfig) -> Result<Env> {
         config.validate()?;
         let (store, recovered) = match &config.state_dir {
             Some(dir) => {
-                let (s, r) = Store::open(dir, &config.name, &config.store)?;
+                let (s, mut r) = Store::open(dir, &config.name, &config.store)?;
+                if let Some(epoch) = config.restore_checkpoint {
+                    r = s.rollback_to(epoch)?;
+                    tracing::info!(epoch, "restored a retained checkpoint");
+                }
                 (Some(Arc::new(s)), r)
             }
             None => (None, Recovered::default()),

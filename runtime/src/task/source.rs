@@ -46,6 +46,7 @@ pub(crate) fn run_source_task<S: Source>(
         name: ctx.name.clone(),
         ingest: ctx.store.as_ref().map(|s| IngestLog::new(s.clone(), op)),
         restored: ctx.restored,
+        retain_checkpoints: ctx.store.as_ref().map_or(1, |s| s.retain_checkpoints()),
     })?;
     if ctx.restored {
         if let Some(store) = &ctx.store {

@@ -42,6 +42,24 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// `YYYY-MM-DD HH:MM:SS.mmm UTC` for ms since the Unix epoch.
+pub fn format_utc_ms(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let in_day = ms % 86_400_000;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let s = in_day / 1000;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03} UTC", s / 3600, s / 60 % 60, s % 60, in_day % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +71,12 @@ mod tests {
         assert_eq!(parse_duration("w", "1500").unwrap(), Duration::from_millis(1500));
         let e = parse_duration("window", "5 parsecs").unwrap_err().to_string();
         assert!(e.contains("`window`"), "{e}");
+    }
+
+    #[test]
+    fn utc() {
+        assert_eq!(format_utc_ms(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(format_utc_ms(1_700_000_001_234), "2023-11-14 22:13:21.234 UTC");
+        assert_eq!(format_utc_ms(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
     }
 }

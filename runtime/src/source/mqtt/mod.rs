@@ -2,7 +2,8 @@
 //! message is acked to the broker only once it is durable in the node's
 //! ingest log, in arrival order. The log's sequence number is the source's
 //! checkpointed position: recovery replays the log from it, and the log is
-//! trimmed below it once the checkpoint is complete. Redelivered duplicates
+//! trimmed below the position of the oldest checkpoint the store retains
+//! (so restoring any retained checkpoint can replay). Redelivered duplicates
 //! are dropped (see `dedupe`). Bad payloads are counted, logged with rate
 //! limiting and republished to a dead-letter topic when one is configured.
 //!
@@ -116,6 +117,8 @@ impl MqttSourceConfig {
             next_seq: 0,
             read_seq: 0,
             log_first: 0,
+            retain: 1,
+            completed: VecDeque::new(),
             bad,
             acks: VecDeque::new(),
             dead: VecDeque::new(),
@@ -142,6 +145,11 @@ pub struct MqttSource<T> {
     read_seq: u64,
     /// Lowest sequence number still in the log.
     log_first: u64,
+    /// Checkpoints the store keeps restorable.
+    retain: usize,
+    /// (epoch, position) of complete epochs, oldest first: the log is
+    /// trimmed below the oldest retained one's position.
+    completed: VecDeque<(u64, u64)>,
     dedupe: Dedupe,
     bad: BadInput,
     /// Acks not yet accepted by the connection: (qos, pkid, generation).
@@ -300,6 +308,7 @@ impl<T: Send + 'static> Source for MqttSource<T> {
 
     fn open(&mut self, ctx: &SourceContext) -> Result<()> {
         self.log = ctx.ingest.clone();
+        self.retain = ctx.retain_checkpoints.max(1);
         if let Some(log) = &self.log {
             if let Some((first, last)) = log.bounds()? {
                 self.log_first = first;
@@ -407,17 +416,44 @@ impl<T: Send + 'static> Source for MqttSource<T> {
             what: "mqtt source position".into(),
             reason: format!("{} bytes, expected 8", position.len()),
         })?;
-        self.read_seq = u64::from_be_bytes(b);
+        let seq = u64::from_be_bytes(b);
+        if let Some(log) = &self.log {
+            if seq < self.log_first {
+                return Err(Error::StateRefused {
+                    path: log.path().to_path_buf(),
+                    reason: format!(
+                        "the checkpoint replays {} from message {seq}, but its ingest log starts at {}: \
+                         the messages in between were released",
+                        self.cfg.topic, self.log_first
+                    ),
+                });
+            }
+        }
+        self.read_seq = seq;
         self.next_seq = self.next_seq.max(self.read_seq);
         Ok(())
     }
 
-    fn on_epoch_complete(&mut self, _epoch: u64, position: &[u8]) -> Result<()> {
+    fn on_epoch_complete(&mut self, epoch: u64, position: &[u8]) -> Result<()> {
         let Some(log) = &self.log else { return Ok(()) };
         let Ok(b) = <[u8; 8]>::try_from(position) else { return Ok(()) };
+        // Epochs are numbered consecutively, so the retained ones are the
+        // last `retain`. Epochs completed while this source was busy are
+        // not reported, but an earlier position is below theirs: the
+        // newest known position at or before the oldest retained epoch is
+        // a safe cut. Until one is known (after a restart) nothing is cut.
+        self.completed.push_back((epoch, u64::from_be_bytes(b)));
+        let oldest = epoch.saturating_add(1).saturating_sub(self.retain as u64);
+        while self.completed.get(1).is_some_and(|(e, _)| *e <= oldest) {
+            self.completed.pop_front();
+        }
+        let Some(&(e, pos)) = self.completed.front() else { return Ok(()) };
+        if e > oldest {
+            return Ok(());
+        }
         // Keep the dedupe window's worth below the position, so a restart
         // still recognises redeliveries of what it already has.
-        let cut = u64::from_be_bytes(b).min(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
+        let cut = pos.min(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
         if cut > self.log_first {
             log.truncate_below(cut)?;
             self.log_first = cut;
@@ -429,6 +465,35 @@ impl<T: Send + 'static> Source for MqttSource<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log keeps what the oldest retained checkpoint replays, and a
+    /// checkpoint whose messages were released is refused at restore.
+    #[test]
+    fn the_log_is_trimmed_below_the_oldest_retained_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::state::Store::open(dir.path(), "j", &crate::state::StoreConfig::default()).unwrap();
+        let log = IngestLog::new(std::sync::Arc::new(store), 1);
+        let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i]).collect();
+        log.append(0, payloads.iter().map(Vec::as_slice)).unwrap();
+        let mut cfg = MqttSourceConfig::new("mqtt://127.0.0.1:1", "c", "t/{sensor_id}");
+        cfg.dedupe_window = 0;
+        let mut src = cfg.build(|_| Ok(())).unwrap();
+        src.log = Some(log.clone());
+        src.retain = 3;
+        src.next_seq = 100;
+        let first = |src: &mut MqttSource<()>, e: u64, pos: u64| {
+            src.on_epoch_complete(e, &pos.to_be_bytes()).unwrap();
+            log.bounds().unwrap().map(|(f, _)| f)
+        };
+        assert_eq!(first(&mut src, 1, 10), Some(0));
+        assert_eq!(first(&mut src, 2, 20), Some(0));
+        assert_eq!(first(&mut src, 3, 30), Some(10), "epochs 1-3 retained: kept from epoch 1's position");
+        // Epoch 4 completed unseen: epoch 3's position is the safe cut.
+        assert_eq!(first(&mut src, 5, 50), Some(30));
+        let e = src.restore(&25u64.to_be_bytes()).unwrap_err();
+        assert!(e.to_string().contains("were released"), "{e}");
+        src.restore(&30u64.to_be_bytes()).unwrap();
+    }
 
     #[test]
     fn entries_round_trip() {
