@@ -139,3 +139,71 @@ fn eager_output_needs_one_deterministic_order() {
     assert!(matches!(err, rivulet::Error::Config { .. }), "{err}");
     assert!(err.to_string().contains("parallelism 1"), "{err}");
 }
+
+/// An output into memory that can be told to fail while publishing.
+struct Memory {
+    rows: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    fail: bool,
+}
+
+impl rivulet::sink::Output for Memory {
+    fn recover(&mut self, committed: Option<&[u8]>) -> rivulet::Result<()> {
+        let n = committed.map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize);
+        self.rows.lock().unwrap().truncate(n);
+        Ok(())
+    }
+    fn publish(&mut self, bytes: &[u8]) -> rivulet::Result<()> {
+        if self.fail {
+            return Err(rivulet::Error::Task { task: "memory".into(), reason: "publish failed".into() });
+        }
+        self.rows.lock().unwrap().extend(String::from_utf8_lossy(bytes).lines().map(String::from));
+        Ok(())
+    }
+    fn end_epoch(&mut self) -> rivulet::Result<Vec<u8>> {
+        Ok((self.rows.lock().unwrap().len() as u64).to_le_bytes().to_vec())
+    }
+    fn direct(&mut self, bytes: &[u8]) -> rivulet::Result<()> {
+        self.publish(bytes)
+    }
+    fn flush(&mut self) -> rivulet::Result<()> {
+        Ok(())
+    }
+}
+
+/// Regression: a job whose last epoch was marked complete (and the job
+/// finished) but whose sink had not published it yet came back as
+/// "already finished" and never published that epoch.
+#[test]
+fn a_finished_job_still_publishes_its_last_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.csv");
+    run(OutputMode::Checkpoint, None, &plain);
+    let expected = rows(&plain);
+    let state = dir.path().join("s");
+    let rows_out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let job = |fail: bool| {
+        let mut cfg = JobConfig::new("output-mode");
+        cfg.state_dir = Some(state.clone());
+        cfg.checkpoint_interval = Duration::from_secs(3600);
+        cfg.batch_size = 16;
+        let env = Env::new(cfg).unwrap();
+        let src = Phased { wait: false, next: 0, phases: 6, completed: 0, waiting_since: None };
+        let out = Memory { rows: rows_out.clone(), fail };
+        env.source(src, Watermarks::bounded_out_of_orderness(Duration::ZERO, |r: &(u8, i64)| r.1))
+            .key_by(|r: &(u8, i64)| r.0)
+            .window(Tumbling::of(Duration::from_secs(1)))
+            .aggregate(Count)
+            .sink(Sink::new(out, |w: &Windowed<u8, u64>, b: &mut Vec<u8>| {
+                b.extend_from_slice(format!("{},{},{}\n", w.key, w.window.end, w.value).as_bytes());
+            }));
+        env.execute()
+    };
+    // The only epoch is the last one; it completes, then publishing fails.
+    assert!(job(true).is_err());
+    assert!(rows_out.lock().unwrap().is_empty());
+    let outcome = job(false).unwrap();
+    assert!(outcome.already_finished);
+    let mut got = rows_out.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, expected);
+}

@@ -375,15 +375,7 @@ impl Env {
             return Err(Error::config("job", "already executed"));
         };
         let resumed_from = plan.recovered.complete;
-        if plan.recovered.finished {
-            return Ok(JobOutcome {
-                already_finished: true,
-                resumed_from,
-                checkpoints: 0,
-                metrics: plan.metrics.snapshot(),
-                elapsed: started.elapsed(),
-            });
-        }
+        let finished = plan.recovered.finished;
         for t in std::mem::take(&mut plan.terminals) {
             t(&mut plan)?;
         }
@@ -401,7 +393,19 @@ impl Env {
         for t in &tasks {
             coord.add_task(t.source);
         }
+        // Also for a finished job: a crash after its last epoch was marked
+        // complete but before the sinks published it leaves that epoch's
+        // results in the outbox, and recovery publishes them.
         coord.recover(resumed_from)?;
+        if finished {
+            return Ok(JobOutcome {
+                already_finished: true,
+                resumed_from,
+                checkpoints: 0,
+                metrics: metrics.snapshot(),
+                elapsed: started.elapsed(),
+            });
+        }
         let mut threads = Vec::new();
         for t in tasks {
             let h = handle.clone();
