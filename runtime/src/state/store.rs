@@ -302,7 +302,7 @@ impl Store {
         to: Option<u64>,
         mut f: impl FnMut(Vec<(fjall::Slice, fjall::Slice)>) -> Result<()>,
     ) -> Result<()> {
-        const CHUNK: usize = 16_384;
+        const CHUNK: usize = 4_096;
         let mut lower = Bound::Included(from.to_be_bytes().to_vec());
         let upper = to.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_be_bytes().to_vec()));
         loop {
