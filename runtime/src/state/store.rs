@@ -112,7 +112,8 @@ impl Store {
         let db = Database::builder(path.join(DB_DIR))
             .cache_size(cfg.block_cache)
             .max_journaling_size(cfg.max_journaling)
-            .worker_threads(1)
+            // Two, even on one core: see `throttle`.
+            .worker_threads(2)
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
         let memtable = cfg.memtable;
@@ -178,14 +179,17 @@ impl Store {
 
     /// Keeps the memtables within [`StoreConfig::write_buffer`].
     ///
-    /// fjall rotates a full memtable and flushes it on its worker thread,
-    /// and it halts writers only at four sealed memtables per keyspace.
-    /// With one worker (two would busy-wait on each other's compactions,
-    /// taking a core from a two-core device), a rotation request queues
-    /// behind a long compaction while the active memtable keeps growing:
-    /// 270 MB of memtables at a million keys. So a writer that finds the
-    /// memtables over budget seals the full ones itself (the flush is
-    /// queued at once) and waits until flushes bring them back under it.
+    /// fjall rotates a full memtable and flushes it on its worker threads,
+    /// and it halts writers only at four sealed memtables per keyspace; a
+    /// rotation request can queue behind long compactions while the active
+    /// memtable keeps growing. So a writer that finds the memtables over
+    /// budget seals the full ones itself (the flush is queued at once) and
+    /// waits until flushes bring them back under it.
+    ///
+    /// (fjall 3.1 must have at least two workers, which it does not by
+    /// default on one core: a lone worker handling a rotation request sends
+    /// the flush request to its own bounded queue and blocks forever when
+    /// that queue is full — seen as a hang of the spill tests on one core.)
     fn throttle(&self) {
         use fjall::AbstractTree;
         if self.db.write_buffer_size() <= self.write_buffer {
