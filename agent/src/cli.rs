@@ -124,8 +124,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "1s")]
     pub checkpoint_interval: String,
     /// Complete checkpoints kept restorable (1: only the last).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub retain_checkpoints: u64,
+    #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub retain_checkpoints: usize,
     /// Restore this retained checkpoint of --state-dir before running (see
     /// `rivulet checkpoints`).
     #[arg(long, value_name = "EPOCH", requires = "state_dir")]
@@ -145,7 +145,7 @@ impl RunArgs {
     /// Output mode and minimum pause from the flags, `default` unless
     /// given; checkpoint retention and restore.
     pub fn output(&self, job: &mut JobConfig, default: rivulet::OutputMode) -> anyhow::Result<()> {
-        job.store.retain_checkpoints = usize::try_from(self.retain_checkpoints).unwrap_or(usize::MAX);
+        job.store.retain_checkpoints = self.retain_checkpoints;
         job.restore_checkpoint = self.restore_checkpoint;
         job.min_checkpoint_pause = parse_duration("--min-checkpoint-pause", &self.min_checkpoint_pause)?;
         job.output_mode = match self.output_mode.as_deref() {

@@ -80,8 +80,8 @@ struct Args {
     /// Complete checkpoints kept restorable in --state-dir (1: only the
     /// last, as needed for crash recovery; each more keeps one epoch's
     /// overwritten state on disk).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    retain_checkpoints: u64,
+    #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    retain_checkpoints: usize,
     /// Before running, restore this retained checkpoint (see
     /// --list-checkpoints): the job goes back to its state, input
     /// positions and output length, drops later checkpoints and replays.
@@ -153,7 +153,7 @@ fn run(a: Args) -> anyhow::Result<()> {
         return Err(rivulet::Error::Config { field: "--output", reason: "required".into() }.into());
     };
     let mut job = JobConfig::new("sensor-average");
-    job.store.retain_checkpoints = usize::try_from(a.retain_checkpoints).unwrap_or(usize::MAX);
+    job.store.retain_checkpoints = a.retain_checkpoints;
     job.restore_checkpoint = a.restore_checkpoint;
     job.parallelism = a.parallelism;
     job.state_dir = a.state_dir;

@@ -14,7 +14,9 @@
 //! `retain = 1` none are written and nothing is read for them.
 
 use super::codec;
-use super::store::{epoch_key_tail, outbox_epoch, Recovered, Store, DB_DIR, MARKER, META_COMPLETE, META_FINISHED};
+use super::store::{
+    epoch_key_tail, key_epoch, outbox_epoch, Recovered, Store, DB_DIR, MARKER, META_COMPLETE, META_FINISHED,
+};
 use crate::error::{Error, Result};
 use fjall::{Database, Keyspace};
 use serde::{Deserialize, Serialize};
@@ -250,11 +252,7 @@ impl Store {
         let Some(after) = epoch.checked_add(1) else { return Ok(()) };
         while let Some(item) = self.undo.range(after.to_be_bytes()..).next_back() {
             let k = item.key().map_err(|e| self.err(e))?;
-            let head: [u8; 8] = k
-                .get(..8)
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(|| codec::corrupt("undo key", "shorter than an epoch"))?;
-            self.undo_epoch(u64::from_be_bytes(head))?;
+            self.undo_epoch(key_epoch(&k, "undo key")?)?;
         }
         // Results of later epochs not published yet are dropped with them.
         let mut b = self.batch();
@@ -295,11 +293,7 @@ impl Store {
         self.chunks(&self.undo, epoch, epoch.checked_add(1), |chunk| {
             let mut b = self.batch();
             for (k, v) in chunk {
-                let state_key = epoch_key_tail(&k, "undo key")?.to_vec();
-                match codec::read_entry(&v)? {
-                    Some(value) => b.insert(&self.state, state_key, value.to_vec()),
-                    None => b.remove(&self.state, state_key),
-                }
+                self.put_state(&mut b, epoch_key_tail(&k, "undo key")?.to_vec(), &v)?;
                 b.remove(&self.undo, k);
             }
             self.commit(b)

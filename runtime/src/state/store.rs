@@ -282,15 +282,21 @@ impl Store {
                         };
                         batch.insert(&self.undo, k.to_vec(), prev);
                     }
-                    match read_entry(&v)? {
-                        Some(value) => batch.insert(&self.state, state_key, value.to_vec()),
-                        None => batch.remove(&self.state, state_key),
-                    }
+                    self.put_state(&mut batch, state_key, &v)?;
                 }
                 batch.remove(&self.stage, k);
             }
             self.commit(batch)
         })
+    }
+
+    /// Writes a stored entry (a value or a tombstone) to `state` in `batch`.
+    pub(super) fn put_state(&self, batch: &mut fjall::OwnedWriteBatch, key: Vec<u8>, entry: &[u8]) -> Result<()> {
+        match read_entry(entry)? {
+            Some(value) => batch.insert(&self.state, key, value.to_vec()),
+            None => batch.remove(&self.state, key),
+        }
+        Ok(())
     }
 
     /// Hands `f` the entries of `ks` keyed `epoch u64 BE | ...` with epochs
@@ -332,10 +338,7 @@ impl Store {
         let mut next = 0u64;
         while let Some(item) = self.stage.range(next.to_be_bytes()..).next() {
             let k = item.key().map_err(|e| self.err(e))?;
-            let Some(head) = k.get(..8) else {
-                return Err(codec::corrupt("stage key", "shorter than an epoch"));
-            };
-            let e = u64::from_be_bytes(head.try_into().unwrap_or_default());
+            let e = key_epoch(&k, "stage key")?;
             epochs.push(e);
             let Some(n) = e.checked_add(1) else { break };
             next = n;
@@ -390,6 +393,13 @@ fn keyspace_options(memtable: u64) -> KeyspaceCreateOptions {
         .max_memtable_size(memtable)
         .filter_block_partitioning_policy(PartitioningPolicy::all(true))
         .index_block_partitioning_policy(PartitioningPolicy::all(true))
+}
+
+/// The `epoch u64 BE` head of a stage or undo key.
+pub(super) fn key_epoch(k: &[u8], what: &str) -> Result<u64> {
+    let head: [u8; 8] =
+        k.get(..8).and_then(|h| h.try_into().ok()).ok_or_else(|| codec::corrupt(what, "shorter than an epoch"))?;
+    Ok(u64::from_be_bytes(head))
 }
 
 /// The key after the `epoch u64 BE` head of a stage or undo key.
