@@ -186,12 +186,25 @@ impl Store {
     /// budget seals the full ones itself (the flush is queued at once) and
     /// waits until flushes bring them back under it.
     ///
-    /// (fjall 3.1 must have at least two workers, which it does not by
-    /// default on one core: a lone worker handling a rotation request sends
-    /// the flush request to its own bounded queue and blocks forever when
-    /// that queue is full — seen as a hang of the spill tests on one core.)
+    /// It also rotates every memtable past its size right after the write
+    /// that filled it. fjall 3.1 asks its workers to do that with a
+    /// non-blocking send to their bounded queue (1,000 messages) at every
+    /// write to the full memtable, and a worker carrying out such a request
+    /// sends the resulting flush with a blocking one: while the workers are
+    /// busy compacting, a writer's repeated requests fill the queue and each
+    /// worker then blocks forever on it (fjall-rs/fjall PR #323, not
+    /// released; seen here as a hang of a 3 M-key run, with one worker and
+    /// with two). Rotated at once, a memtable leaves at most one stale
+    /// request per writing thread, which the worker drops without sending.
     fn throttle(&self) {
         use fjall::AbstractTree;
+        for ks in self.keyspaces() {
+            if ks.tree.active_memtable().size() > self.memtable {
+                // See the second note above. An error here is fjall's
+                // journal failing, which the next write reports.
+                let _ = ks.rotate_memtable();
+            }
+        }
         if self.db.write_buffer_size() <= self.write_buffer {
             return;
         }
@@ -531,5 +544,32 @@ mod tests {
         assert_eq!(s.state.get(b"k1").unwrap().as_deref(), Some(&b"v2"[..]));
         assert_eq!(s.state.get(b"k2").unwrap().as_deref(), Some(&b"x"[..]));
         assert!(s.stage.is_empty().unwrap());
+    }
+
+    /// Regression: fjall's workers deadlock on their own queue when writers
+    /// keep asking them to rotate a full memtable (see `Store::throttle`).
+    /// No memtable may stay past its size once a commit returns, so each
+    /// full memtable leaves at most one request per writer behind.
+    #[test]
+    fn no_memtable_stays_past_its_size_after_a_commit() {
+        use fjall::AbstractTree;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig { memtable: 64 << 10, ..StoreConfig::default() };
+        let (s, _) = Store::open(dir.path(), "j", &cfg).unwrap();
+        let mut rotations = 0;
+        let mut last = s.spill.tree.active_memtable().id();
+        for i in 0u32..4_000 {
+            let mut b = s.batch();
+            b.insert(&s.spill, i.to_be_bytes(), vec![7u8; 100]);
+            b.insert(&s.timers, i.to_be_bytes(), vec![1u8; 10]);
+            s.commit(b).unwrap();
+            for ks in s.keyspaces() {
+                assert!(ks.tree.active_memtable().size() <= cfg.memtable, "commit {i}");
+            }
+            let id = s.spill.tree.active_memtable().id();
+            rotations += usize::from(id != last);
+            last = id;
+        }
+        assert!(rotations >= 4, "the test must fill memtables: {rotations} rotations");
     }
 }
