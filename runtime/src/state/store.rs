@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 
 /// Bumped when the on-disk layout changes incompatibly.
 pub const STATE_FORMAT: u32 = 1;
+/// Entries per write batch wherever a large set is written or read in
+/// chunks (deltas staged and applied, evictions, spilled timers): a bounded
+/// batch is bounded memory.
+pub(crate) const WRITE_CHUNK: usize = 4_096;
 pub(super) const MARKER: &str = "RIVULET";
 pub(super) const DB_DIR: &str = "db";
 pub(super) const META_COMPLETE: &[u8] = b"complete";
@@ -39,6 +43,12 @@ pub struct StoreConfig {
     pub block_cache: u64,
     /// Memtable size per keyspace in bytes.
     pub memtable: u64,
+    /// Size of the tables compactions write. A compaction holds the bloom
+    /// filter of the table it writes in memory until the table is done
+    /// (about 1.25 bytes per key), so this bounds that memory (fjall's
+    /// default, 64 MiB, held 4 MiB at a time per compaction at a million
+    /// keys). Fixed when a keyspace is created.
+    pub table: u64,
     /// Journal size before memtables are flushed.
     pub max_journaling: u64,
     /// All memtables together, active and sealed, in fjall's count of
@@ -58,6 +68,7 @@ impl Default for StoreConfig {
         Self {
             block_cache: 4 << 20,
             memtable: 1 << 20,
+            table: 8 << 20,
             max_journaling: 64 << 20,
             write_buffer: 6 << 20,
             retain_checkpoints: DEFAULT_RETAIN_CHECKPOINTS,
@@ -87,6 +98,8 @@ pub struct Store {
     pub(crate) timers: Keyspace,
     memtable: u64,
     write_buffer: u64,
+    /// fjall's journal count when [`Store::throttle`] last looked.
+    journals: std::sync::atomic::AtomicUsize,
     pub(crate) undo: Keyspace,
     /// [`StoreConfig::retain_checkpoints`].
     pub(crate) retain: usize,
@@ -112,13 +125,13 @@ impl Store {
         let db = Database::builder(path.join(DB_DIR))
             .cache_size(cfg.block_cache)
             .max_journaling_size(cfg.max_journaling)
-            // Two, even on one core: see `throttle`.
+            // Two, even on one core: a flush need not wait for a compaction.
             .worker_threads(2)
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
-        let memtable = cfg.memtable;
+        let (memtable, table) = (cfg.memtable, cfg.table);
         let open = |name: &str| {
-            db.keyspace(name, || keyspace_options(memtable))
+            db.keyspace(name, || keyspace_options(table))
                 .map_err(|e| refuse(format!("keyspace `{name}` cannot be opened: {e}")))
         };
         let store = Store {
@@ -131,6 +144,7 @@ impl Store {
             timers: open("timers")?,
             memtable,
             write_buffer: cfg.write_buffer.max(memtable),
+            journals: std::sync::atomic::AtomicUsize::new(1),
             undo: open("undo")?,
             retain: cfg.retain_checkpoints.max(1),
             path: path.to_path_buf(),
@@ -186,22 +200,31 @@ impl Store {
     /// budget seals the full ones itself (the flush is queued at once) and
     /// waits until flushes bring them back under it.
     ///
-    /// It also rotates every memtable past its size right after the write
-    /// that filled it. fjall 3.1 asks its workers to do that with a
-    /// non-blocking send to their bounded queue (1,000 messages) at every
-    /// write to the full memtable, and a worker carrying out such a request
-    /// sends the resulting flush with a blocking one: while the workers are
-    /// busy compacting, a writer's repeated requests fill the queue and each
-    /// worker then blocks forever on it (fjall-rs/fjall PR #323, not
-    /// released; seen here as a hang of a 3 M-key run, with one worker and
-    /// with two). Rotated at once, a memtable leaves at most one stale
-    /// request per writing thread, which the worker drops without sending.
+    /// Memtables are rotated here, by the writer, and never by fjall's
+    /// workers on request. fjall 3.1 requests a rotation with a
+    /// non-blocking send to its workers' bounded queue (1,000 messages) at
+    /// every write to a full memtable, and a worker carrying it out sends
+    /// the resulting flush with a blocking one; the queue also fills with
+    /// compaction requests when flushes outpace compactions, and then every
+    /// worker blocks forever on its own queue (fjall-rs/fjall PR #323, not
+    /// released; seen here as hangs of 3 M-key runs, with one worker and
+    /// with two). So keyspaces are created with no memtable limit of
+    /// fjall's, the writer seals a memtable past [`StoreConfig::memtable`]
+    /// right after the write that filled it (a writer blocked on a full
+    /// queue goes on as soon as a worker takes the next message), and it
+    /// seals every non-empty memtable once each time fjall starts a new
+    /// journal, so no memtable keeps an old journal alive until fjall
+    /// itself asks for its rotation to reclaim journal space.
     fn throttle(&self) {
         use fjall::AbstractTree;
+        use std::sync::atomic::Ordering;
+        let journals = self.db.journal_count();
+        let new_journal = journals > self.journals.swap(journals, Ordering::Relaxed);
         for ks in self.keyspaces() {
-            if ks.tree.active_memtable().size() > self.memtable {
-                // See the second note above. An error here is fjall's
-                // journal failing, which the next write reports.
+            let size = ks.tree.active_memtable().size();
+            if size > self.memtable || (new_journal && size > 0) {
+                // An error here is fjall's journal failing, which the next
+                // write reports.
                 let _ = ks.rotate_memtable();
             }
         }
@@ -325,17 +348,16 @@ impl Store {
         to: Option<u64>,
         mut f: impl FnMut(Vec<(fjall::Slice, fjall::Slice)>) -> Result<()>,
     ) -> Result<()> {
-        const CHUNK: usize = 4_096;
         let mut lower = Bound::Included(from.to_be_bytes().to_vec());
         let upper = to.map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_be_bytes().to_vec()));
         loop {
             let mut chunk = Vec::with_capacity(1024);
-            for item in ks.range((lower.clone(), upper.clone())).take(CHUNK) {
+            for item in ks.range((lower.clone(), upper.clone())).take(WRITE_CHUNK) {
                 chunk.push(item.into_inner().map_err(|e| self.err(e))?);
             }
             let Some((last, _)) = chunk.last() else { return Ok(()) };
             lower = Bound::Excluded(last.to_vec());
-            let full = chunk.len() == CHUNK;
+            let full = chunk.len() == WRITE_CHUNK;
             f(chunk)?;
             if !full {
                 return Ok(());
@@ -400,10 +422,14 @@ impl Store {
 /// KiB at a million keys) through a block cache far smaller, and checksums
 /// it, for every key. Partitioned, a read touches a 4 KiB filter partition
 /// and index partition, so the block cache works and memory stays bounded.
-fn keyspace_options(memtable: u64) -> KeyspaceCreateOptions {
+fn keyspace_options(table: u64) -> KeyspaceCreateOptions {
+    use fjall::compaction::Leveled;
     use fjall::config::PartitioningPolicy;
     KeyspaceCreateOptions::default()
-        .max_memtable_size(memtable)
+        // fjall never asks its workers to rotate a memtable: `Store::throttle`
+        // does, from the writer (see there why).
+        .max_memtable_size(u64::MAX)
+        .compaction_strategy(std::sync::Arc::new(Leveled::default().with_table_target_size(table)))
         .filter_block_partitioning_policy(PartitioningPolicy::all(true))
         .index_block_partitioning_policy(PartitioningPolicy::all(true))
 }

@@ -7,7 +7,7 @@
 //! after a restore, until every key has been touched).
 
 use super::codec::{self, TOMBSTONE};
-use super::store::Store;
+use super::store::{Store, WRITE_CHUNK};
 use crate::error::Result;
 use crate::key::{key_group, Key};
 use rustc_hash::FxHashMap;
@@ -15,9 +15,6 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
-
-/// Entries per write batch while a large delta is staged.
-const SNAPSHOT_CHUNK: usize = 16_384;
 
 /// What a table's entries are further keyed by under the user key (a window
 /// start, a map key, `()` for a plain value). Window namespaces are `Copy`;
@@ -277,8 +274,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 s.hot = true; // not picked twice
             }
         }
+        // In batches of bounded size: spill entries are a working copy, so
+        // nothing needs the eviction to be one atomic write, and one batch
+        // of half the table held several MiB at a time.
         let mut batch = b.store.batch();
         for k in victims {
+            if batch.len() >= WRITE_CHUNK {
+                b.store.commit(std::mem::replace(&mut batch, b.store.batch()))?;
+            }
             let Some(s) = self.map.remove(&k) else { continue };
             self.bytes -= self.entry_bytes;
             let sk = codec::state_key(key_group(&k.0, self.groups), self.op, &k.0, &k.1)?;
@@ -337,7 +340,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 None => TOMBSTONE.to_vec(),
             };
             batch.insert(&stage, codec::stage_key(epoch, &sk), entry);
-            if batch.len() >= SNAPSHOT_CHUNK {
+            if batch.len() >= WRITE_CHUNK {
                 // The delta need not be one batch: an epoch counts only once
                 // the task acks, after its last (durable) batch.
                 let full = std::mem::replace(batch, store.batch());

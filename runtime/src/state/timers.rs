@@ -12,15 +12,13 @@
 //! is cleared at every start and written without syncing.
 
 use super::codec;
-use super::store::Store;
+use super::store::{Store, WRITE_CHUNK};
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 use std::sync::Arc;
 
-/// Spilled entries are written in batches of this many.
-const WRITE_BATCH: usize = 4096;
 /// Length of a spilled key's head: `op u16 | kind u8 | instance u16`.
 const HEAD: usize = 5;
 
@@ -189,7 +187,7 @@ impl Spill {
             // A new entry may sort before where the drain of `t` stopped.
             self.cursor = None;
         }
-        if self.pending_len >= WRITE_BATCH {
+        if self.pending_len >= WRITE_CHUNK {
             self.flush()?;
         }
         Ok(())
