@@ -191,52 +191,43 @@ impl Store {
         [&self.state, &self.stage, &self.spill, &self.outbox, &self.meta, &self.ingest, &self.timers, &self.undo]
     }
 
-    /// Keeps the memtables within [`StoreConfig::write_buffer`].
+    /// Seals memtables and keeps them within [`StoreConfig::write_buffer`].
     ///
-    /// fjall rotates a full memtable and flushes it on its worker threads,
-    /// and it halts writers only at four sealed memtables per keyspace; a
-    /// rotation request can queue behind long compactions while the active
-    /// memtable keeps growing. So a writer that finds the memtables over
-    /// budget seals the full ones itself (the flush is queued at once) and
-    /// waits until flushes bring them back under it.
-    ///
-    /// Memtables are rotated here, by the writer, and never by fjall's
-    /// workers on request. fjall 3.1 requests a rotation with a
-    /// non-blocking send to its workers' bounded queue (1,000 messages) at
-    /// every write to a full memtable, and a worker carrying it out sends
-    /// the resulting flush with a blocking one; the queue also fills with
-    /// compaction requests when flushes outpace compactions, and then every
-    /// worker blocks forever on its own queue (fjall-rs/fjall PR #323, not
-    /// released; seen here as hangs of 3 M-key runs, with one worker and
-    /// with two). So keyspaces are created with no memtable limit of
-    /// fjall's, the writer seals a memtable past [`StoreConfig::memtable`]
-    /// right after the write that filled it (a writer blocked on a full
-    /// queue goes on as soon as a worker takes the next message), and it
-    /// seals every non-empty memtable once each time fjall starts a new
-    /// journal, so no memtable keeps an old journal alive until fjall
-    /// itself asks for its rotation to reclaim journal space.
+    /// Memtables are sealed here, by the writer, never by fjall's workers on
+    /// request. fjall 3.1 requests a rotation with a non-blocking send to
+    /// its workers' bounded queue (1,000 messages) at every write to a full
+    /// memtable, and a worker carrying it out sends the resulting flush with
+    /// a blocking one; the queue also fills with compaction requests when
+    /// flushes outpace compactions, and then every worker blocks forever on
+    /// its own queue (fjall-rs/fjall PR #323, not released; seen here as
+    /// hangs of 3 M-key runs, with one worker and with two). So keyspaces
+    /// are created with no memtable limit of fjall's, and after each write
+    /// the writer seals (a writer blocked on a full queue goes on as soon as
+    /// a worker takes the next message):
+    /// - a memtable past [`StoreConfig::memtable`];
+    /// - every non-empty memtable, once each time fjall starts a new
+    ///   journal, so none keeps an old journal alive until fjall itself asks
+    ///   for its rotation to reclaim journal space;
+    /// - when all memtables together are over the write buffer, those at
+    ///   least half full; it then waits until flushes bring them back under
+    ///   it (fjall halts writers only at four sealed memtables per keyspace,
+    ///   and flushes can queue behind long compactions).
     fn throttle(&self) {
         use fjall::AbstractTree;
         use std::sync::atomic::Ordering;
         let journals = self.db.journal_count();
         let new_journal = journals > self.journals.swap(journals, Ordering::Relaxed);
+        let over_budget = self.db.write_buffer_size() > self.write_buffer;
         for ks in self.keyspaces() {
             let size = ks.tree.active_memtable().size();
-            if size > self.memtable || (new_journal && size > 0) {
+            if size > self.memtable || (new_journal && size > 0) || (over_budget && size >= self.memtable / 2) {
                 // An error here is fjall's journal failing, which the next
                 // write reports.
                 let _ = ks.rotate_memtable();
             }
         }
-        if self.db.write_buffer_size() <= self.write_buffer {
+        if !over_budget {
             return;
-        }
-        for ks in self.keyspaces() {
-            if ks.tree.active_memtable().size() >= self.memtable / 2 {
-                // An error here is fjall's journal failing, which the
-                // next write reports.
-                let _ = ks.rotate_memtable();
-            }
         }
         let start = std::time::Instant::now();
         while self.db.write_buffer_size() > self.write_buffer {
@@ -572,10 +563,10 @@ mod tests {
         assert!(s.stage.is_empty().unwrap());
     }
 
-    /// Regression: fjall's workers deadlock on their own queue when writers
-    /// keep asking them to rotate a full memtable (see `Store::throttle`).
-    /// No memtable may stay past its size once a commit returns, so each
-    /// full memtable leaves at most one request per writer behind.
+    /// Regression: fjall's workers deadlock on their own queue when they are
+    /// asked to rotate full memtables (see `Store::throttle`). The writer
+    /// seals them instead: no memtable stays past its size once a commit
+    /// returns.
     #[test]
     fn no_memtable_stays_past_its_size_after_a_commit() {
         use fjall::AbstractTree;
