@@ -372,6 +372,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     pub fn restore(&mut self, groups_owned: std::ops::Range<u16>, mut visit: impl FnMut(&K, N, &V)) -> Result<()> {
         let Some(b) = &self.backing else { return Ok(()) };
         let store = b.store.clone();
+        let (started, mut entries) = (std::time::Instant::now(), 0u64);
+        let groups = groups_owned.clone();
         for g in groups_owned {
             let mut prefix = Vec::with_capacity(4);
             codec::key_prefix(g, self.op, &mut prefix);
@@ -380,12 +382,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 let (_, _, key, ns): (u16, u16, K, N) = codec::decode_state_key(&k)?;
                 let value: V = codec::decode_value(&v, &self.what)?;
                 visit(&key, ns.clone(), &value);
+                entries += 1;
                 if self.bytes + self.entry_bytes <= self.budget {
                     self.bytes += self.entry_bytes;
                     self.map.insert((key, ns), Slot { value: Some(value), dirty: false, persisted: true, hot: false });
                 }
             }
         }
+        tracing::info!(op = self.op, ?groups, entries, ms = started.elapsed().as_secs_f64() * 1e3, "state restored");
         Ok(())
     }
     /// Visits up to about `limit` committed entries of this table in the key
