@@ -21,6 +21,22 @@ struct Broker {
     url: String,
 }
 
+impl Broker {
+    /// CPU time the broker has used so far (Mosquitto is one thread: its
+    /// CPU time per message bounds the rate it can ever carry on this core).
+    fn cpu(&self) -> Option<Duration> {
+        let text = std::fs::read_to_string(format!("/proc/{}/schedstat", self.child.id())).ok()?;
+        text.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
+    }
+}
+
+/// Broker CPU per message between two readings, and the rate that cost
+/// allows when the broker has a whole core.
+fn broker_cost(before: Option<Duration>, after: Option<Duration>, n: u64) -> Option<(f64, f64)> {
+    let used = after?.checked_sub(before?)?.as_secs_f64();
+    (used > 0.0 && n > 0).then(|| (used / n as f64 * 1e6, n as f64 / used))
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -377,7 +393,7 @@ fn new_window_ends(path: &Path, offset: &mut u64) -> Vec<i64> {
 
 pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let (_broker, url) = match &a.mqtt {
+    let (broker_proc, url) = match &a.mqtt {
         Some(u) => (None, u.clone()),
         None => {
             let b = start_mosquitto(dir.path())?;
@@ -393,8 +409,14 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
         "broker {url}; {n} readings from {} sensors per phase, {publishers} publisher connection(s), {pace}",
         a.sensors
     );
+    let cpu = || broker_proc.as_ref().and_then(Broker::cpu);
+    let before = cpu();
     let ceil = ceiling(&url, load)?;
     eprintln!("plain QoS 1 subscriber: {:.0} events/s", ceil);
+    let broker = broker_cost(before, cpu(), n);
+    if let Some((us, bound)) = broker {
+        eprintln!("mosquitto: {us:.2} µs of CPU per reading (in, acked, out, acked): at most {bound:.0} readings/s on a core of its own");
+    }
     let second = Duration::from_secs(1);
     let variants = [
         Variant { interval: second, mode: OutputMode::Checkpoint },
@@ -404,7 +426,11 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
     ];
     let mut runs = Vec::new();
     for v in variants {
+        let before = cpu();
         let r = exactly_once(&url, dir.path(), load, v)?;
+        if let Some((us, _)) = broker_cost(before, cpu(), n) {
+            eprintln!("mosquitto: {us:.2} µs of CPU per reading in this run (results and acks included)");
+        }
         eprintln!(
             "exactly-once, {}: {:.0} events/s ({:.0} % of the ceiling), {} checkpoints; after the watermark passed a window's end: rows committed to the file p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} windows; results received over MQTT p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} results",
             v.name(),
@@ -433,6 +459,9 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
             pct(&r.mqtt, 0.5),
             pct(&r.mqtt, 0.99),
         );
+    }
+    if let Some((us, bound)) = broker {
+        println!("mosquitto CPU per reading with a plain QoS 1 subscriber: {us:.2} µs, so at most {bound:.0} readings/s with a core to itself");
     }
     println!("peak RSS of the bench process (job + publisher + subscriber): {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     Ok(())
