@@ -128,9 +128,10 @@ impl Store {
             // One. With two, fjall's worker 0 hands every compaction request
             // back to the queue for worker 1 and takes it again at once: it
             // spins on a core for as long as worker 1 compacts (28 % of all
-            // CPU samples while a 1 M-key state restored). One worker flushes
-            // and compacts in turn; the writer's throttle already waits for
-            // flushes. 3 M keys: 183 -> 126 s of CPU, 103 -> 107 s wall.
+            // CPU samples in the first 6 s after a restart on a 1 M-key
+            // state). One worker flushes and compacts in turn; the writer's
+            // throttle already waits for flushes. 3 M keys: 183 -> 126 s of
+            // CPU, 103 -> 107 s wall.
             .worker_threads(1)
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;

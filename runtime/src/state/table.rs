@@ -373,8 +373,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let Some(b) = &self.backing else { return Ok(()) };
         let store = b.store.clone();
         let (started, mut entries) = (std::time::Instant::now(), 0u64);
-        let groups = groups_owned.clone();
-        for g in groups_owned {
+        for g in groups_owned.clone() {
             let mut prefix = Vec::with_capacity(4);
             codec::key_prefix(g, self.op, &mut prefix);
             for item in store.state.prefix(&prefix) {
@@ -389,7 +388,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 }
             }
         }
-        tracing::info!(op = self.op, ?groups, entries, ms = started.elapsed().as_secs_f64() * 1e3, "state restored");
+        tracing::info!(op = self.op, groups = ?groups_owned, entries, ms = started.elapsed().as_secs_f64() * 1e3, "state restored");
         Ok(())
     }
     /// Visits up to about `limit` committed entries of this table in the key
