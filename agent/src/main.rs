@@ -1,10 +1,8 @@
-//! `rivulet`: the node binary. One `match` over subcommands; the work lives
-//! in the runtime and examples libraries.
+//! `rivulet`: the node binary. One `match` over subcommands; `cli` parses,
+//! `commands` act, the work lives in the runtime and `rivulet_agent`.
 
-mod bench;
-mod bench_mqtt;
 mod cli;
-mod live;
+mod commands;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -26,17 +24,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let r = match cli.command {
-        cli::Command::Generate(a) => cli::generate(&a),
-        cli::Command::Run(a) => cli::run(&a),
-        cli::Command::Simulate(a) => cli::simulate(&a),
-        cli::Command::Bench(a) => bench::run(&a),
-        cli::Command::Checkpoints(a) => cli::checkpoints(&a),
+        cli::Command::Generate(a) => commands::generate::run(&a),
+        cli::Command::Run(a) => commands::run::run(&a),
+        cli::Command::Simulate(a) => commands::simulate::run(&a),
+        cli::Command::Bench(a) => commands::bench::run(&a),
+        cli::Command::Checkpoints(a) => commands::checkpoints::run(&a),
     };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rivulet: {e:#}");
-            ExitCode::from(cli::exit_code(&e))
-        }
-    }
+    rivulet_agent::exit::report("rivulet", r)
 }

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use rivulet_examples::publish::{reading_message, Publisher};
+use rivulet_agent::seed::publish::{reading_message, Publisher};
 use std::time::Duration;
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use rivulet_examples::sensor::{Reading, SensorId};
+use rivulet_agent::seed::sensor::{Reading, SensorId};
 use std::time::Duration;
 
 fn count_sum(path: &std::path::Path) -> u64 {

@@ -6,7 +6,7 @@ mod seed;
 
 use proptest::prelude::*;
 use rivulet::JobConfig;
-use rivulet_examples::sensor::{run_sensor_average, Input, SensorAverage};
+use rivulet_agent::seed::sensor::{run_sensor_average, Input, SensorAverage};
 use seed::{model, sorted_rows, write_csv, Line};
 use std::time::Duration;
 

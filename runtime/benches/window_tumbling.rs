@@ -23,7 +23,7 @@ fn job(dir: &std::path::Path, keys: u32, parallelism: usize, checkpoint: bool) {
     let src = Generator::new(Some(EVENTS), move |i| ((i % u64::from(keys)) as u32, (i / 4) as i64, (i % 100) as f64));
     env.source(src, Watermarks::bounded_out_of_orderness(Duration::from_secs(2), |e: &Ev| e.1))
         .key_by(|e: &Ev| e.0)
-        .window(Tumbling::of(Duration::from_secs(5)))
+        .window(Tumbling::of(Duration::from_secs(5)).expect("a 5 s window"))
         .aggregate((Avg::of(|e: &Ev| e.2), Count))
         .sink(Sink::file(dir.join("out.csv"), |w: &Windowed<u32, (f64, u64)>, b: &mut Vec<u8>| {
             b.extend_from_slice(&w.value.1.to_le_bytes())

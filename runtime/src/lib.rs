@@ -20,7 +20,7 @@
 //! let readings = Generator::new(Some(300), |i| ((i % 3) as u32, (i / 3 * 100) as i64, i as f64));
 //! env.source(readings, Watermarks::bounded_out_of_orderness(Duration::from_secs(1), |r: &(u32, i64, f64)| r.1))
 //!     .key_by(|r: &(u32, i64, f64)| r.0)
-//!     .window(Tumbling::of(Duration::from_secs(5)))
+//!     .window(Tumbling::of(Duration::from_secs(5))?)
 //!     .aggregate((Avg::of(|r: &(u32, i64, f64)| r.2), Count))
 //!     .sink(Sink::file(&out, |w: &Windowed<u32, (f64, u64)>, buf: &mut Vec<u8>| {
 //!         buf.extend_from_slice(format!("{},{},{},{}\n", w.key, w.window.end, w.value.0, w.value.1).as_bytes())

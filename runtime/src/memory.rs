@@ -1,5 +1,13 @@
 //! Process-wide memory settings for small devices.
 
+/// The largest state cache ([`crate::JobConfig::state_cache_bytes`]) a job
+/// accepts: 1 TiB, or a quarter of the address space on 32-bit targets.
+/// A table is allocated at its final size at once (see
+/// `state::table::Table::new`), so this bound keeps that allocation's size
+/// arithmetic far from overflowing for every accepted value.
+pub const MAX_STATE_CACHE_BYTES: usize =
+    if (usize::MAX as u64) / 4 < 1u64 << 40 { usize::MAX / 4 } else { (1u64 << 40) as usize };
+
 /// Caps glibc's malloc at two arenas. Call it first thing in `main`.
 ///
 /// glibc gives threads that meet contention arenas of their own (up to

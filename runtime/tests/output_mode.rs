@@ -82,7 +82,7 @@ fn run(mode: OutputMode, state: Option<&Path>, out: &Path) -> rivulet::JobOutcom
     let src = Phased { wait, next: 0, phases: 6, completed: 0, waiting_since: None };
     env.source(src, Watermarks::bounded_out_of_orderness(Duration::ZERO, |r: &(u8, i64)| r.1))
         .key_by(|r: &(u8, i64)| r.0)
-        .window(Tumbling::of(Duration::from_secs(1)))
+        .window(Tumbling::of(Duration::from_secs(1)).unwrap())
         .aggregate(Count)
         .sink(Sink::file(out, |w: &Windowed<u8, u64>, b: &mut Vec<u8>| {
             b.extend_from_slice(format!("{},{},{}\n", w.key, w.window.end, w.value).as_bytes());
@@ -130,7 +130,7 @@ fn eager_output_needs_one_deterministic_order() {
     let src = Phased { wait: false, next: 0, phases: 1, completed: 0, waiting_since: None };
     env.source(src, Watermarks::bounded_out_of_orderness(Duration::ZERO, |r: &(u8, i64)| r.1))
         .key_by(|r: &(u8, i64)| r.0)
-        .window(Tumbling::of(Duration::from_secs(1)))
+        .window(Tumbling::of(Duration::from_secs(1)).unwrap())
         .aggregate(Count)
         .sink(Sink::file(dir.path().join("out.csv"), |w: &Windowed<u8, u64>, b: &mut Vec<u8>| {
             b.extend_from_slice(format!("{},{}\n", w.key, w.value).as_bytes());
@@ -191,7 +191,7 @@ fn a_finished_job_still_publishes_its_last_epoch() {
         let out = Memory { rows: rows_out.clone(), fail };
         env.source(src, Watermarks::bounded_out_of_orderness(Duration::ZERO, |r: &(u8, i64)| r.1))
             .key_by(|r: &(u8, i64)| r.0)
-            .window(Tumbling::of(Duration::from_secs(1)))
+            .window(Tumbling::of(Duration::from_secs(1)).unwrap())
             .aggregate(Count)
             .sink(Sink::new(out, |w: &Windowed<u8, u64>, b: &mut Vec<u8>| {
                 b.extend_from_slice(format!("{},{},{}\n", w.key, w.window.end, w.value).as_bytes());

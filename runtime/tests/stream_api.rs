@@ -36,7 +36,7 @@ fn union_map_filter_flat_map() {
         .flat_map(|e: Ev| [e, (e.0 + 10, e.1)]) // each twice, under two keys
         .map(|e: Ev| (e.0, e.1 * 2))
         .key_by(|e: &Ev| e.0)
-        .window(Tumbling::of(Duration::from_secs(10)))
+        .window(Tumbling::of(Duration::from_secs(10)).unwrap())
         .aggregate(Count)
         .sink(count_sink(&out));
     env.execute().unwrap();
@@ -55,7 +55,7 @@ fn late_elements_reach_the_side_output() {
     let metrics = env.metrics();
     env.source(gen, Watermarks::bounded_out_of_orderness(Duration::from_secs(1), |e: &Ev| e.1))
         .key_by(|e: &Ev| e.0)
-        .window(Tumbling::of(Duration::from_secs(1)))
+        .window(Tumbling::of(Duration::from_secs(1)).unwrap())
         .late_output(Sink::file(&late, |e: &Ev, b: &mut Vec<u8>| b.extend_from_slice(format!("{}\n", e.1).as_bytes())))
         .aggregate(Count)
         .sink(count_sink(&out));
@@ -89,7 +89,7 @@ fn processing_time_windows_count_everything() {
     let gen = Generator::new(Some(3000), |i| ((i % 3) as u32, 0)).with_rate(20_000.0);
     env.source(gen, Watermarks::processing_time())
         .key_by(|e: &Ev| e.0)
-        .window(Tumbling::of(Duration::from_millis(20)))
+        .window(Tumbling::of(Duration::from_millis(20)).unwrap())
         .aggregate(Count)
         .sink(count_sink(&out));
     env.execute().unwrap();

@@ -202,31 +202,31 @@ proptest! {
 
     #[test]
     fn tumbling(ev in events(), setup in setup()) {
-        let a = Tumbling::of(Duration::from_secs(2)).into();
+        let a = Tumbling::of(Duration::from_secs(2)).unwrap().into();
         prop_assert_eq!(run(&ev, a, 0, setup), model_time(&ev, 2000, 2000, 0));
     }
 
     #[test]
     fn tumbling_with_allowed_lateness(ev in events(), setup in setup()) {
-        let a = Tumbling::of(Duration::from_secs(2)).into();
+        let a = Tumbling::of(Duration::from_secs(2)).unwrap().into();
         prop_assert_eq!(run(&ev, a, 3000, setup), model_time(&ev, 2000, 2000, 3000));
     }
 
     #[test]
     fn sliding(ev in events(), setup in setup()) {
-        let a = Sliding::of(Duration::from_secs(3), Duration::from_secs(1)).into();
+        let a = Sliding::of(Duration::from_secs(3), Duration::from_secs(1)).unwrap().into();
         prop_assert_eq!(run(&ev, a, 0, setup), model_time(&ev, 3000, 1000, 0));
     }
 
     #[test]
     fn sliding_not_a_multiple_with_lateness(ev in events(), setup in setup()) {
-        let a = Sliding::of(Duration::from_millis(2500), Duration::from_millis(1000)).into();
+        let a = Sliding::of(Duration::from_millis(2500), Duration::from_millis(1000)).unwrap().into();
         prop_assert_eq!(run(&ev, a, 1500, setup), model_time(&ev, 2500, 1000, 1500));
     }
 
     #[test]
     fn session(ev in events(), setup in setup()) {
-        let a = Session::with_gap(Duration::from_millis(1200)).into();
+        let a = Session::with_gap(Duration::from_millis(1200)).unwrap().into();
         prop_assert_eq!(run(&ev, a, 0, setup), model_session(&ev, 1200));
     }
 
@@ -278,9 +278,9 @@ fn many_keys_spill_state_and_timers_to_the_store() {
         rows
     };
     let kinds: [(Assigner, u64); 3] = [
-        (Tumbling::of(Duration::from_secs(5)).into(), 0),
-        (Sliding::of(Duration::from_secs(6), Duration::from_secs(2)).into(), 1_000),
-        (Session::with_gap(Duration::from_millis(1_500)).into(), 0),
+        (Tumbling::of(Duration::from_secs(5)).unwrap().into(), 0),
+        (Sliding::of(Duration::from_secs(6), Duration::from_secs(2)).unwrap().into(), 1_000),
+        (Session::with_gap(Duration::from_millis(1_500)).unwrap().into(), 0),
     ];
     for (assigner, lateness) in kinds {
         let memory = run(assigner, lateness, false);

@@ -1,11 +1,12 @@
 //! The seed job as a command: see `sensor-average --help`.
 
 use clap::Parser;
-use rivulet::time::parse_duration;
 use rivulet::{JobConfig, OutputMode};
-use rivulet_examples::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
+use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, EngineArgs, EngineDefaults};
+use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Per-sensor 5 s average temperature in °C from a CSV of °F readings,
 /// with Flink's event-time semantics and exactly-once checkpoints.
@@ -24,9 +25,10 @@ use std::process::ExitCode;
 /// goes back to one (state, input positions and OUT.csv's length) and runs
 /// on from there.
 ///
-/// Exit codes: 0 done (or already done), 1 the job failed, 2 bad arguments,
-/// 3 the state directory was refused, or the checkpoint to restore is not
-/// retained (nothing was changed).
+/// Exit codes: 0 done (or already done), 1 the job failed, 2 bad arguments
+/// (the message names the flag; nothing was created), 3 the state directory
+/// was refused, or the checkpoint to restore is not retained (nothing was
+/// changed).
 #[derive(Parser, Debug)]
 #[command(version)]
 #[command(group(clap::ArgGroup::new("source").args(["input", "mqtt"])))]
@@ -35,7 +37,7 @@ struct Args {
     #[arg(long)]
     input: Option<PathBuf>,
     /// Read from this MQTT broker instead (`mqtt://host:port`).
-    #[arg(long)]
+    #[arg(long, value_parser = mqtt_url)]
     mqtt: Option<String>,
     /// Topic template; `{sensor_id}` captures the sensor from the topic.
     #[arg(long, default_value = "sensors/{sensor_id}/temp", requires = "mqtt")]
@@ -52,8 +54,8 @@ struct Args {
     share_group: Option<String>,
     /// End of stream after this long without a message: every window fires,
     /// the last epoch commits, exit 0.
-    #[arg(long, requires = "mqtt")]
-    stop_after_idle: Option<String>,
+    #[arg(long, value_name = "DURATION", requires = "mqtt", value_parser = nonzero_duration)]
+    stop_after_idle: Option<Duration>,
     /// Also publish each committed result to this topic template, e.g.
     /// `averages/{sensor_id}` (QoS 1, JSON, with a deterministic message id).
     #[arg(long, requires = "mqtt")]
@@ -61,56 +63,22 @@ struct Args {
     /// Output CSV (exactly once with --state-dir).
     #[arg(long, required_unless_present = "list_checkpoints")]
     output: Option<PathBuf>,
-    /// Tumbling window size (e.g. 5s, 500ms).
-    #[arg(long, default_value = "5s")]
-    window: String,
-    /// Watermark delay behind the largest timestamp seen.
-    #[arg(long, default_value = "2s")]
-    max_out_of_orderness: String,
-    /// Parallel instances of the window operator.
-    #[arg(long, default_value_t = 1)]
-    parallelism: usize,
-    /// Checkpoint here and resume from here after a crash; without it
-    /// nothing but the output is written.
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
-    /// Time between checkpoints.
-    #[arg(long, default_value = "1s")]
-    checkpoint_interval: String,
-    /// Complete checkpoints kept restorable in --state-dir (1: only the
-    /// last, as needed for crash recovery; each more keeps one epoch's
-    /// overwritten state on disk).
-    #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
-    retain_checkpoints: usize,
-    /// Before running, restore this retained checkpoint (see
-    /// --list-checkpoints): the job goes back to its state, input
-    /// positions and output length, drops later checkpoints and replays.
-    #[arg(long, value_name = "EPOCH", requires = "state_dir")]
-    restore_checkpoint: Option<u64>,
+    /// Tumbling window size (e.g. 5s, 500ms; at least 1ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = nonzero_duration)]
+    window: Duration,
+    /// Watermark delay behind the largest timestamp seen (0 allowed: no
+    /// out-of-order readings expected).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    max_out_of_orderness: Duration,
     /// Print the retained checkpoints of --state-dir with their completion
     /// times and exit, changing nothing.
     #[arg(long, requires = "state_dir", conflicts_with_all = ["restore_checkpoint", "input", "mqtt"])]
     list_checkpoints: bool,
-    /// When results leave (with --state-dir): `checkpoint` (at the next
-    /// periodic checkpoint) or `commit-on-output` (a checkpoint is started
-    /// as soon as results are produced and they leave when it completes;
-    /// both exactly once), or `eager` (at once, before their checkpoint; a
-    /// crash republishes the results since the last checkpoint with the
-    /// same message ids, and OUT.csv is cut back and rewritten identically;
-    /// needs --parallelism 1). Default: commit-on-output with --mqtt,
-    /// checkpoint with --input.
-    #[arg(long)]
-    output_mode: Option<String>,
-    /// Least time between the end of a checkpoint and the next one started
-    /// for new results (commit-on-output).
-    #[arg(long, default_value = "5ms")]
-    min_checkpoint_pause: String,
     /// Malformed input goes here too: a file with --input, a topic with --mqtt.
     #[arg(long)]
     dead_letter: Option<String>,
-    /// Memory for window state per instance, in MiB (the rest spills to disk).
-    #[arg(long, default_value_t = 8)]
-    state_cache_mb: usize,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 fn main() -> ExitCode {
@@ -121,27 +89,12 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sensor-average: {e:#}");
-            let refused =
-                e.downcast_ref::<rivulet::Error>().is_some_and(|e| matches!(e, rivulet::Error::StateRefused { .. }));
-            let config = e.downcast_ref::<rivulet::Error>().is_some_and(|e| matches!(e, rivulet::Error::Config { .. }));
-            ExitCode::from(if refused {
-                3
-            } else if config {
-                2
-            } else {
-                1
-            })
-        }
-    }
+    rivulet_agent::exit::report("sensor-average", run(args))
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
     if a.list_checkpoints {
-        let Some(dir) = &a.state_dir else {
+        let Some(dir) = &a.engine.state_dir else {
             return Err(
                 rivulet::Error::Config { field: "--state-dir", reason: "--list-checkpoints needs it".into() }.into()
             );
@@ -153,32 +106,20 @@ fn run(a: Args) -> anyhow::Result<()> {
         return Err(rivulet::Error::Config { field: "--output", reason: "required".into() }.into());
     };
     let mut job = JobConfig::new("sensor-average");
-    job.store.retain_checkpoints = a.retain_checkpoints;
-    job.restore_checkpoint = a.restore_checkpoint;
-    job.parallelism = a.parallelism;
-    job.state_dir = a.state_dir;
-    job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
-    job.state_cache_bytes = a.state_cache_mb << 20;
-    job.min_checkpoint_pause = parse_duration("--min-checkpoint-pause", &a.min_checkpoint_pause)?;
-    job.output_mode = match a.output_mode.as_deref() {
-        Some(m) => m.parse()?,
-        None if a.mqtt.is_some() => OutputMode::CommitOnOutput,
-        None => OutputMode::Checkpoint,
-    };
+    let output_mode = if a.mqtt.is_some() { OutputMode::CommitOnOutput } else { OutputMode::Checkpoint };
+    a.engine.fill(&mut job, EngineDefaults { parallelism: 1, output_mode })?;
     let (input, dead_letter) = match (a.input, a.mqtt) {
         (Some(p), _) => (Input::Csv(p), a.dead_letter.map(PathBuf::from)),
         (None, Some(url)) => {
             if job.state_dir.is_none() {
                 eprintln!("sensor-average: warning: without --state-dir MQTT messages are acked on receipt; a crash loses them");
             }
-            let stop_after_idle =
-                a.stop_after_idle.as_deref().map(|d| parse_duration("--stop-after-idle", d)).transpose()?;
             let m = MqttInput {
                 url,
                 topic: a.topic,
                 client_id: a.client_id,
                 v311: a.mqtt_v311,
-                stop_after_idle,
+                stop_after_idle: a.stop_after_idle,
                 dead_letter: a.dead_letter,
                 share_group: a.share_group,
             };
@@ -191,8 +132,8 @@ fn run(a: Args) -> anyhow::Result<()> {
     let cfg = SensorAverage {
         input,
         output,
-        window: parse_duration("--window", &a.window)?,
-        max_out_of_orderness: parse_duration("--max-out-of-orderness", &a.max_out_of_orderness)?,
+        window: a.window,
+        max_out_of_orderness: a.max_out_of_orderness,
         dead_letter,
         publish: a.publish,
         job,

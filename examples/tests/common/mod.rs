@@ -2,8 +2,8 @@
 //! loopback port, data sets, the `--input` oracle, and engine processes.
 #![allow(dead_code)]
 
-use rivulet_examples::publish::{reading_message, Publisher};
-use rivulet_examples::sensor::{synthetic_reading, Reading};
+use rivulet_agent::seed::publish::{reading_message, Publisher};
+use rivulet_agent::seed::sensor::{synthetic_reading, Reading};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};

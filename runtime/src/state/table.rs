@@ -446,10 +446,32 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
 /// capacity of the largest hash table (a power of two of buckets, each an
 /// entry and a control byte, at most 7/8 full) that fits the budget — the
 /// table itself, not just its entries, is what memory must hold.
+/// The budget is capped at [`crate::memory::MAX_STATE_CACHE_BYTES`], so the
+/// hash table's own size arithmetic (buckets × entry) cannot overflow.
 fn max_entries(budget: usize, entry_bytes: usize) -> usize {
+    let budget = budget.min(crate::memory::MAX_STATE_CACHE_BYTES);
     let fits = (budget / (entry_bytes + 1)).max(16);
     let buckets = 1usize << (usize::BITS - 1 - fits.leading_zeros());
     buckets / 8 * 7
+}
+
+#[cfg(test)]
+mod max_entries_tests {
+    // Guards issue 12 §9: no accepted budget, and no budget at all, makes
+    // the table's allocation size overflow ("Hash table capacity
+    // overflow") or come out as 0 entries.
+    #[test]
+    fn every_budget_gives_an_allocatable_table() {
+        for entry in [1usize, 24, 64, 4096] {
+            for budget in [0, 1, 64 << 10, 8 << 20, crate::memory::MAX_STATE_CACHE_BYTES, usize::MAX] {
+                let n = super::max_entries(budget, entry);
+                assert!(n >= 14, "budget {budget} entry {entry}: {n}");
+                let buckets = (n / 7 * 8).next_power_of_two();
+                let bytes = buckets.checked_mul(entry + 1).expect("table size overflows");
+                assert!(bytes <= crate::memory::MAX_STATE_CACHE_BYTES.max(16 * (entry + 1)), "{budget} {entry}");
+            }
+        }
+    }
 }
 
 /// Where [`Table::scan_committed`] continues.

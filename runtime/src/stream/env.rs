@@ -132,6 +132,12 @@ impl JobConfig {
         if self.channel_capacity == 0 {
             return Err(Error::config("channel_capacity", "must be at least 1"));
         }
+        if self.state_cache_bytes > crate::memory::MAX_STATE_CACHE_BYTES {
+            return Err(Error::config(
+                "state_cache_bytes",
+                format!("must be at most {} bytes", crate::memory::MAX_STATE_CACHE_BYTES),
+            ));
+        }
         if self.checkpoint_interval.is_zero() {
             return Err(Error::config("checkpoint_interval", "must be positive"));
         }

@@ -10,7 +10,32 @@ pub(crate) mod time_windows;
 pub use session::Session;
 pub use time_windows::{Sliding, Tumbling};
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The longest window, slide or session gap: 10 years (3,650 days). With
+/// timestamps in a sane range, window ends (`start + size`) stay far inside
+/// `i64` milliseconds.
+pub const MAX_SIZE: Duration = Duration::from_secs(3650 * 86_400);
+
+/// `d` in whole milliseconds, checked: not zero, no fraction of a
+/// millisecond, at most [`MAX_SIZE`]; errors name `field`.
+fn size_ms(field: &'static str, d: Duration) -> Result<i64> {
+    if d.is_zero() {
+        return Err(Error::config(field, "must be at least 1ms"));
+    }
+    if d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(Error::config(
+            field,
+            format!("{d:?} has a fraction of a millisecond; windows count whole milliseconds"),
+        ));
+    }
+    if d > MAX_SIZE {
+        return Err(Error::config(field, format!("{d:?} is longer than the maximum of 3650 days")));
+    }
+    i64::try_from(d.as_millis()).map_err(|_| Error::config(field, "out of range"))
+}
 
 /// A half-open interval of event time, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Session windows: a key's elements closer than `gap` share a window.
 
-use super::Window;
+use super::{size_ms, Window};
+use crate::error::Result;
 use std::time::Duration;
 
 /// Gap-merging session windows (Flink's `EventTimeSessionWindows.withGap`).
@@ -11,8 +12,12 @@ pub struct Session {
 
 impl Session {
     /// Sessions closed by `gap` of inactivity.
-    pub fn with_gap(gap: Duration) -> Self {
-        Self { gap: (gap.as_millis() as i64).max(1) }
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming `gap` when it is zero, has a fraction
+    /// of a millisecond or is longer than [`super::MAX_SIZE`].
+    pub fn with_gap(gap: Duration) -> Result<Self> {
+        Ok(Self { gap: size_ms("gap", gap)? })
     }
 
     /// The proto-window of one element.

@@ -4,7 +4,8 @@
 //! `gcd(size, slide)`: an element updates exactly one pane, and a window's
 //! result merges its panes. A tumbling window is the one-pane case.
 
-use super::{window_start, Window};
+use super::{size_ms, window_start, Window};
+use crate::error::Result;
 use std::time::Duration;
 
 /// Non-overlapping windows of a fixed size, aligned to the epoch (plus offset).
@@ -16,13 +17,17 @@ pub struct Tumbling {
 
 impl Tumbling {
     /// Windows of `size`, aligned to the Unix epoch.
-    pub fn of(size: Duration) -> Self {
-        Self { size: (size.as_millis() as i64).max(1), offset: 0 }
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming `window` when `size` is zero, has a
+    /// fraction of a millisecond or is longer than [`super::MAX_SIZE`].
+    pub fn of(size: Duration) -> Result<Self> {
+        Ok(Self { size: size_ms("window", size)?, offset: 0 })
     }
 
     /// Shifts the alignment by `offset`.
     pub fn with_offset(mut self, offset: Duration) -> Self {
-        self.offset = offset.as_millis() as i64 % self.size;
+        self.offset = (offset.as_millis() % self.size as u128) as i64;
         self
     }
 
@@ -41,13 +46,18 @@ pub struct Sliding {
 
 impl Sliding {
     /// Windows of `size` starting every `slide`.
-    pub fn of(size: Duration, slide: Duration) -> Self {
-        Self { size: (size.as_millis() as i64).max(1), slide: (slide.as_millis() as i64).max(1), offset: 0 }
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming `window` or `slide` when either is
+    /// zero, has a fraction of a millisecond or is longer than
+    /// [`super::MAX_SIZE`].
+    pub fn of(size: Duration, slide: Duration) -> Result<Self> {
+        Ok(Self { size: size_ms("window", size)?, slide: size_ms("slide", slide)?, offset: 0 })
     }
 
     /// Shifts the alignment by `offset`.
     pub fn with_offset(mut self, offset: Duration) -> Self {
-        self.offset = offset.as_millis() as i64 % self.slide;
+        self.offset = (offset.as_millis() % self.slide as u128) as i64;
         self
     }
 
@@ -117,7 +127,7 @@ mod tests {
 
     #[test]
     fn sliding_panes_cover_windows() {
-        let p = Sliding::of(Duration::from_millis(10), Duration::from_millis(4)).panes();
+        let p = Sliding::of(Duration::from_millis(10), Duration::from_millis(4)).unwrap().panes();
         assert_eq!(p.pane, 2);
         // every timestamp belongs to exactly the windows Flink would assign
         for ts in -30i64..30 {
@@ -141,9 +151,30 @@ mod tests {
 
     #[test]
     fn tumbling_is_one_pane() {
-        let p = Tumbling::of(Duration::from_secs(5)).panes();
+        let p = Tumbling::of(Duration::from_secs(5)).unwrap().panes();
         assert!(p.is_tumbling());
         let ws: Vec<_> = p.windows_of_pane(5000).collect();
         assert_eq!(ws, vec![Window { start: 5000, end: 10_000 }]);
+    }
+
+    // Guards issue 12 §10: a zero, sub-millisecond or huge size is a typed
+    // config error naming the field, never a silent 1 ms window or a
+    // window end that overflows.
+    #[test]
+    fn bad_sizes_are_config_errors() {
+        let field = |r: Result<Tumbling>| match r {
+            Err(crate::Error::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        assert_eq!(field(Tumbling::of(Duration::ZERO)), "window");
+        assert_eq!(field(Tumbling::of(Duration::from_micros(500))), "window");
+        assert_eq!(field(Tumbling::of(Duration::from_micros(1500))), "window");
+        assert_eq!(field(Tumbling::of(Duration::from_secs(u64::MAX))), "window");
+        assert_eq!(field(Tumbling::of(super::super::MAX_SIZE + Duration::from_millis(1))), "window");
+        assert!(Tumbling::of(super::super::MAX_SIZE).is_ok());
+        assert!(matches!(
+            Sliding::of(Duration::from_secs(1), Duration::ZERO),
+            Err(crate::Error::Config { field: "slide", .. })
+        ));
     }
 }

@@ -215,6 +215,8 @@ pub fn run_sensor_average(cfg: &SensorAverage) -> anyhow::Result<JobOutcome> {
 /// # Errors
 /// Bad settings, an unreadable input or a refused state directory.
 pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
+    // Checked before anything is opened or created.
+    let windows = Tumbling::of(cfg.window)?;
     let env = Env::new(cfg.job.clone())?;
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
@@ -253,7 +255,7 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
             r
         })
         .key_by(|r: &Reading| r.sensor_id.clone())
-        .window(Tumbling::of(cfg.window))
+        .window(windows)
         .aggregate((Avg::of(|r: &Reading| r.temp), Count))
         .sink(sink);
     Ok(env)

@@ -1,7 +1,7 @@
 //! Publishing readings to MQTT: the sensor simulator behind
 //! `rivulet simulate`, and the publisher tests and benchmarks use.
 
-use crate::sensor::{synthetic_reading, Reading};
+use super::sensor::{synthetic_reading, Reading};
 use anyhow::Context;
 use rumqttc::v5::{self, mqttbytes::QoS};
 use std::io::Write;
@@ -16,6 +16,23 @@ pub struct Publisher {
     acked: Arc<AtomicU64>,
     sent: u64,
     stop: Arc<AtomicBool>,
+    link: Arc<Link>,
+}
+
+/// What the connection thread learnt about the broker: whether it ever
+/// accepted the connection, and the last connection error.
+#[derive(Default)]
+struct Link {
+    connected: AtomicBool,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Link {
+    fn failed(&self, e: impl std::fmt::Display) {
+        if let Ok(mut l) = self.last_error.lock() {
+            *l = Some(e.to_string());
+        }
+    }
 }
 
 enum PubClient {
@@ -32,7 +49,8 @@ impl Publisher {
         let (host, port) = rivulet::mqtt::parse_url(url)?;
         let acked = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (a, s) = (acked.clone(), stop.clone());
+        let link = Arc::new(Link::default());
+        let (a, s, l) = (acked.clone(), stop.clone(), link.clone());
         let client = if v311 {
             let mut o = rumqttc::MqttOptions::new(client_id, host, port);
             o.set_clean_session(false).set_keep_alive(Duration::from_secs(30)).set_inflight(1000);
@@ -43,9 +61,15 @@ impl Publisher {
                         Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
                             a.fetch_add(1, Ordering::AcqRel);
                         }
+                        Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                            l.connected.store(true, Ordering::Release);
+                        }
                         Ok(_) => {}
                         Err(_) if s.load(Ordering::Acquire) => break,
-                        Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                        Err(e) => {
+                            l.failed(e);
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
                     }
                 }
             });
@@ -63,15 +87,41 @@ impl Publisher {
                         Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::PubAck(_))) => {
                             a.fetch_add(1, Ordering::AcqRel);
                         }
+                        Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::ConnAck(_))) => {
+                            l.connected.store(true, Ordering::Release);
+                        }
                         Ok(_) => {}
                         Err(_) if s.load(Ordering::Acquire) => break,
-                        Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                        Err(e) => {
+                            l.failed(e);
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
                     }
                 }
             });
             PubClient::V5(c)
         };
-        Ok(Self { client, acked, sent: 0, stop })
+        Ok(Self { client, acked, sent: 0, stop, link })
+    }
+
+    /// Waits until the broker accepted the connection.
+    ///
+    /// # Errors
+    /// Not accepted within `timeout` (e.g. connection refused: nothing
+    /// listens at the URL), with the last connection error.
+    pub fn wait_connected(&self, timeout: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + timeout;
+        while !self.link.connected.load(Ordering::Acquire) {
+            if Instant::now() > until {
+                let last = self.link.last_error.lock().ok().and_then(|l| l.clone());
+                anyhow::bail!(
+                    "no MQTT broker accepted the connection within {timeout:?}{}",
+                    last.map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
     }
 
     /// Publishes one message at QoS 1 (blocks while rumqttc's queue is full).
@@ -168,14 +218,21 @@ pub struct Simulation {
     pub malformed_fraction: f64,
 }
 
+/// How long the simulator waits for the broker to accept its connection,
+/// and at the end for its acknowledgements.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Publishes live readings stamped with the current time until `count`
-/// messages were sent or `stop` is set; returns how many were sent.
+/// messages were sent or `stop` is set; returns how many the broker
+/// acknowledged (only those count as published).
 ///
 /// # Errors
-/// The connection failed.
+/// The URL is not an MQTT URL, no broker accepted the connection, or,
+/// unless stopped, not every reading was acknowledged.
 pub fn simulate(s: &Simulation, stop: &AtomicBool) -> anyhow::Result<u64> {
     let client_id = format!("rivulet-simulator-{}", std::process::id());
     let mut p = Publisher::connect(&s.url, &client_id, s.v311).context("connecting the simulator")?;
+    p.wait_connected(BROKER_TIMEOUT).with_context(|| format!("connecting the simulator to {}", s.url))?;
     let started = Instant::now();
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) && s.count.is_none_or(|c| i < c) {
@@ -204,9 +261,12 @@ pub fn simulate(s: &Simulation, stop: &AtomicBool) -> anyhow::Result<u64> {
         }
         i += 1;
     }
-    if !stop.load(Ordering::Relaxed) {
-        p.wait_acked(Duration::from_secs(10)).ok();
+    if stop.load(Ordering::Relaxed) {
+        // Stopped: what the broker acknowledged by now is what was published.
+        p.wait_acked(Duration::from_secs(1)).ok();
+        return Ok(p.acked().min(i));
     }
+    p.wait_acked(BROKER_TIMEOUT).with_context(|| format!("publishing {i} readings to {}", s.url))?;
     Ok(i)
 }
 

@@ -3,31 +3,35 @@
 //! view that refreshes every second: the latest closed windows, throughput
 //! and watermark lag. Ctrl-C stops after a final checkpoint.
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, RUN_PARALLELISM};
 use anyhow::Context;
-use rivulet::time::parse_duration;
 use rivulet::JobConfig;
-use rivulet_examples::publish::{simulate, Simulation};
-use rivulet_examples::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
+use rivulet_agent::args::EngineDefaults;
+use rivulet_agent::seed::publish::{simulate, Simulation};
+use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub fn run_live(a: &RunArgs) -> anyhow::Result<()> {
+pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+    // The job's settings first: a bad one stops here, before a broker,
+    // a thread or a file exists.
+    let mut job = JobConfig::new("sensor-average-live");
+    a.engine.fill(
+        &mut job,
+        EngineDefaults { parallelism: RUN_PARALLELISM, output_mode: rivulet::OutputMode::CommitOnOutput },
+    )?;
     let (url, embedded) = match &a.mqtt {
         Some(u) => (u.clone(), false),
         None => (embedded_broker()?, true),
     };
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let output = a.output.clone().unwrap_or_else(|| tmp.path().join("averages.csv"));
-    let state_dir = a.state_dir.clone().unwrap_or_else(|| tmp.path().join("state"));
-    let mut job = JobConfig::new("sensor-average-live");
-    job.parallelism = a.parallelism;
-    job.state_dir = Some(state_dir);
-    job.checkpoint_interval = parse_duration("--checkpoint-interval", &a.checkpoint_interval)?;
-    a.output(&mut job, rivulet::OutputMode::CommitOnOutput)?;
+    if job.state_dir.is_none() {
+        job.state_dir = Some(tmp.path().join("state"));
+    }
     let bounded_by_events = a.events.is_some();
     let input = MqttInput {
         url: url.clone(),
@@ -83,8 +87,7 @@ pub fn run_live(a: &RunArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(1500));
         simulate(&sim, &s2)
     });
-    if let Some(d) = &a.duration {
-        let d = parse_duration("--duration", d)?;
+    if let Some(d) = a.duration {
         let (s1, s2) = (stop.clone(), sim_stop.clone());
         std::thread::spawn(move || {
             std::thread::sleep(d);
@@ -118,7 +121,7 @@ pub fn run_live(a: &RunArgs) -> anyhow::Result<()> {
 
 #[cfg(feature = "embedded-broker")]
 fn embedded_broker() -> anyhow::Result<String> {
-    rivulet_examples::broker::start_embedded(0)
+    rivulet_agent::seed::broker::start_embedded(0)
 }
 
 #[cfg(not(feature = "embedded-broker"))]

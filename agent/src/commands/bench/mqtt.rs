@@ -4,11 +4,12 @@
 //! same stream from the same publisher. Also the delay from a window's
 //! watermark passing to its committed result, and peak RSS.
 
-use crate::bench::{peak_rss_kib, BenchArgs};
+use super::rss::peak_rss_kib;
+use crate::cli::BenchArgs;
 use anyhow::Context;
 use rivulet::{JobConfig, OutputMode};
-use rivulet_examples::publish::{reading_message, Publisher};
-use rivulet_examples::sensor::{build_sensor_average, synthetic_reading, Input, MqttInput, SensorAverage};
+use rivulet_agent::seed::publish::{reading_message, Publisher};
+use rivulet_agent::seed::sensor::{build_sensor_average, synthetic_reading, Input, MqttInput, SensorAverage};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

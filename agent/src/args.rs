@@ -1,0 +1,13 @@
+//! Flags shared by the job binaries (`rivulet run`, `sensor-average`) and
+//! the value parsers behind every flag: each value is parsed and checked
+//! by clap before anything starts, so a bad one is exit 2 naming the flag.
+
+mod duration;
+mod engine;
+mod size;
+mod value;
+
+pub use duration::{duration, nonzero_duration, MAX_DURATION};
+pub use engine::{EngineArgs, EngineDefaults, OutputModeArg};
+pub use size::{mem_total, state_cache_size, MIN_STATE_CACHE};
+pub use value::{fraction, mqtt_url, positive_rate};

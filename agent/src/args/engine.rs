@@ -1,0 +1,116 @@
+//! The engine flags both job binaries declare (`rivulet run`,
+//! `sensor-average`), as one struct they flatten into their arguments.
+
+use super::duration::{duration, nonzero_duration};
+use super::size::{mem_total, state_cache_size};
+use clap::{Args, ValueEnum};
+use rivulet::{JobConfig, OutputMode};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When results leave (`--output-mode`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputModeArg {
+    /// At the next periodic checkpoint (exactly once).
+    Checkpoint,
+    /// A checkpoint starts as soon as results are produced; they leave
+    /// when it completes (exactly once).
+    CommitOnOutput,
+    /// At once, before their checkpoint: a crash republishes the results
+    /// since the last checkpoint identically (needs --parallelism 1).
+    Eager,
+}
+
+impl From<OutputModeArg> for OutputMode {
+    fn from(m: OutputModeArg) -> Self {
+        match m {
+            OutputModeArg::Checkpoint => OutputMode::Checkpoint,
+            OutputModeArg::CommitOnOutput => OutputMode::CommitOnOutput,
+            OutputModeArg::Eager => OutputMode::Eager,
+        }
+    }
+}
+
+/// What a binary uses for the engine flags the user left out, where the
+/// binaries differ.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineDefaults {
+    /// `--parallelism`.
+    pub parallelism: usize,
+    /// `--output-mode`.
+    pub output_mode: OutputMode,
+}
+
+/// Parallelism, state directory, checkpoints, output mode and state cache.
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Parallel instances of the window operator [default: 1 for
+    /// sensor-average, 2 for `rivulet run`].
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=u64::from(rivulet::key::DEFAULT_KEY_GROUPS)))]
+    pub parallelism: Option<usize>,
+    /// Checkpoint here and resume from here after a crash.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Time between checkpoints (e.g. 1s, 500ms; at least 1ms).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = nonzero_duration)]
+    pub checkpoint_interval: Duration,
+    /// Complete checkpoints kept restorable in --state-dir (1: only the
+    /// last, as needed for crash recovery; each more keeps one epoch's
+    /// overwritten state on disk).
+    #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub retain_checkpoints: usize,
+    /// Before running, restore this retained checkpoint of --state-dir: the
+    /// job goes back to its state, input positions and output length,
+    /// drops later checkpoints and replays.
+    #[arg(long, value_name = "EPOCH", requires = "state_dir")]
+    pub restore_checkpoint: Option<u64>,
+    /// When results leave (with a state directory). `checkpoint` and
+    /// `commit-on-output` are exactly once; `eager` republishes identically
+    /// after a crash and needs --parallelism 1 [default: commit-on-output
+    /// with MQTT input, checkpoint with a file or generated input].
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub output_mode: Option<OutputModeArg>,
+    /// Least time between the end of a checkpoint and the next one started
+    /// for new results (commit-on-output); 0 allowed.
+    #[arg(long, value_name = "DURATION", default_value = "5ms", value_parser = duration)]
+    pub min_checkpoint_pause: Duration,
+    /// Memory for keyed state per operator instance (e.g. 512KiB, 8MiB,
+    /// 64MiB; at least 64KiB, at most the machine's memory). It trades
+    /// memory for speed: state beyond it spills to the state directory and
+    /// is read back from disk when touched.
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = state_cache_size)]
+    pub state_cache: usize,
+}
+
+impl EngineArgs {
+    /// Fills `job` from the flags, `defaults` for those left out.
+    ///
+    /// # Errors
+    /// [`rivulet::Error::Config`] naming `--state-cache` when the cache of
+    /// every instance together is more than this machine's memory.
+    pub fn fill(&self, job: &mut JobConfig, defaults: EngineDefaults) -> Result<(), rivulet::Error> {
+        let parallelism = self.parallelism.unwrap_or(defaults.parallelism);
+        if let Some(total) = mem_total() {
+            let all = (self.state_cache as u64).saturating_mul(parallelism as u64);
+            if all > total {
+                return Err(rivulet::Error::Config {
+                    field: "--state-cache",
+                    reason: format!(
+                        "{} per instance × --parallelism {parallelism} is more than this machine's memory ({} MiB)",
+                        self.state_cache,
+                        total >> 20
+                    ),
+                });
+            }
+        }
+        job.parallelism = parallelism;
+        job.state_dir.clone_from(&self.state_dir);
+        job.checkpoint_interval = self.checkpoint_interval;
+        job.store.retain_checkpoints = self.retain_checkpoints;
+        job.restore_checkpoint = self.restore_checkpoint;
+        job.output_mode = self.output_mode.map_or(defaults.output_mode, OutputMode::from);
+        job.min_checkpoint_pause = self.min_checkpoint_pause;
+        job.state_cache_bytes = self.state_cache;
+        Ok(())
+    }
+}

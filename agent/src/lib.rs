@@ -1,0 +1,12 @@
+//! The library behind the `rivulet` CLI and the job binaries: the seed job
+//! (`seed`), the flags the binaries share and their value parsers
+//! (`args`), and the mapping of errors to exit codes (`exit`).
+//!
+//! Modules depend only downward: `seed` and `args` on the runtime, `exit`
+//! on nothing here. The `rivulet` binary's own modules (`cli` parses,
+//! `commands` act) sit on top.
+
+pub mod args;
+pub mod dataset;
+pub mod exit;
+pub mod seed;
