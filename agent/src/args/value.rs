@@ -45,8 +45,10 @@ mod tests {
     // parse time, before any connection is tried.
     #[test]
     fn mqtt_urls() {
-        assert!(mqtt_url("mqtt://127.0.0.1:1883").is_ok());
-        for u in ["http://x:1", "127.0.0.1:1883", "mqtt://:1883", "mqtt://h:port", "bogus"] {
+        for u in ["mqtt://127.0.0.1:1883", "tcp://broker:1883", "broker:1883", "broker"] {
+            assert_eq!(mqtt_url(u).as_deref(), Ok(u));
+        }
+        for u in ["http://x:1", "ws://x:1", "mqtt://:1883", "mqtt://h:port", "mqtt://h:99999"] {
             assert!(mqtt_url(u).is_err(), "{u}");
         }
     }
