@@ -28,7 +28,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             e => format!("`{text}` is not a duration like 500ms, 5s, 2m or 1h ({e})"),
         })?
     };
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(format!("`{text}` has a fraction of a millisecond; durations count whole milliseconds"));
     }
     if d > MAX_DURATION {

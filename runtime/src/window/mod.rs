@@ -25,7 +25,7 @@ fn size_ms(field: &'static str, d: Duration) -> Result<i64> {
     if d.is_zero() {
         return Err(Error::config(field, "must be at least 1ms"));
     }
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return Err(Error::config(
             field,
             format!("{d:?} has a fraction of a millisecond; windows count whole milliseconds"),
