@@ -42,6 +42,7 @@ fn bad_flags_exit_2_naming_the_flag_and_create_nothing() {
         (vec!["run", "--parallelism", "100000"], "--parallelism"),
         (vec!["run", "--retain-checkpoints", "0"], "--retain-checkpoints"),
         (vec!["run", "--output-mode", "fast"], "--output-mode"),
+        (vec!["run", "--output-mode", "eager"], "--output-mode"),
         (vec!["run", "--restore-checkpoint", "x"], "--restore-checkpoint"),
         (vec!["run", "--rate", "0"], "--rate"),
         (vec!["run", "--late-fraction", "2"], "--late-fraction"),

@@ -44,6 +44,7 @@ fn bad_flags_exit_2_naming_the_flag_and_create_nothing() {
         (vec!["--parallelism", "0"], "--parallelism"),
         (vec!["--retain-checkpoints", "0"], "--retain-checkpoints"),
         (vec!["--output-mode", "sometimes"], "--output-mode"),
+        (vec!["--output-mode", "eager", "--parallelism", "2"], "--output-mode"),
         (vec!["--restore-checkpoint=-1"], "--restore-checkpoint"),
     ];
     let mqtt_cases: Vec<(Vec<&str>, &str)> = vec![

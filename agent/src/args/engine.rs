@@ -87,7 +87,8 @@ impl EngineArgs {
     ///
     /// # Errors
     /// [`rivulet::Error::Config`] naming `--state-cache` when the cache of
-    /// every instance together is more than this machine's memory.
+    /// every instance together is more than this machine's memory, or
+    /// `--output-mode` when eager is asked for with more than one instance.
     pub fn fill(&self, job: &mut JobConfig, defaults: EngineDefaults) -> Result<(), rivulet::Error> {
         let parallelism = self.parallelism.unwrap_or(defaults.parallelism);
         if let Some(total) = mem_total() {
@@ -103,12 +104,21 @@ impl EngineArgs {
                 });
             }
         }
+        let output_mode = self.output_mode.map_or(defaults.output_mode, OutputMode::from);
+        if output_mode == OutputMode::Eager && parallelism != 1 {
+            return Err(rivulet::Error::Config {
+                field: "--output-mode",
+                reason: format!(
+                    "eager needs --parallelism 1 (results leave in one deterministic order), not {parallelism}"
+                ),
+            });
+        }
         job.parallelism = parallelism;
         job.state_dir.clone_from(&self.state_dir);
         job.checkpoint_interval = self.checkpoint_interval;
         job.store.retain_checkpoints = self.retain_checkpoints;
         job.restore_checkpoint = self.restore_checkpoint;
-        job.output_mode = self.output_mode.map_or(defaults.output_mode, OutputMode::from);
+        job.output_mode = output_mode;
         job.min_checkpoint_pause = self.min_checkpoint_pause;
         job.state_cache_bytes = self.state_cache;
         Ok(())
