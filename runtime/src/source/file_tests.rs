@@ -137,3 +137,24 @@ fn a_resumed_run_does_not_repeat_dead_letters() {
     drain(&mut s, &mut Vec::new());
     assert_eq!(std::fs::read(&dl).unwrap(), whole);
 }
+
+/// Guards the limit's boundary: a line of exactly [`MAX_LINE_BYTES`] is
+/// handed to the parser, one byte more is not, whether or not the read
+/// buffer held it whole when it was met.
+#[test]
+fn a_line_at_the_limit_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.txt");
+    let mut bytes = vec![b'a'; MAX_LINE_BYTES];
+    bytes.push(b'\n');
+    bytes.extend(std::iter::repeat_n(b'b', MAX_LINE_BYTES + 1));
+    bytes.push(b'\n');
+    bytes.extend(std::iter::repeat_n(b'c', MAX_LINE_BYTES));
+    std::fs::write(&p, &bytes).unwrap();
+    let mut s = FileSource::lines(&p, |l: &[u8]| Ok(l.len())).unwrap();
+    s.open(&ctx(false)).unwrap();
+    let mut out = Vec::new();
+    drain(&mut s, &mut out);
+    assert_eq!(out, vec![MAX_LINE_BYTES, MAX_LINE_BYTES]);
+    assert_eq!(s.bad_lines(), 1);
+}
