@@ -34,6 +34,7 @@ pub mod aggregate;
 pub mod checkpoint;
 pub mod contract;
 mod error;
+pub mod files;
 pub mod key;
 pub mod memory;
 pub mod metrics;

@@ -98,3 +98,28 @@ fn processing_time_windows_count_everything() {
     let total: u64 = rows.iter().map(|l| l.rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum();
     assert_eq!(total, 3000);
 }
+
+/// Guards window arithmetic at the limits of event time: elements at
+/// `i64::MIN` and `i64::MAX` are counted as bad input, never put in a
+/// window whose end wrapped to the other sign.
+#[test]
+fn timestamps_at_the_limits_of_i64_are_refused_not_wrapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let env = Env::new(JobConfig::new("limits")).unwrap();
+    let gen = Generator::new(Some(102), |i| match i {
+        0 => (0u32, i64::MIN),
+        101 => (0u32, i64::MAX),
+        _ => (0u32, i as i64 * 100),
+    });
+    let metrics = env.metrics();
+    env.source(gen, Watermarks::bounded_out_of_orderness(Duration::from_secs(1), |e: &Ev| e.1))
+        .key_by(|e: &Ev| e.0)
+        .window(Tumbling::of(Duration::from_secs(5)))
+        .aggregate(Count)
+        .sink(count_sink(&out));
+    env.execute().unwrap();
+    // 100..=10_000 ms: windows ending at 5000 (49), 10000 (50), 15000 (1).
+    assert_eq!(lines(&out), vec!["0,10000,50", "0,15000,1", "0,5000,49"]);
+    assert_eq!(metrics.snapshot().bad_input, 2);
+}

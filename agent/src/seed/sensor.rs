@@ -41,6 +41,7 @@ pub fn parse_csv(f: &[&str]) -> Result<Reading, String> {
         return Err("empty sensor_id".into());
     }
     let ts_ms = parse_i64(ts).ok_or_else(|| format!("ts_ms `{ts}` is not an integer"))?;
+    let ts_ms = rivulet::time::check_event_time(ts_ms).map_err(|e| format!("ts_ms: {e}"))?;
     let temp: f64 = temp.parse().map_err(|_| format!("temp_f `{temp}` is not a number"))?;
     if !temp.is_finite() {
         return Err(format!("temp_f `{temp}` is not finite"));
@@ -120,7 +121,8 @@ pub fn parse_fields(f: &Fields<'_>) -> Result<Reading, String> {
     if sensor_id.is_empty() {
         return Err("empty sensor_id".into());
     }
-    Ok(Reading { sensor_id, ts_ms: f.i64("ts_ms")?, temp: f.f64("temp_f")? })
+    let ts_ms = rivulet::time::check_event_time(f.i64("ts_ms")?).map_err(|e| format!("ts_ms: {e}"))?;
+    Ok(Reading { sensor_id, ts_ms, temp: f.f64("temp_f")? })
 }
 
 /// Turns an output row `sensor_id,window_end_ms,avg_c,count` into the JSON
@@ -200,6 +202,23 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Refuses an output or dead-letter file that is the input, the other
+/// output, or inside the state directory, before anything is opened.
+fn check_paths(cfg: &SensorAverage) -> rivulet::Result<()> {
+    use rivulet::files::{check_distinct, Declared, Role};
+    let mut paths = vec![Declared::new("--output", &cfg.output, Role::Output)];
+    if let Input::Csv(p) = &cfg.input {
+        paths.push(Declared::new("--input", p, Role::Input));
+    }
+    if let Some(p) = &cfg.dead_letter {
+        paths.push(Declared::new("--dead-letter", p, Role::Output));
+    }
+    if let Some(p) = &cfg.job.state_dir {
+        paths.push(Declared::new("--state-dir", p, Role::StateDir));
+    }
+    check_distinct(&paths)
+}
+
 /// Builds and runs the seed job.
 ///
 /// # Errors
@@ -217,6 +236,7 @@ pub fn run_sensor_average(cfg: &SensorAverage) -> anyhow::Result<JobOutcome> {
 pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
     // Checked before anything is opened or created.
     let windows = Tumbling::of(cfg.window)?;
+    check_paths(cfg)?;
     let env = Env::new(cfg.job.clone())?;
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {

@@ -203,9 +203,17 @@ fn register<K: Key>(
 impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consumer<T> for TimeWindowOp<T, K, KF, A> {
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         let mut late = 0u64;
+        let mut out_of_range = 0u64;
         for r in recs {
             if r.wm > self.wm {
                 self.advance(r.wm)?;
+            }
+            if !self.panes.fits(r.ts) {
+                // Its window end would wrap past i64: refused as bad input
+                // rather than aggregated into a wrong window.
+                out_of_range += 1;
+                tracing::warn!(ts = r.ts, "record skipped: its window would overflow the range of event time");
+                continue;
             }
             let p = self.panes.pane_start(r.ts);
             let last = self.panes.last_window_of_pane(p);
@@ -232,6 +240,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         }
         if late > 0 {
             self.metrics.late.fetch_add(late, Ordering::Relaxed);
+        }
+        if out_of_range > 0 {
+            self.metrics.bad_input.fetch_add(out_of_range, Ordering::Relaxed);
         }
         self.flush()
     }

@@ -1,7 +1,15 @@
 //! Line-oriented file source: CSV or JSON lines. Its checkpointed position
-//! is the byte offset of the next unread line.
+//! is the byte offset of the next unread line (and, with a dead-letter
+//! file, that file's length).
+//!
+//! Every line is either parsed or counted as malformed (and dead-lettered):
+//! empty lines, lines that do not parse, and lines longer than
+//! [`MAX_LINE_BYTES`] are counted. A final line without a newline is a
+//! line; a trailing newline at the end of the file is not an empty line.
+//! CRLF line ends are read like LF, and a UTF-8 byte-order mark at the
+//! start of the file is skipped.
 
-use super::{BadInput, Poll, Source};
+use super::{BadInput, Poll, Source, SourceContext, MAX_LINE_BYTES};
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::File;
@@ -11,6 +19,12 @@ use std::path::{Path, PathBuf};
 /// Most fields a CSV line may have.
 pub const MAX_CSV_FIELDS: usize = 32;
 const READ_CHUNK: usize = 1 << 20;
+/// Bytes of an over-long line kept in its dead-letter entry.
+pub const LONG_LINE_PREFIX: usize = 1024;
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+// A line up to the limit always fits the read buffer, so it never grows.
+const _: () = assert!(MAX_LINE_BYTES < READ_CHUNK && LONG_LINE_PREFIX <= MAX_LINE_BYTES);
 
 type Parse<T> = Box<dyn FnMut(&[u8]) -> std::result::Result<T, String> + Send>;
 
@@ -27,8 +41,22 @@ pub struct FileSource<T> {
     line: u64,
     eof: bool,
     bad: BadInput,
+    /// An over-long line being skipped.
+    long: Option<LongLine>,
+    /// The dead-letter record taken at the last checkpoint.
+    dead_letter_record: Option<Vec<u8>>,
 }
 
+/// An over-long line being streamed through without buffering it whole.
+struct LongLine {
+    /// Its bytes seen so far.
+    len: u64,
+    /// Its first bytes, for the dead letter.
+    prefix: Vec<u8>,
+}
+
+/// Encoded first; a dead-letter record (postcard bytes of the file's
+/// length) follows when the source has a dead-letter file.
 #[derive(Serialize, Deserialize)]
 struct Position {
     offset: u64,
@@ -46,7 +74,6 @@ impl<T: Send + 'static> FileSource<T> {
     ) -> Result<Self> {
         Self::lines(path, move |line: &[u8]| {
             let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
-            let text = text.strip_suffix('\r').unwrap_or(text);
             let mut fields: heapless::Vec<&str, MAX_CSV_FIELDS> = heapless::Vec::new();
             // A byte loop beats memchr on fields this short.
             let mut start = 0;
@@ -61,7 +88,8 @@ impl<T: Send + 'static> FileSource<T> {
         })
     }
 
-    /// Lines parsed by `parse` (raw bytes without the newline).
+    /// Lines parsed by `parse` (raw bytes without the line end, `\n` or
+    /// `\r\n`).
     ///
     /// # Errors
     /// The file cannot be opened.
@@ -83,13 +111,18 @@ impl<T: Send + 'static> FileSource<T> {
             line: 0,
             eof: false,
             bad,
+            long: None,
+            dead_letter_record: None,
         })
     }
 
-    /// Sends malformed lines to `path` as well as counting them.
+    /// Sends malformed lines to `path` as well as counting them. The file
+    /// is opened when the job starts: emptied on a fresh run, cut back to
+    /// its checkpointed length on a resumed one (so each entry is in it
+    /// exactly once).
     ///
     /// # Errors
-    /// The dead-letter file cannot be opened.
+    /// None today (the file is opened when the job starts).
     pub fn dead_letter(mut self, path: &Path) -> Result<Self> {
         self.bad = self.bad.with_dead_letter(path)?;
         Ok(self)
@@ -105,10 +138,6 @@ impl<T: Send + 'static> FileSource<T> {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            // A line longer than the buffer: grow it.
-            self.buf.resize(self.buf.len() * 2, 0);
         }
         let n = self.file.read(&mut self.buf[self.end..]).map_err(|e| Error::io(&self.path, e))?;
         if n == 0 {
@@ -133,12 +162,24 @@ impl<T: Send + 'static> Source for FileSource<T> {
     type Item = T;
 
     fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
-        let mut wrote_bad = false;
         let target = out.len().saturating_add(max);
         while out.len() < target {
+            if self.long.is_some() {
+                if !self.skip_long_line()? {
+                    self.fill()?;
+                }
+                continue;
+            }
             let nl = memchr::memchr(b'\n', &self.buf[self.start..self.end]);
             let (line_end, next) = match nl {
                 Some(i) => (self.start + i, self.start + i + 1),
+                None if self.end - self.start > MAX_LINE_BYTES => {
+                    // Over the limit and no end in sight: stream through it.
+                    let prefix = self.buf[self.start..self.start + LONG_LINE_PREFIX].to_vec();
+                    self.long = Some(LongLine { len: (self.end - self.start) as u64, prefix });
+                    self.start = self.end;
+                    continue;
+                }
                 None if !self.eof => {
                     self.fill()?;
                     continue;
@@ -147,27 +188,48 @@ impl<T: Send + 'static> Source for FileSource<T> {
                 None => break,
             };
             self.line += 1;
-            let line = &self.buf[self.start..line_end];
-            if !(line.is_empty() || line == b"\r") {
+            let mut line = &self.buf[self.start..line_end];
+            if self.offset == 0 {
+                line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+            }
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.len() > MAX_LINE_BYTES {
+                let (len, prefix) = (line.len() as u64, line[..LONG_LINE_PREFIX].to_vec());
+                self.bad.report(self.line, &long_line_reason(len), &prefix)?;
+            } else if line.is_empty() {
+                self.bad.report(self.line, "empty line", b"")?;
+            } else {
                 match (self.parse)(line) {
                     Ok(v) => out.push(v),
                     Err(reason) => {
                         let raw = line.to_vec();
                         self.bad.report(self.line, &reason, &raw)?;
-                        wrote_bad = true;
                     }
                 }
             }
             self.offset += (next - self.start) as u64;
             self.start = next;
         }
-        if wrote_bad {
-            self.bad.flush()?;
-        }
-        if self.eof && self.start >= self.end {
+        self.bad.flush()?;
+        if self.eof && self.start >= self.end && self.long.is_none() {
             return Ok(Poll::End);
         }
         Ok(Poll::Ready)
+    }
+
+    fn prepare_checkpoint(&mut self) -> Result<()> {
+        self.dead_letter_record = self.bad.checkpoint()?;
+        Ok(())
+    }
+
+    fn open(&mut self, ctx: &SourceContext) -> Result<()> {
+        if ctx.restored {
+            // `restore` cuts the file back to its checkpointed length; if
+            // the checkpoint has none, new entries follow what is there.
+            self.bad.start_appending()
+        } else {
+            self.bad.start(None)
+        }
     }
 
     fn bad_records(&self) -> u64 {
@@ -175,57 +237,67 @@ impl<T: Send + 'static> Source for FileSource<T> {
     }
 
     fn position(&self) -> Vec<u8> {
-        postcard::to_allocvec(&Position { offset: self.offset, line: self.line }).unwrap_or_default()
+        let mut v = postcard::to_allocvec(&Position { offset: self.offset, line: self.line }).unwrap_or_default();
+        if let Some(r) = &self.dead_letter_record {
+            v.extend_from_slice(r);
+        }
+        v
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {
-        let p: Position = postcard::from_bytes(position).map_err(|e| Error::Corrupt {
+        let corrupt = |e: postcard::Error| Error::Corrupt {
             what: format!("position of {}", self.path.display()),
             reason: e.to_string(),
-        })?;
+        };
+        let (p, dead_letter): (Position, &[u8]) = postcard::take_from_bytes(position).map_err(corrupt)?;
+        if !dead_letter.is_empty() {
+            self.bad.start(Some(dead_letter))?;
+        }
         self.file.seek(SeekFrom::Start(p.offset)).map_err(|e| Error::io(&self.path, e))?;
         self.offset = p.offset;
         self.line = p.line;
         self.start = 0;
         self.end = 0;
         self.eof = false;
+        self.long = None;
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn parse(f: &[&str]) -> std::result::Result<(String, i64), String> {
-        match f {
-            [a, b] => Ok((a.to_string(), b.parse().map_err(|_| format!("bad number `{b}`"))?)),
-            _ => Err(format!("expected 2 fields, found {}", f.len())),
-        }
-    }
-
-    #[test]
-    fn reads_counts_bad_lines_and_resumes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("in.csv");
-        let mut f = File::create(&p).unwrap();
-        write!(f, "a,1\nb,x\n\nc,3\r\nd,4").unwrap();
-        let dl = dir.path().join("dead.txt");
-        let mut s = FileSource::csv(&p, parse).unwrap().dead_letter(&dl).unwrap();
-        let mut out = Vec::new();
-        assert_eq!(s.poll_batch(&mut out, 1).unwrap(), Poll::Ready);
-        let pos = s.position();
-        while s.poll_batch(&mut out, 10).unwrap() != Poll::End {}
-        assert_eq!(out, vec![("a".into(), 1), ("c".into(), 3), ("d".into(), 4)]);
-        assert_eq!(s.bad_lines(), 1);
-        let dead = std::fs::read_to_string(&dl).unwrap();
-        assert!(dead.contains(":2: bad number `x`: b,x"), "{dead}");
-
-        let mut s2 = FileSource::csv(&p, parse).unwrap();
-        s2.restore(&pos).unwrap();
-        let mut rest = Vec::new();
-        while s2.poll_batch(&mut rest, 10).unwrap() != Poll::End {}
-        assert_eq!(rest, out[1..].to_vec());
+impl<T> FileSource<T> {
+    /// Streams on through an over-long line; at its end (newline or end of
+    /// file) reports it, truncated, and moves past it. Returns false when
+    /// the buffer ran out first (the caller reads more).
+    fn skip_long_line(&mut self) -> Result<bool> {
+        let Some(long) = &mut self.long else { return Ok(true) };
+        let nl = memchr::memchr(b'\n', &self.buf[self.start..self.end]);
+        let (len, next) = match nl {
+            Some(i) => (i, self.start + i + 1),
+            None if self.eof => (self.end - self.start, self.end),
+            None => {
+                long.len += (self.end - self.start) as u64;
+                self.start = self.end;
+                return Ok(false);
+            }
+        };
+        long.len += len as u64;
+        let newline = u64::from(nl.is_some());
+        let (total, prefix) = (long.len, std::mem::take(&mut long.prefix));
+        self.long = None;
+        self.line += 1;
+        self.bad.report(self.line, &long_line_reason(total), &prefix)?;
+        self.offset += total + newline;
+        self.start = next;
+        Ok(true)
     }
 }
+
+fn long_line_reason(len: u64) -> String {
+    format!(
+        "line of {len} bytes is longer than the limit of {MAX_LINE_BYTES}; its first {LONG_LINE_PREFIX} bytes follow"
+    )
+}
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

@@ -6,11 +6,17 @@ mod generator;
 pub mod mqtt;
 
 pub use bad_input::BadInput;
-pub use file::FileSource;
+pub use file::{FileSource, LONG_LINE_PREFIX};
 pub use generator::Generator;
 
 use crate::error::Result;
 use crate::state::IngestLog;
+
+/// Longest record a source accepts, in bytes: 64 KiB. A longer line of a
+/// file is counted as malformed, dead-lettered truncated to its first
+/// [`LONG_LINE_PREFIX`] bytes with its real length, and skipped
+/// without being held in memory whole. Message payloads may share it.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// What a source is handed before it starts reading.
 #[derive(Debug)]
@@ -56,6 +62,16 @@ pub trait Source: Send + 'static {
 
     /// The position after the last record handed out.
     fn position(&self) -> Vec<u8>;
+
+    /// Called at a checkpoint barrier just before [`Source::position`]:
+    /// makes durable whatever the position records (e.g. the length of a
+    /// dead-letter file).
+    ///
+    /// # Errors
+    /// Syncing failed (the job stops).
+    fn prepare_checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Malformed records skipped so far (for metrics).
     fn bad_records(&self) -> u64 {

@@ -77,7 +77,7 @@ pub(crate) fn run_source_task<S: Source>(
             let t = c.trigger.load(Ordering::Acquire);
             if t > injected {
                 injected = t;
-                let pos = barrier(&ctx, &key, &source, &gen, t, false, &mut *chain)?;
+                let pos = barrier(&ctx, &key, &mut source, &gen, t, false, &mut *chain)?;
                 if ctx.store.is_some() {
                     staged.push_back((t, pos));
                 }
@@ -163,7 +163,7 @@ pub(crate) fn run_source_task<S: Source>(
             };
             c.final_requests.fetch_sub(1, Ordering::AcqRel);
             if let Some(t) = t {
-                barrier(&ctx, &key, &source, &gen, t, true, &mut *chain)?;
+                barrier(&ctx, &key, &mut source, &gen, t, true, &mut *chain)?;
             }
         }
     }
@@ -174,13 +174,14 @@ pub(crate) fn run_source_task<S: Source>(
 fn barrier<S: Source>(
     ctx: &TaskCtx,
     key: &[u8],
-    source: &S,
+    source: &mut S,
     gen: &BoundedOutOfOrderness,
     epoch: u64,
     last: bool,
     chain: &mut dyn Consumer<S::Item>,
 ) -> Result<Vec<u8>> {
     let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
+    source.prepare_checkpoint()?;
     let position = source.position();
     if let (Some(store), Some(batch)) = (&ctx.store, cp.batch.as_mut()) {
         let snap = SourceSnapshot { position: position.clone(), watermark: *gen };

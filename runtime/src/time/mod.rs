@@ -10,6 +10,27 @@ pub use watermark::{BoundedOutOfOrderness, Watermarks};
 use crate::error::{Error, Result};
 use std::time::Duration;
 
+/// The largest event timestamp the bundled parsers accept: the last
+/// millisecond of the year 9999 (UTC). With [`MIN_EVENT_TIME_MS`] this is
+/// the sane range of event time: a reading outside it is malformed input
+/// (counted and dead-lettered), never a window.
+pub const MAX_EVENT_TIME_MS: i64 = 253_402_300_799_999;
+
+/// The smallest event timestamp the bundled parsers accept: the Unix
+/// epoch (1970-01-01 00:00:00.000 UTC).
+pub const MIN_EVENT_TIME_MS: i64 = 0;
+
+/// Checks that `ts` lies in the sane range of event time.
+///
+/// # Errors
+/// A sentence naming the value and the range, for a bad-input report.
+pub fn check_event_time(ts: i64) -> std::result::Result<i64, String> {
+    if (MIN_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&ts) {
+        return Ok(ts);
+    }
+    Err(format!("timestamp {ts} ms is outside {MIN_EVENT_TIME_MS}..={MAX_EVENT_TIME_MS} (years 1970 to 9999)"))
+}
+
 /// The watermark that closes every window: end of a bounded stream.
 pub const MAX_WATERMARK: i64 = i64::MAX;
 

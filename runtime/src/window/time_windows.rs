@@ -83,6 +83,15 @@ pub struct Panes {
 }
 
 impl Panes {
+    /// True when the pane and every window holding `ts` can be computed
+    /// without overflowing i64 (a timestamp within a window size plus a
+    /// pane of `i64::MIN` or `i64::MAX` cannot: its window end would wrap).
+    #[inline]
+    pub fn fits(&self, ts: i64) -> bool {
+        let Some(reach) = self.size.checked_add(self.pane) else { return false };
+        ts.checked_sub(reach).is_some() && ts.checked_add(reach).is_some()
+    }
+
     /// Start of the pane holding `ts`.
     #[inline]
     pub fn pane_start(&self, ts: i64) -> i64 {
@@ -147,6 +156,28 @@ mod tests {
                 assert!(p.panes_of_window(*w).any(|q| q == pane));
             }
         }
+    }
+
+    /// Guards window arithmetic at the limits of i64: timestamps whose
+    /// window end would wrap are refused, the rest get correct windows.
+    #[test]
+    fn timestamps_near_the_limits_do_not_wrap() {
+        let p = Tumbling::of(Duration::from_secs(5)).panes();
+        for ts in [i64::MAX, i64::MAX - 9_999, i64::MIN, i64::MIN + 9_999] {
+            assert!(!p.fits(ts), "{ts}");
+        }
+        for ts in [i64::MAX - 10_000, i64::MIN + 10_000, 0, crate::time::MAX_EVENT_TIME_MS] {
+            assert!(p.fits(ts), "{ts}");
+            let w = p.last_window_of_pane(p.pane_start(ts));
+            assert!(w.start <= ts && ts < w.end, "{ts}: {w:?}");
+        }
+        let s = Sliding::of(Duration::from_secs(10), Duration::from_secs(4)).panes();
+        assert!(!s.fits(i64::MAX - 11_000));
+        let ts = i64::MAX - 12_000;
+        assert!(s.fits(ts));
+        assert!(s.windows_of_pane(s.pane_start(ts)).all(|w| w.start <= ts && ts < w.end));
+        let huge = Tumbling::of(Duration::from_millis(i64::MAX as u64)).panes();
+        assert!(!huge.fits(0), "a window size plus a pane beyond i64 fits nothing");
     }
 
     #[test]

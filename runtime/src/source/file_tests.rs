@@ -1,0 +1,160 @@
+//! Tests of the file source: every line parsed or counted, positions that
+//! resume, a dead-letter file that holds each entry once.
+
+use super::*;
+use std::io::Write;
+
+fn parse(f: &[&str]) -> std::result::Result<(String, i64), String> {
+    match f {
+        [a, b] => Ok((a.to_string(), b.parse().map_err(|_| format!("bad number `{b}`"))?)),
+        _ => Err(format!("expected 2 fields, found {}", f.len())),
+    }
+}
+
+fn ctx(restored: bool) -> SourceContext {
+    SourceContext { name: "t".into(), ingest: None, restored, retain_checkpoints: 1 }
+}
+
+fn drain<T: Send + 'static>(s: &mut FileSource<T>, out: &mut Vec<T>) {
+    while s.poll_batch(out, 10).unwrap() != Poll::End {}
+}
+
+#[test]
+fn reads_counts_bad_lines_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.csv");
+    let mut f = File::create(&p).unwrap();
+    write!(f, "a,1\nb,x\n\nc,3\r\nd,4").unwrap();
+    let dl = dir.path().join("dead.txt");
+    let mut s = FileSource::csv(&p, parse).unwrap().dead_letter(&dl).unwrap();
+    s.open(&ctx(false)).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(s.poll_batch(&mut out, 1).unwrap(), Poll::Ready);
+    let pos = s.position();
+    drain(&mut s, &mut out);
+    assert_eq!(out, vec![("a".into(), 1), ("c".into(), 3), ("d".into(), 4)]);
+    assert_eq!(s.bad_lines(), 2, "a bad number and an empty line");
+    let dead = std::fs::read_to_string(&dl).unwrap();
+    assert!(dead.contains(":2: bad number `x`: b,x"), "{dead}");
+    assert!(dead.contains(":3: empty line: \n"), "{dead}");
+
+    let mut s2 = FileSource::csv(&p, parse).unwrap();
+    s2.restore(&pos).unwrap();
+    let mut rest = Vec::new();
+    drain(&mut s2, &mut rest);
+    assert_eq!(rest, out[1..].to_vec());
+}
+
+/// Guards that no kind of line vanishes uncounted: empty lines (also CRLF
+/// ones) are malformed, a BOM and CRLF ends are read, a final line without
+/// newline is read, a trailing newline is not an empty line, and non-UTF-8
+/// is counted.
+#[test]
+fn every_line_is_parsed_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.csv");
+    std::fs::write(&p, b"\xEF\xBB\xBFa,1\r\n\r\nb,2\n\nc\xff,3\nd,4\n").unwrap();
+    let mut s = FileSource::csv(&p, parse).unwrap();
+    s.open(&ctx(false)).unwrap();
+    let mut out = Vec::new();
+    drain(&mut s, &mut out);
+    assert_eq!(out, vec![("a".into(), 1), ("b".into(), 2), ("d".into(), 4)]);
+    assert_eq!(s.bad_lines(), 3, "two empty lines and one not UTF-8");
+
+    std::fs::write(&p, b"a,1\nb,2").unwrap();
+    let mut s = FileSource::csv(&p, parse).unwrap();
+    let mut out = Vec::new();
+    drain(&mut s, &mut out);
+    assert_eq!(out, vec![("a".into(), 1), ("b".into(), 2)]);
+    assert_eq!(s.bad_lines(), 0);
+}
+
+/// Guards the line limit: a multi-MB line (with or without a newline after
+/// it) is counted, dead-lettered truncated with its length, and the good
+/// lines around it are all read; the position after it resumes past it.
+#[test]
+fn an_over_long_line_is_skipped_and_dead_lettered_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.csv");
+    let long = 3 * READ_CHUNK + 17;
+    let mut bytes = b"a,1\n".to_vec();
+    bytes.extend(std::iter::repeat_n(b'x', long));
+    bytes.extend_from_slice(b"\nb,2\n");
+    bytes.extend(std::iter::repeat_n(b'y', MAX_LINE_BYTES + 1));
+    bytes.extend_from_slice(b"\nc,3\n");
+    bytes.extend(std::iter::repeat_n(b'z', long));
+    std::fs::write(&p, &bytes).unwrap();
+    let dl = dir.path().join("dead.txt");
+    let mut s = FileSource::csv(&p, parse).unwrap().dead_letter(&dl).unwrap();
+    s.open(&ctx(false)).unwrap();
+    let mut out = Vec::new();
+    drain(&mut s, &mut out);
+    assert_eq!(out, vec![("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]);
+    assert_eq!(s.bad_lines(), 3);
+    assert_eq!(s.buf.len(), READ_CHUNK, "the read buffer never grows");
+    let dead = std::fs::read_to_string(&dl).unwrap();
+    let lines: Vec<&str> = dead.lines().collect();
+    assert_eq!(lines.len(), 3, "{dead:.300}");
+    let x = "x".repeat(LONG_LINE_PREFIX);
+    assert_eq!(lines[0], format!("{}:2: {}: {x}", p.display(), long_line_reason(long as u64)));
+    assert!(lines[1].starts_with(&format!("{}:4: line of {} bytes", p.display(), MAX_LINE_BYTES + 1)));
+    assert!(lines[2].starts_with(&format!("{}:6: line of {long} bytes", p.display())));
+    assert!(dead.len() < 4 * LONG_LINE_PREFIX);
+    assert_eq!(s.offset, bytes.len() as u64);
+}
+
+/// Guards exactly-once dead letters: a run resumed from a checkpoint cuts
+/// the dead-letter file back to the checkpointed length, so the entries
+/// written after the checkpoint are not duplicated by the replay.
+#[test]
+fn a_resumed_run_does_not_repeat_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.csv");
+    std::fs::write(&p, "a,1\nb,x\nc,3\nd,y\ne,5\nf,z\n").unwrap();
+    let dl = dir.path().join("dead.txt");
+    let mut s = FileSource::csv(&p, parse).unwrap().dead_letter(&dl).unwrap();
+    s.open(&ctx(false)).unwrap();
+    let mut out = Vec::new();
+    s.poll_batch(&mut out, 2).unwrap();
+    s.prepare_checkpoint().unwrap();
+    let pos = s.position();
+    drain(&mut s, &mut out);
+    let whole = std::fs::read(&dl).unwrap();
+    assert_eq!(String::from_utf8_lossy(&whole).lines().count(), 3);
+    drop(s);
+
+    // A "crash" after the checkpoint: the rerun resumes from `pos`.
+    let mut s = FileSource::csv(&p, parse).unwrap().dead_letter(&dl).unwrap();
+    s.open(&ctx(true)).unwrap();
+    s.restore(&pos).unwrap();
+    let mut rest = Vec::new();
+    drain(&mut s, &mut rest);
+    assert_eq!(std::fs::read(&dl).unwrap(), whole);
+
+    // A fresh run starts the file over.
+    let mut s = FileSource::csv(&p, parse).unwrap().dead_letter(&dl).unwrap();
+    s.open(&ctx(false)).unwrap();
+    drain(&mut s, &mut Vec::new());
+    assert_eq!(std::fs::read(&dl).unwrap(), whole);
+}
+
+/// Guards the limit's boundary: a line of exactly [`MAX_LINE_BYTES`] is
+/// handed to the parser, one byte more is not, whether or not the read
+/// buffer held it whole when it was met.
+#[test]
+fn a_line_at_the_limit_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("in.txt");
+    let mut bytes = vec![b'a'; MAX_LINE_BYTES];
+    bytes.push(b'\n');
+    bytes.extend(std::iter::repeat_n(b'b', MAX_LINE_BYTES + 1));
+    bytes.push(b'\n');
+    bytes.extend(std::iter::repeat_n(b'c', MAX_LINE_BYTES));
+    std::fs::write(&p, &bytes).unwrap();
+    let mut s = FileSource::lines(&p, |l: &[u8]| Ok(l.len())).unwrap();
+    s.open(&ctx(false)).unwrap();
+    let mut out = Vec::new();
+    drain(&mut s, &mut out);
+    assert_eq!(out, vec![MAX_LINE_BYTES, MAX_LINE_BYTES]);
+    assert_eq!(s.bad_lines(), 1);
+}
