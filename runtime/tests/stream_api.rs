@@ -115,7 +115,7 @@ fn timestamps_at_the_limits_of_i64_are_refused_not_wrapped() {
     let metrics = env.metrics();
     env.source(gen, Watermarks::bounded_out_of_orderness(Duration::from_secs(1), |e: &Ev| e.1))
         .key_by(|e: &Ev| e.0)
-        .window(Tumbling::of(Duration::from_secs(5)))
+        .window(Tumbling::of(Duration::from_secs(5)).unwrap())
         .aggregate(Count)
         .sink(count_sink(&out));
     env.execute().unwrap();
