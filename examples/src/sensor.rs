@@ -233,6 +233,7 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
         Input::Mqtt(m) => {
             let mut c = MqttSourceConfig::new(m.url.clone(), m.client_id.clone(), m.topic.clone());
             c.session = m.session(m.client_id.clone());
+            c.topic_fields = vec!["sensor_id".to_string()];
             c.dead_letter = m.dead_letter.clone();
             c.share_group = m.share_group.clone();
             c.stop_after_idle_ms = m.stop_after_idle.map(|d| d.as_millis() as u64);
