@@ -63,8 +63,11 @@ impl Mosquitto {
         // QoS 1 messages queued for an offline persistent session (a killed
         // engine); max_inflight_messages: the default 20 caps the unacked
         // window to a subscriber and so its throughput.
+        // autosave_*: the persistence file is rewritten after every change,
+        // as examples/mosquitto.conf ships it, so a SIGKILL loses little.
         let conf = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\n\
+             autosave_interval 1\nautosave_on_changes true\n\
              max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest file {}/mosquitto.log\n",
             dir.display(),
             dir.display()
@@ -109,6 +112,16 @@ impl Mosquitto {
         self.stop();
         self.spawn();
     }
+
+    /// SIGKILL (no save on the way out) and start again on the same port
+    /// and persistence file.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
 }
 
 impl Drop for Mosquitto {
@@ -124,15 +137,21 @@ fn unsafe_sigterm(pid: u32) {
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
 }
 
-/// `n` readings from `sensors` sensors, each line unique (identical lines
-/// would be one message to the broker-duplicate filter).
+/// `n` readings from `sensors` sensors, repeated lines kept: the generator
+/// repeats some by itself, and every 50th reading repeats the one before
+/// (a stuck sensor), so the oracle comparisons cover genuine repeats.
 pub fn dataset(n: u64, sensors: u32) -> Vec<Reading> {
+    let mut v: Vec<Reading> = (0..n).map(|i| synthetic_reading(i, sensors)).collect();
+    for i in (49..v.len()).step_by(50) {
+        v[i] = v[i - 1].clone();
+    }
+    v
+}
+
+/// How many lines of `data` repeat an earlier line.
+pub fn repeated_lines(data: &[Reading]) -> usize {
     let mut seen = HashSet::new();
-    (0..n * 2)
-        .map(|i| synthetic_reading(i, sensors))
-        .filter(|r| seen.insert(format!("{},{},{}", r.sensor_id, r.ts_ms, r.temp)))
-        .take(n as usize)
-        .collect()
+    data.iter().filter(|r| !seen.insert(format!("{},{},{}", r.sensor_id, r.ts_ms, r.temp))).count()
 }
 
 pub fn write_csv(path: &Path, data: &[Reading]) {

@@ -108,15 +108,12 @@ impl MqttSourceConfig {
         }
     }
 
-    /// The source, with `parse` turning a message's fields into a record.
+    /// Checks every setting (and returns the parsed topic template), so a
+    /// job can refuse bad flags before it opens anything.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the bad field.
-    pub fn build<T, P>(self, parse: P) -> Result<MqttSource<T>>
-    where
-        T: Send + 'static,
-        P: FnMut(&Fields<'_>) -> std::result::Result<T, String> + Send + 'static,
-    {
+    /// [`Error::Config`] naming the bad flag or field.
+    pub fn validate(&self) -> Result<TopicTemplate> {
         self.session.validate()?;
         let template = TopicTemplate::parse("--topic", &self.topic)?;
         if !self.topic_fields.is_empty() {
@@ -138,6 +135,19 @@ impl MqttSourceConfig {
                 .render(|_| None)
                 .map_err(|e| Error::config("--dead-letter", e))?;
         }
+        Ok(template)
+    }
+
+    /// The source, with `parse` turning a message's fields into a record.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field.
+    pub fn build<T, P>(self, parse: P) -> Result<MqttSource<T>>
+    where
+        T: Send + 'static,
+        P: FnMut(&Fields<'_>) -> std::result::Result<T, String> + Send + 'static,
+    {
+        let template = self.validate()?;
         let bad = BadInput::new(format!("mqtt {}", self.topic));
         Ok(MqttSource {
             seen: Redeliveries::new(self.dedupe_window),
