@@ -63,11 +63,11 @@ impl Mosquitto {
         // QoS 1 messages queued for an offline persistent session (a killed
         // engine); max_inflight_messages: the default 20 caps the unacked
         // window to a subscriber and so its throughput.
-        // autosave_*: the persistence file is rewritten after every change,
+        // autosave_*: the persistence file is rewritten every 100 changes,
         // as examples/mosquitto.conf ships it, so a SIGKILL loses little.
         let conf = format!(
             "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\npersistence_location {}/\n\
-             autosave_interval 1\nautosave_on_changes true\n\
+             autosave_interval 100\nautosave_on_changes true\n\
              max_queued_messages 1000000\nmax_inflight_messages 1000\nset_tcp_nodelay true\nlog_dest file {}/mosquitto.log\n",
             dir.display(),
             dir.display()

@@ -152,6 +152,9 @@ pub(crate) struct Inbound {
     pub(crate) pkid: u16,
     /// The DUP flag: the broker sent this packet before.
     pub(crate) dup: bool,
+    /// The RETAIN flag: a stored copy sent because a subscription was
+    /// made (a live message is forwarded with it clear).
+    pub(crate) retain: bool,
     /// Connection generation it arrived on: acks for an older connection
     /// are not sent (the broker redelivers those messages instead).
     pub(crate) gen: u64,
@@ -331,6 +334,7 @@ impl Conn {
                                         qos: p.qos as u8,
                                         pkid: p.pkid,
                                         dup: p.dup,
+                                        retain: p.retain,
                                         gen: lp.shared.gen.load(Ordering::Acquire),
                                         msg_id,
                                     };
@@ -395,6 +399,7 @@ impl Conn {
                                         qos: p.qos as u8,
                                         pkid: p.pkid,
                                         dup: p.dup,
+                                        retain: p.retain,
                                         gen: lp.shared.gen.load(Ordering::Acquire),
                                         msg_id: None,
                                     };

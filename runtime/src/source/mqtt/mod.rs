@@ -166,6 +166,8 @@ impl MqttSourceConfig {
             dead: VecDeque::new(),
             last_activity: Instant::now(),
             duplicates: 0,
+            retained: 0,
+            dead_sent: 0,
             replay: Vec::new(),
             entries: Vec::new(),
         })
@@ -200,6 +202,11 @@ pub struct MqttSource<T> {
     dead: VecDeque<(String, Vec<u8>, String)>,
     last_activity: Instant,
     duplicates: u64,
+    /// Retained copies skipped (see `poll_batch`).
+    retained: u64,
+    /// Dead letters handed to the connection (the source publishes nothing
+    /// else, so the connection's PUBACK count confirms them).
+    dead_sent: u64,
     replay: Vec<(u64, Vec<u8>)>,
     entries: Vec<Vec<u8>>,
 }
@@ -288,9 +295,18 @@ fn decode_entry(b: &[u8]) -> Result<Stored<'_>> {
 }
 
 impl<T: Send + 'static> MqttSource<T> {
-    /// Duplicates dropped so far.
+    fn dead_letters_acked(&self) -> bool {
+        self.dead.is_empty() && self.conn.as_ref().is_none_or(|c| c.acked() >= self.dead_sent)
+    }
+
+    /// Redeliveries dropped so far.
     pub fn duplicates(&self) -> u64 {
         self.duplicates
+    }
+
+    /// Retained copies skipped so far.
+    pub fn retained(&self) -> u64 {
+        self.retained
     }
 
     fn filter(&self) -> String {
@@ -332,6 +348,7 @@ impl<T: Send + 'static> MqttSource<T> {
                 break;
             }
             self.dead.pop_front();
+            self.dead_sent += 1;
         }
         Ok(())
     }
@@ -460,11 +477,20 @@ impl<T: Send + 'static> Source for MqttSource<T> {
             }
             let idle = self.cfg.stop_after_idle_ms.map(Duration::from_millis);
             if idle.is_some_and(|d| self.last_activity.elapsed() >= d) {
-                // Let the last acks out before the connection closes.
-                let until = Instant::now() + Duration::from_secs(1);
-                while !self.acks.is_empty() && Instant::now() < until {
+                // Let the last acks out, and the dead letters reach the
+                // broker (PUBACKed: rumqttc keeps unacknowledged publishes
+                // only in memory), before the connection closes.
+                let until = Instant::now() + Duration::from_secs(5);
+                while (!self.acks.is_empty() || !self.dead_letters_acked()) && Instant::now() < until {
                     self.flush()?;
                     std::thread::sleep(Duration::from_millis(1));
+                }
+                if !self.dead_letters_acked() {
+                    tracing::warn!(
+                        source = %self.cfg.topic,
+                        waiting = self.dead.len(),
+                        "dead letters not acknowledged by the broker at the end of the stream (they were counted)"
+                    );
                 }
                 tracing::info!(source = %self.cfg.topic, "no message for the idle time: end of stream");
                 return Ok(Poll::End);
@@ -478,6 +504,17 @@ impl<T: Send + 'static> Source for MqttSource<T> {
         for m in msgs {
             if m.qos > 0 {
                 self.acks.push_back((m.qos, m.pkid, m.gen));
+            }
+            // A retained copy is what the broker stored from an earlier
+            // publish and sends because a subscription was made (at the
+            // first start, or again when the broker kept no session): the
+            // stream starts at the subscription, and after a re-subscribe
+            // the copy repeats a message already received. Skipped, acked,
+            // counted and logged.
+            if m.retain {
+                self.retained += 1;
+                tracing::info!(topic = %m.topic, retained = self.retained, "retained copy skipped: the stream starts at the subscription");
+                continue;
             }
             let st = Stored::of(&m, self.cfg.max_payload);
             let r = Received {
@@ -621,6 +658,7 @@ mod tests {
             qos: 1,
             pkid: 3,
             dup: false,
+            retain: false,
             gen: 1,
             msg_id: Some("id-1".into()),
         };
