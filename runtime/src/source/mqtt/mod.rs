@@ -353,7 +353,6 @@ impl<T: Send + 'static> MqttSource<T> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn parse_one(
         &mut self,
         seq: u64,
