@@ -1,37 +1,91 @@
-//! Duplicates that a broker may redeliver without the DUP flag: the same
-//! message (topic and payload) sent again, and a message carrying a
-//! `rivulet-msg-id` seen before. Both count once; the output equals the
-//! `--input` run of the unique readings.
+//! Repeated content is data, a repeated publisher id is a redelivery.
+//! A sensor that reports the same payload several times in a row has every
+//! reading counted (the output equals the `--input` run of the same lines);
+//! a message carrying a `rivulet-msg-id` seen before counts once.
 
 mod common;
 use common::*;
-use rivulet_agent::seed::publish::{reading_message, Publisher};
+use rivulet_agent::seed::publish::reading_message;
+use rumqttc::v5::mqttbytes::{v5::PublishProperties, QoS};
 use std::time::Duration;
 
+// Guards issue 12 §2: deduplication by topic and payload dropped genuine
+// repeated readings (stuck or coarse sensors).
 #[test]
-fn redelivered_messages_count_once() {
+fn a_sensor_repeating_its_payload_has_every_reading_counted() {
     let dir = tempfile::tempdir().unwrap();
     let bdir = dir.path().join("broker");
     let Some(m) = Mosquitto::start(&bdir) else { return };
-    let data = dataset(4_000, 10);
+    // Every 10th reading is sent three more times, identical: four lines.
+    let mut data = Vec::new();
+    for (i, r) in dataset(3_000, 10).into_iter().enumerate() {
+        let n = if i % 10 == 0 { 4 } else { 1 };
+        data.extend(std::iter::repeat_n(r, n));
+    }
+    assert!(repeated_lines(&data) >= 900, "the data set repeats lines");
     let expected = oracle(dir.path(), &data);
     let url = m.url();
     let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "2s"]).spawn().unwrap();
     wait_subscribed(&m, &bdir, &["eng"]);
-    let mut p = Publisher::connect(&url, "pub-dup", false).unwrap();
-    for (i, r) in data.iter().enumerate() {
-        let (t, pl) = reading_message(r);
-        p.send(&t, pl.clone()).unwrap();
+    publish(&url, "pub-repeat", &data, 20_000.0);
+    let (ok, err) = finish(child, Duration::from_secs(60));
+    assert!(ok, "engine failed: {err}");
+    assert!(err.contains(&format!("{} records in", data.len())), "every reading counted: {err}");
+    assert_eq!(sorted_rows(&dir.path().join("eng.csv")), expected);
+}
+
+// Guards the other half of issue 12 §2: what the publisher marks as the same
+// message (its `rivulet-msg-id`) is still dropped, whatever the packet.
+#[test]
+fn a_repeated_publisher_message_id_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bdir = dir.path().join("broker");
+    let Some(m) = Mosquitto::start(&bdir) else { return };
+    let data = dataset(2_000, 10);
+    let expected = oracle(dir.path(), &data);
+    let url = m.url();
+    let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "2s"]).spawn().unwrap();
+    wait_subscribed(&m, &bdir, &["eng"]);
+    let mut o = rumqttc::v5::MqttOptions::new("pub-ids", "127.0.0.1", m.port);
+    o.set_clean_start(true).set_outgoing_inflight_upper_limit(1000);
+    let (client, mut conn) = rumqttc::v5::Client::new(o, 10_000);
+    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = acks.clone();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            match ev {
+                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::PubAck(_))) => {
+                    a.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let mut sent = 0;
+    let send = |i: usize, sent: &mut usize| {
+        let (t, pl) = reading_message(&data[i]);
+        let props = PublishProperties {
+            user_properties: vec![("rivulet-msg-id".into(), format!("p:{i}"))],
+            ..Default::default()
+        };
+        client.publish_with_properties(t, QoS::AtLeastOnce, false, pl, props).unwrap();
+        *sent += 1;
+    };
+    for i in 0..data.len() {
+        send(i, &mut sent);
         if i % 7 == 0 {
-            p.send(&t, pl).unwrap(); // a redelivery without DUP
+            send(i, &mut sent); // the same message id again, at once
         }
         if i >= 10 && i % 11 == 0 {
-            // A replay of an earlier message, 10 messages later.
-            let (t, pl) = reading_message(&data[i - 10]);
-            p.send(&t, pl).unwrap();
+            send(i - 10, &mut sent); // and 10 messages later
         }
     }
-    p.wait_acked(Duration::from_secs(30)).unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while acks.load(std::sync::atomic::Ordering::Acquire) < sent {
+        assert!(std::time::Instant::now() < until, "publishes unacknowledged");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (ok, err) = finish(child, Duration::from_secs(60));
     assert!(ok, "engine failed: {err}");
     assert!(err.contains(&format!("{} records in", data.len())), "{err}");

@@ -19,7 +19,6 @@ fn bad_payloads_go_to_the_dead_letter_topic() {
     let child =
         engine(&url, dir.path(), "eng", &["--stop-after-idle", "2s", "--dead-letter", "dead/letters"]).spawn().unwrap();
     wait_subscribed(&m, &bdir, &["eng"]);
-    // Each distinct: identical messages would count as one redelivery.
     let bad = |i: usize| match (i / 100) % 4 {
         0 => format!("not json {i}"),
         1 => format!(r#"{{"ts_ms": {i}}}"#),

@@ -228,6 +228,17 @@ pub fn run_sensor_average(cfg: &SensorAverage) -> anyhow::Result<JobOutcome> {
     Ok(build_sensor_average(cfg)?.execute()?)
 }
 
+/// The MQTT source's settings; `{sensor_id}` must come from the topic.
+fn mqtt_source(m: &MqttInput) -> MqttSourceConfig {
+    let mut c = MqttSourceConfig::new(m.url.clone(), m.client_id.clone(), m.topic.clone());
+    c.session = m.session(m.client_id.clone());
+    c.topic_fields = vec!["sensor_id".to_string()];
+    c.dead_letter = m.dead_letter.clone();
+    c.share_group = m.share_group.clone();
+    c.stop_after_idle_ms = m.stop_after_idle.map(|d| d.as_millis() as u64);
+    c
+}
+
 /// Builds the seed job without running it, so a caller can take its
 /// metrics and stop flag first (`env.execute()` runs it).
 ///
@@ -237,6 +248,14 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
     // Checked before anything is opened or created.
     let windows = Tumbling::of(cfg.window)?;
     check_paths(cfg)?;
+    // Topic flags are checked before the state directory is opened: a
+    // refused flag changes nothing.
+    if let Input::Mqtt(m) = &cfg.input {
+        mqtt_source(m).validate()?;
+        if let Some(t) = &cfg.publish {
+            rivulet::mqtt::TopicTemplate::parse_publish("--publish", t)?;
+        }
+    }
     let env = Env::new(cfg.job.clone())?;
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
@@ -252,14 +271,7 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
             let sensors = *sensors;
             env.source(Generator::new(Some(*n), move |i| synthetic_reading(i, sensors)), wms())
         }
-        Input::Mqtt(m) => {
-            let mut c = MqttSourceConfig::new(m.url.clone(), m.client_id.clone(), m.topic.clone());
-            c.session = m.session(m.client_id.clone());
-            c.dead_letter = m.dead_letter.clone();
-            c.share_group = m.share_group.clone();
-            c.stop_after_idle_ms = m.stop_after_idle.map(|d| d.as_millis() as u64);
-            env.source(c.build(parse_fields)?, wms())
-        }
+        Input::Mqtt(m) => env.source(mqtt_source(m).build(parse_fields)?, wms()),
     };
     let sink = match (&cfg.publish, &cfg.input) {
         (None, _) => Sink::file(&cfg.output, write_row),

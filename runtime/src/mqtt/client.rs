@@ -13,8 +13,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Largest MQTT packet accepted or sent.
-const MAX_PACKET: usize = 1 << 20;
+/// Largest MQTT packet accepted or sent: the protocol's own maximum
+/// (remaining length 268,435,455 plus a 5-byte fixed header). Accepting
+/// every packet the broker may send means no message can make the
+/// connection fail (a packet over the client's limit ends the connection,
+/// and the broker would send it again after every reconnect), and over
+/// MQTT 5 the broker never drops a message silently for being larger than
+/// what we announced. Oversized payloads are the source's to refuse, as
+/// malformed input (see `MqttSourceConfig::max_payload`); the broker's own
+/// `max_packet_size` bounds what one message can cost in memory.
+const MAX_PACKET: usize = 268_435_460;
+
+/// Reconnect delays: the first retry after `FIRST_RETRY`, doubling up to
+/// `MAX_RETRY`, each drawn between half and all of that (jitter spreads
+/// the engines of a cluster that lost the same broker).
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(1);
 
 /// The user property that carries a message's deterministic id.
 pub const MSG_ID_PROPERTY: &str = "rivulet-msg-id";
@@ -136,6 +150,11 @@ pub(crate) struct Inbound {
     pub(crate) payload: bytes::Bytes,
     pub(crate) qos: u8,
     pub(crate) pkid: u16,
+    /// The DUP flag: the broker sent this packet before.
+    pub(crate) dup: bool,
+    /// The RETAIN flag: a stored copy sent because a subscription was
+    /// made (a live message is forwarded with it clear).
+    pub(crate) retain: bool,
     /// Connection generation it arrived on: acks for an older connection
     /// are not sent (the broker redelivers those messages instead).
     pub(crate) gen: u64,
@@ -213,7 +232,7 @@ impl Loop {
     fn on_connack(&mut self, session_present: bool) -> bool {
         self.shared.gen.fetch_add(1, Ordering::AcqRel);
         self.shared.connected.store(true, Ordering::Release);
-        self.backoff = Duration::from_millis(100);
+        self.backoff = FIRST_RETRY;
         self.connects += 1;
         if self.failures > 0 {
             tracing::info!(client = %self.name, failures = self.failures, session_present, "mqtt reconnected");
@@ -233,13 +252,23 @@ impl Loop {
             tracing::warn!(client = %self.name, error = %e, failures = self.failures, "mqtt connection lost; reconnecting");
             self.last_warn = Some(now);
         }
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(jittered(self.backoff)).await;
+        self.backoff = (self.backoff * 2).min(MAX_RETRY);
     }
 
     fn stopping(&self) -> bool {
         self.shared.stop.load(Ordering::Acquire)
     }
+}
+
+/// A delay between half and all of `d`, drawn from the clock's nanoseconds
+/// and the thread's identity (good enough to spread retries; no RNG crate).
+fn jittered(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let frac = (h.finish() % 1_000) as u32;
+    d / 2 + d / 2 * frac / 1_000
 }
 
 impl Conn {
@@ -260,7 +289,7 @@ impl Conn {
             tx,
             name: s.client_id.clone(),
             subscribe,
-            backoff: Duration::from_millis(100),
+            backoff: FIRST_RETRY,
             failures: 0,
             last_warn: None,
             connects: 0,
@@ -278,9 +307,9 @@ impl Conn {
                     .set_receive_maximum(Some(s.receive_maximum))
                     .set_connection_timeout(5)
                     .set_manual_acks(manual);
-                // Announced to the broker, which then drops larger messages
-                // instead of sending them: rumqttc's unannounced 10 KiB
-                // default would turn one big message into a reconnect loop.
+                // Announced to the broker (which drops larger messages
+                // silently, MQTT 5 §3.1.2.11.4): the protocol maximum, so it
+                // drops none; see `MAX_PACKET`.
                 o.set_max_packet_size(Some(MAX_PACKET as u32));
                 // Small packets (acks, results) go out at once: with Nagle
                 // the last publish of an epoch and its PUBACK wait for a
@@ -304,6 +333,8 @@ impl Conn {
                                         payload: p.payload,
                                         qos: p.qos as u8,
                                         pkid: p.pkid,
+                                        dup: p.dup,
+                                        retain: p.retain,
                                         gen: lp.shared.gen.load(Ordering::Acquire),
                                         msg_id,
                                     };
@@ -367,6 +398,8 @@ impl Conn {
                                         payload: p.payload,
                                         qos: p.qos as u8,
                                         pkid: p.pkid,
+                                        dup: p.dup,
+                                        retain: p.retain,
                                         gen: lp.shared.gen.load(Ordering::Acquire),
                                         msg_id: None,
                                     };
@@ -515,6 +548,20 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Guards issue 12 §7: reconnect delays stay within half and all of the
+    /// capped backoff, so a restarted broker is reached within about a second.
+    #[test]
+    fn retry_delays_are_jittered_and_capped() {
+        let mut b = FIRST_RETRY;
+        for _ in 0..20 {
+            let d = jittered(b);
+            assert!(d >= b / 2 && d <= b, "{d:?} for {b:?}");
+            b = (b * 2).min(MAX_RETRY);
+        }
+        assert_eq!(b, MAX_RETRY);
+        assert!(MAX_RETRY <= Duration::from_secs(1));
+    }
 
     #[test]
     fn urls() {

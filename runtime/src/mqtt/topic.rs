@@ -57,6 +57,50 @@ impl TopicTemplate {
         Ok(Self { levels })
     }
 
+    /// Parses a template to publish to: fields are filled from each record,
+    /// wildcards (`+`, `#`) are refused (a PUBLISH topic cannot hold them).
+    ///
+    /// # Errors
+    /// As [`TopicTemplate::parse`], and a wildcard level.
+    pub fn parse_publish(field: &'static str, text: &str) -> Result<Self> {
+        let t = Self::parse(field, text)?;
+        if t.levels.iter().any(|l| matches!(l, Level::Plus | Level::Hash)) {
+            return Err(Error::config(
+                field,
+                format!("`{text}` holds a wildcard (`+` or `#`); a topic to publish to names each level"),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Checks that the template captures exactly the fields a job needs:
+    /// each of `needed` is a `{field}` level (so `sensors/#` cannot stand
+    /// for `sensors/{sensor_id}`), and no other placeholder appears.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `field` and the missing or unknown name.
+    pub fn check_fields(&self, field: &'static str, needed: &[String]) -> Result<()> {
+        let have: Vec<&str> = self.fields().collect();
+        let shown = self.filter();
+        if let Some(n) = needed.iter().find(|n| !have.contains(&n.as_str())) {
+            return Err(Error::config(
+                field,
+                format!(
+                    "the template (subscribing to `{shown}`) does not capture `{{{n}}}`: put `{{{n}}}` in place of \
+                     the topic level that holds it, e.g. `sensors/{{{n}}}/temp`"
+                ),
+            ));
+        }
+        if let Some(u) = have.iter().find(|h| !needed.iter().any(|n| n == *h)) {
+            let known: Vec<String> = needed.iter().map(|n| format!("{{{n}}}")).collect();
+            return Err(Error::config(
+                field,
+                format!("unknown placeholder `{{{u}}}`; this job captures {}", known.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
     /// The subscription filter: fields become `+`.
     pub fn filter(&self) -> String {
         let parts: Vec<&str> = self
@@ -148,5 +192,25 @@ mod tests {
         assert!(h.capture("a/1/b/c", &mut Vec::new()));
         assert!(TopicTemplate::parse("topic", "a/x{y}").is_err());
         assert!(TopicTemplate::parse("topic", "#/a").is_err());
+    }
+
+    /// Guards issue 12 §12: a template that cannot capture the key, an
+    /// unknown placeholder, and a publish template with wildcards are
+    /// refused at start, naming the flag.
+    #[test]
+    fn templates_that_cannot_work_are_refused() {
+        let need = ["sensor_id".to_string()];
+        let check = |t: &str| TopicTemplate::parse("--topic", t).unwrap().check_fields("--topic", &need);
+        check("sensors/{sensor_id}/temp").unwrap();
+        check("sensors/{sensor_id}/#").unwrap();
+        let e = check("sensors/#").unwrap_err().to_string();
+        assert!(e.contains("--topic") && e.contains("{sensor_id}"), "{e}");
+        let e = check("sensors/{sensor_id}/{bogus}").unwrap_err().to_string();
+        assert!(e.contains("--topic") && e.contains("{bogus}"), "{e}");
+        TopicTemplate::parse_publish("--publish", "averages/{sensor_id}").unwrap();
+        for t in ["averages/+", "averages/#", "+/{sensor_id}"] {
+            let e = TopicTemplate::parse_publish("--publish", t).unwrap_err().to_string();
+            assert!(e.contains("--publish") && e.contains("wildcard"), "{t}: {e}");
+        }
     }
 }

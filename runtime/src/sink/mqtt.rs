@@ -38,7 +38,7 @@ impl MqttOutput {
     /// [`Error::Config`] for a bad session, topic or QoS.
     pub fn new(session: Session, topic: &str, qos: u8) -> Result<Self> {
         session.validate()?;
-        let template = TopicTemplate::parse("publish", topic)?;
+        let template = TopicTemplate::parse_publish("--publish", topic)?;
         if qos > 2 {
             return Err(Error::config("qos", "must be 0, 1 or 2"));
         }

@@ -3,9 +3,12 @@
 //! ingest log, in arrival order. The log's sequence number is the source's
 //! checkpointed position: recovery replays the log from it, and the log is
 //! trimmed below the position of the oldest checkpoint the store retains
-//! (so restoring any retained checkpoint can replay). Redelivered duplicates
-//! are dropped (see `dedupe`). Bad payloads are counted, logged with rate
-//! limiting and republished to a dead-letter topic when one is configured.
+//! (so restoring any retained checkpoint can replay). Redeliveries are
+//! dropped, repeated content never is (see `dedupe`). Bad payloads —
+//! including payloads over `max_payload`, a topic the template does not
+//! match, an empty payload — are counted, logged with rate limiting and
+//! republished (at most `DEAD_LETTER_KEEP` bytes of them) to a dead-letter
+//! topic when one is configured.
 //!
 //! Without a state directory there is no ingest log: messages are acked as
 //! soon as they are handed to the job (at-most-once across a crash).
@@ -19,7 +22,7 @@ use super::{BadInput, Poll, Source, SourceContext};
 use crate::error::{Error, Result};
 use crate::mqtt::{Conn, Inbound, Session, TopicTemplate};
 use crate::state::IngestLog;
-use dedupe::{identity, Dedupe};
+use dedupe::{content, Received, Redeliveries};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -31,8 +34,13 @@ pub struct MqttSourceConfig {
     /// Broker, client id and session.
     pub session: Session,
     /// Topic template, e.g. `sensors/{sensor_id}/temp`: the source
-    /// subscribes to `sensors/+/temp` and captures `sensor_id`.
+    /// subscribes to `sensors/+/temp` and captures `sensor_id`. Errors
+    /// name it `--topic`, the flag it comes from.
     pub topic: String,
+    /// Fields the job needs from the topic: the template must capture each
+    /// of them and no other (empty: any fields).
+    #[serde(default)]
+    pub topic_fields: Vec<String>,
     /// Share the subscription among parallel instances
     /// (`$share/<group>/<filter>`): each message goes to one of them.
     #[serde(default)]
@@ -52,10 +60,14 @@ pub struct MqttSourceConfig {
     /// End of stream after this long without a message (milliseconds).
     #[serde(default)]
     pub stop_after_idle_ms: Option<u64>,
-    /// How many recent message identities are remembered to drop
-    /// redeliveries; the ingest log keeps at least this many entries.
+    /// How many recent ingest log entries (and publisher message ids) are
+    /// remembered to recognise redeliveries; the ingest log keeps at least
+    /// this many entries.
     #[serde(default = "default_dedupe")]
     pub dedupe_window: usize,
+    /// Largest payload accepted (bytes); a larger one is malformed input.
+    #[serde(default = "default_max_payload")]
+    pub max_payload: usize,
 }
 
 fn default_qos() -> u8 {
@@ -67,6 +79,16 @@ fn default_format() -> PayloadFormat {
 fn default_dedupe() -> usize {
     65_536
 }
+fn default_max_payload() -> usize {
+    MAX_PAYLOAD
+}
+
+/// Default largest payload: 256 KiB, far above any reading, far below what
+/// a small device can hold for every message in flight.
+pub const MAX_PAYLOAD: usize = 256 * 1024;
+
+/// Bytes of a malformed payload kept in the ingest log and the dead letter.
+pub const DEAD_LETTER_KEEP: usize = 1024;
 
 impl MqttSourceConfig {
     /// QoS 1, JSON payloads, a persistent MQTT 5 session.
@@ -74,6 +96,7 @@ impl MqttSourceConfig {
         Self {
             session: Session::new(url, client_id),
             topic: topic.into(),
+            topic_fields: Vec::new(),
             share_group: None,
             qos: 1,
             payload: PayloadFormat::Json,
@@ -81,7 +104,38 @@ impl MqttSourceConfig {
             dead_letter: None,
             stop_after_idle_ms: None,
             dedupe_window: default_dedupe(),
+            max_payload: MAX_PAYLOAD,
         }
+    }
+
+    /// Checks every setting (and returns the parsed topic template), so a
+    /// job can refuse bad flags before it opens anything.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad flag or field.
+    pub fn validate(&self) -> Result<TopicTemplate> {
+        self.session.validate()?;
+        let template = TopicTemplate::parse("--topic", &self.topic)?;
+        if !self.topic_fields.is_empty() {
+            template.check_fields("--topic", &self.topic_fields)?;
+        }
+        if self.max_payload == 0 {
+            return Err(Error::config("max_payload", "must be at least 1 byte"));
+        }
+        if self.qos > 2 {
+            return Err(Error::config("qos", "must be 0, 1 or 2"));
+        }
+        if let Some(g) = &self.share_group {
+            if g.is_empty() || g.contains(['/', '+', '#']) {
+                return Err(Error::config("share_group", "must be a non-empty name without / + #"));
+            }
+        }
+        if let Some(d) = &self.dead_letter {
+            TopicTemplate::parse("--dead-letter", d)?
+                .render(|_| None)
+                .map_err(|e| Error::config("--dead-letter", e))?;
+        }
+        Ok(template)
     }
 
     /// The source, with `parse` turning a message's fields into a record.
@@ -93,22 +147,10 @@ impl MqttSourceConfig {
         T: Send + 'static,
         P: FnMut(&Fields<'_>) -> std::result::Result<T, String> + Send + 'static,
     {
-        self.session.validate()?;
-        let template = TopicTemplate::parse("topic", &self.topic)?;
-        if self.qos > 2 {
-            return Err(Error::config("qos", "must be 0, 1 or 2"));
-        }
-        if let Some(g) = &self.share_group {
-            if g.is_empty() || g.contains(['/', '+', '#']) {
-                return Err(Error::config("share_group", "must be a non-empty name without / + #"));
-            }
-        }
-        if let Some(d) = &self.dead_letter {
-            TopicTemplate::parse("dead_letter", d)?.render(|_| None).map_err(|e| Error::config("dead_letter", e))?;
-        }
+        let template = self.validate()?;
         let bad = BadInput::new(format!("mqtt {}", self.topic));
         Ok(MqttSource {
-            dedupe: Dedupe::new(self.dedupe_window),
+            seen: Redeliveries::new(self.dedupe_window),
             cfg: self,
             template,
             parse: Box::new(parse),
@@ -124,6 +166,8 @@ impl MqttSourceConfig {
             dead: VecDeque::new(),
             last_activity: Instant::now(),
             duplicates: 0,
+            retained: 0,
+            dead_sent: 0,
             replay: Vec::new(),
             entries: Vec::new(),
         })
@@ -150,7 +194,7 @@ pub struct MqttSource<T> {
     /// (epoch, position) of complete epochs, oldest first: the log is
     /// trimmed below the oldest retained one's position.
     completed: VecDeque<(u64, u64)>,
-    dedupe: Dedupe,
+    seen: Redeliveries,
     bad: BadInput,
     /// Acks not yet accepted by the connection: (qos, pkid, generation).
     acks: VecDeque<(u8, u16, u64)>,
@@ -158,41 +202,83 @@ pub struct MqttSource<T> {
     dead: VecDeque<(String, Vec<u8>, String)>,
     last_activity: Instant,
     duplicates: u64,
+    /// Retained copies skipped (see `poll_batch`).
+    retained: u64,
+    /// Dead letters handed to the connection (the source publishes nothing
+    /// else, so the connection's PUBACK count confirms them).
+    dead_sent: u64,
     replay: Vec<(u64, Vec<u8>)>,
     entries: Vec<Vec<u8>>,
 }
 
 /// Most dead letters waiting for the connection before new ones are dropped.
 const MAX_DEAD_PENDING: usize = 10_000;
-const ENTRY_VERSION: u8 = 1;
+/// Entries written before packet ids were logged: no qos/pkid/length.
+const ENTRY_V1: u8 = 1;
+const ENTRY_VERSION: u8 = 2;
 
-/// Ingest log entry: `version | u16 topic len | topic | u16 id len | id | payload`.
-fn encode_entry(m: &Inbound, out: &mut Vec<u8>) {
+/// A received message in the form the ingest log stores: a payload over
+/// the limit is kept as its first `DEAD_LETTER_KEEP` bytes plus its length.
+struct Stored<'a> {
+    topic: &'a str,
+    msg_id: Option<&'a str>,
+    payload: &'a [u8],
+    /// The payload's length when only a prefix is stored.
+    cut_from: Option<u32>,
+    qos: u8,
+    pkid: u16,
+}
+
+impl<'a> Stored<'a> {
+    fn of(m: &'a Inbound, max_payload: usize) -> Self {
+        let over = m.payload.len() > max_payload;
+        Stored {
+            topic: &m.topic,
+            msg_id: m.msg_id.as_deref(),
+            payload: if over { &m.payload[..DEAD_LETTER_KEEP.min(m.payload.len())] } else { &m.payload },
+            // MQTT caps a packet at 256 MiB, so a length fits in u32.
+            cut_from: over.then(|| u32::try_from(m.payload.len()).unwrap_or(u32::MAX)),
+            qos: m.qos,
+            pkid: m.pkid,
+        }
+    }
+
+    fn content(&self) -> u64 {
+        content(self.topic, self.payload, self.cut_from.map_or(self.payload.len(), |n| n as usize))
+    }
+}
+
+/// Ingest log entry: `version | qos | u16 pkid | u32 cut-from length (0:
+/// whole) | u16 topic len | topic | u16 id len | id | payload`.
+fn encode_entry(m: &Stored<'_>, out: &mut Vec<u8>) {
     out.clear();
     out.push(ENTRY_VERSION);
+    out.push(m.qos);
+    out.extend_from_slice(&m.pkid.to_be_bytes());
+    out.extend_from_slice(&m.cut_from.unwrap_or(0).to_be_bytes());
     let topic = m.topic.as_bytes();
     let topic = &topic[..topic.len().min(usize::from(u16::MAX))];
     out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
     out.extend_from_slice(topic);
-    let id = m.msg_id.as_deref().unwrap_or("").as_bytes();
+    let id = m.msg_id.unwrap_or("").as_bytes();
     let id = &id[..id.len().min(usize::from(u16::MAX))];
     out.extend_from_slice(&(id.len() as u16).to_be_bytes());
     out.extend_from_slice(id);
-    out.extend_from_slice(&m.payload);
+    out.extend_from_slice(m.payload);
 }
 
-struct Entry<'a> {
-    topic: &'a str,
-    msg_id: Option<&'a str>,
-    payload: &'a [u8],
-}
-
-fn decode_entry(b: &[u8]) -> Result<Entry<'_>> {
+fn decode_entry(b: &[u8]) -> Result<Stored<'_>> {
     let bad = |r: &str| Error::Corrupt { what: "mqtt ingest log entry".into(), reason: r.into() };
     let (&v, rest) = b.split_first().ok_or_else(|| bad("empty"))?;
-    if v != ENTRY_VERSION {
-        return Err(bad(&format!("unknown version {v}")));
-    }
+    let (qos, pkid, cut_from, rest) = match v {
+        ENTRY_V1 => (0, 0, None, rest),
+        ENTRY_VERSION => {
+            let h = rest.get(..7).ok_or_else(|| bad("truncated header"))?;
+            let cut = u32::from_be_bytes([h[3], h[4], h[5], h[6]]);
+            (h[0], u16::from_be_bytes([h[1], h[2]]), (cut > 0).then_some(cut), &rest[7..])
+        }
+        v => return Err(bad(&format!("unknown version {v}"))),
+    };
     let take = |b: &'_ [u8]| -> Result<(usize, usize)> {
         let n = b.get(..2).ok_or_else(|| bad("truncated"))?;
         Ok((usize::from(u16::from_be_bytes([n[0], n[1]])), 2))
@@ -205,13 +291,22 @@ fn decode_entry(b: &[u8]) -> Result<Entry<'_>> {
     let payload = &rest[o + il..];
     let topic = std::str::from_utf8(topic).map_err(|_| bad("topic not UTF-8"))?;
     let id = std::str::from_utf8(id).map_err(|_| bad("id not UTF-8"))?;
-    Ok(Entry { topic, msg_id: (!id.is_empty()).then_some(id), payload })
+    Ok(Stored { topic, msg_id: (!id.is_empty()).then_some(id), payload, cut_from, qos, pkid })
 }
 
 impl<T: Send + 'static> MqttSource<T> {
-    /// Duplicates dropped so far.
+    fn dead_letters_acked(&self) -> bool {
+        self.dead.is_empty() && self.conn.as_ref().is_none_or(|c| c.acked() >= self.dead_sent)
+    }
+
+    /// Redeliveries dropped so far.
     pub fn duplicates(&self) -> u64 {
         self.duplicates
+    }
+
+    /// Retained copies skipped so far.
+    pub fn retained(&self) -> u64 {
+        self.retained
     }
 
     fn filter(&self) -> String {
@@ -253,13 +348,30 @@ impl<T: Send + 'static> MqttSource<T> {
                 break;
             }
             self.dead.pop_front();
+            self.dead_sent += 1;
         }
         Ok(())
     }
 
-    fn parse_one(&mut self, seq: u64, topic: &str, payload: &[u8], live: bool, out: &mut Vec<T>) -> Result<()> {
+    fn parse_one(
+        &mut self,
+        seq: u64,
+        topic: &str,
+        payload: &[u8],
+        cut_from: Option<u32>,
+        live: bool,
+        out: &mut Vec<T>,
+    ) -> Result<()> {
         let mut caps = Vec::new();
-        let r = if self.template.capture(topic, &mut caps) {
+        let r = if let Some(n) = cut_from {
+            Err(format!(
+                "payload of {n} bytes is over the {}-byte limit (the first {} bytes are kept)",
+                self.cfg.max_payload,
+                payload.len()
+            ))
+        } else if payload.is_empty() {
+            Err("empty payload".to_string())
+        } else if self.template.capture(topic, &mut caps) {
             Fields::decode(&self.cfg.payload, &self.cfg.rename, &caps, payload).and_then(|f| (self.parse)(&f))
         } else {
             Err(format!("topic `{topic}` does not match `{}`", self.cfg.topic))
@@ -267,10 +379,11 @@ impl<T: Send + 'static> MqttSource<T> {
         match r {
             Ok(v) => out.push(v),
             Err(reason) => {
-                self.bad.report(seq, &reason, payload)?;
+                let kept = &payload[..payload.len().min(DEAD_LETTER_KEEP)];
+                self.bad.report(seq, &reason, kept)?;
                 if live && self.cfg.dead_letter.is_some() {
                     if self.dead.len() < MAX_DEAD_PENDING {
-                        self.dead.push_back((topic.to_string(), payload.to_vec(), reason));
+                        self.dead.push_back((topic.to_string(), kept.to_vec(), reason));
                     } else {
                         tracing::warn!(topic, "dead-letter queue full; a malformed message was only counted");
                     }
@@ -294,8 +407,8 @@ impl<T: Send + 'static> MqttSource<T> {
         }
         for (seq, bytes) in &buf {
             let e = decode_entry(bytes)?;
-            let (topic, payload) = (e.topic.to_string(), e.payload.to_vec());
-            self.parse_one(*seq, &topic, &payload, false, out)?;
+            let (topic, payload, cut) = (e.topic.to_string(), e.payload.to_vec(), e.cut_from);
+            self.parse_one(*seq, &topic, &payload, cut, false, out)?;
             self.read_seq = seq + 1;
         }
         self.replay = buf;
@@ -315,7 +428,7 @@ impl<T: Send + 'static> Source for MqttSource<T> {
                 self.next_seq = last + 1;
                 self.read_seq = first;
                 // What the log still holds was received before: a broker
-                // redelivering it must not count it twice.
+                // redelivering it must not count it twice (see `dedupe`).
                 let mut from = first.max(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
                 let mut buf = Vec::new();
                 while from < self.next_seq {
@@ -323,9 +436,17 @@ impl<T: Send + 'static> Source for MqttSource<T> {
                     log.read(from, 4096, &mut buf)?;
                     let Some((last_seq, _)) = buf.last() else { break };
                     from = last_seq + 1;
-                    for (_, b) in &buf {
+                    for (seq, b) in &buf {
                         let e = decode_entry(b)?;
-                        self.dedupe.insert(identity(e.topic, e.payload, e.msg_id));
+                        let r = Received {
+                            qos: e.qos,
+                            pkid: e.pkid,
+                            dup: false,
+                            conn: 0,
+                            content: e.content(),
+                            msg_id: e.msg_id,
+                        };
+                        self.seen.logged(*seq, &r);
                     }
                 }
             }
@@ -355,11 +476,20 @@ impl<T: Send + 'static> Source for MqttSource<T> {
             }
             let idle = self.cfg.stop_after_idle_ms.map(Duration::from_millis);
             if idle.is_some_and(|d| self.last_activity.elapsed() >= d) {
-                // Let the last acks out before the connection closes.
-                let until = Instant::now() + Duration::from_secs(1);
-                while !self.acks.is_empty() && Instant::now() < until {
+                // Let the last acks out, and the dead letters reach the
+                // broker (PUBACKed: rumqttc keeps unacknowledged publishes
+                // only in memory), before the connection closes.
+                let until = Instant::now() + Duration::from_secs(5);
+                while (!self.acks.is_empty() || !self.dead_letters_acked()) && Instant::now() < until {
                     self.flush()?;
                     std::thread::sleep(Duration::from_millis(1));
+                }
+                if !self.dead_letters_acked() {
+                    tracing::warn!(
+                        source = %self.cfg.topic,
+                        waiting = self.dead.len(),
+                        "dead letters not acknowledged by the broker at the end of the stream (they were counted)"
+                    );
                 }
                 tracing::info!(source = %self.cfg.topic, "no message for the idle time: end of stream");
                 return Ok(Poll::End);
@@ -374,19 +504,42 @@ impl<T: Send + 'static> Source for MqttSource<T> {
             if m.qos > 0 {
                 self.acks.push_back((m.qos, m.pkid, m.gen));
             }
-            if !self.dedupe.insert(identity(&m.topic, &m.payload, m.msg_id.as_deref())) {
-                self.duplicates += 1;
-                tracing::debug!(topic = %m.topic, "duplicate message dropped");
+            // A retained copy is what the broker stored from an earlier
+            // publish and sends because a subscription was made (at the
+            // first start, or again when the broker kept no session): the
+            // stream starts at the subscription, and after a re-subscribe
+            // the copy repeats a message already received. Skipped, acked,
+            // counted and logged.
+            if m.retain {
+                self.retained += 1;
+                tracing::info!(topic = %m.topic, retained = self.retained, "retained copy skipped: the stream starts at the subscription");
                 continue;
             }
+            let st = Stored::of(&m, self.cfg.max_payload);
+            let r = Received {
+                qos: m.qos,
+                pkid: m.pkid,
+                dup: m.dup,
+                conn: m.gen,
+                content: st.content(),
+                msg_id: st.msg_id,
+            };
+            let seq = self.next_seq + kept.len() as u64;
+            if self.seen.is_redelivery(&r, seq) {
+                self.duplicates += 1;
+                tracing::debug!(topic = %m.topic, pkid = m.pkid, dup = m.dup, "redelivered message dropped");
+                continue;
+            }
+            self.seen.logged(seq, &r);
             if self.log.is_some() {
                 if entries.len() == used {
                     entries.push(Vec::new());
                 }
-                encode_entry(&m, &mut entries[used]);
+                encode_entry(&st, &mut entries[used]);
                 used += 1;
             }
-            kept.push(m);
+            let cut = st.cut_from;
+            kept.push((m, cut));
         }
         if let Some(log) = &self.log {
             log.append(self.next_seq, entries[..used].iter().map(Vec::as_slice))?;
@@ -394,11 +547,12 @@ impl<T: Send + 'static> Source for MqttSource<T> {
         self.entries = entries;
         // Durable (or no log at all): now the broker may forget them.
         self.flush()?;
-        for m in kept {
+        for (m, cut) in kept {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.read_seq = self.next_seq;
-            self.parse_one(seq, &m.topic, &m.payload, true, out)?;
+            let payload = if cut.is_some() { &m.payload[..DEAD_LETTER_KEEP.min(m.payload.len())] } else { &m.payload };
+            self.parse_one(seq, &m.topic, payload, cut, true, out)?;
         }
         Ok(Poll::Ready)
     }
@@ -502,13 +656,25 @@ mod tests {
             payload: bytes::Bytes::from_static(b"{\"x\":1}"),
             qos: 1,
             pkid: 3,
+            dup: false,
+            retain: false,
             gen: 1,
             msg_id: Some("id-1".into()),
         };
         let mut b = Vec::new();
-        encode_entry(&m, &mut b);
+        encode_entry(&Stored::of(&m, MAX_PAYLOAD), &mut b);
         let e = decode_entry(&b).unwrap();
         assert_eq!((e.topic, e.msg_id, e.payload), ("a/b", Some("id-1"), &b"{\"x\":1}"[..]));
+        assert_eq!((e.qos, e.pkid, e.cut_from), (1, 3, None));
         assert!(decode_entry(&b[..4]).is_err());
+        // An oversized payload is stored as a prefix and its length.
+        let big = Inbound { payload: bytes::Bytes::from(vec![b'x'; 5000]), ..m };
+        encode_entry(&Stored::of(&big, 4096), &mut b);
+        let e = decode_entry(&b).unwrap();
+        assert_eq!((e.payload.len(), e.cut_from), (DEAD_LETTER_KEEP, Some(5000)));
+        // Entries of the first format still read (no packet id).
+        let v1 = [&[1u8, 0, 1, b't', 0, 0][..], b"{}"].concat();
+        let e = decode_entry(&v1).unwrap();
+        assert_eq!((e.topic, e.payload, e.qos), ("t", &b"{}"[..], 0));
     }
 }
