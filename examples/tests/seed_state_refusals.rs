@@ -178,6 +178,27 @@ fn a_file_or_a_busy_directory_is_refused_with_a_sentence() {
     refused(&job(&input, &out, &file, &[]).output().unwrap(), "it is a file, not a directory");
     assert_eq!(std::fs::read(&file).unwrap(), b"mine");
 
+    // Two processes creating the same directory at once: one is refused.
+    let fresh = dir.path().join("fresh");
+    let mut both = [
+        job(&input, &dir.path().join("a.csv"), &fresh, &[]).spawn().unwrap(),
+        job(&input, &dir.path().join("b.csv"), &fresh, &[]).spawn().unwrap(),
+    ];
+    let start = Instant::now();
+    let ended = loop {
+        if let Some(i) = (0..2).find(|&i| both[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "neither process ended");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let [a, b] = both;
+    let (loser, mut winner) = if ended == 0 { (a, b) } else { (b, a) };
+    refused(&loser.wait_with_output().unwrap(), "another process is using it");
+    assert!(winner.try_wait().unwrap().is_none(), "the other one runs on");
+    winner.kill().unwrap();
+    winner.wait().unwrap();
+
     let state = dir.path().join("state");
     let mut first = run_past(&mut job(&input, &out, &state, &[]), &state, 0);
     let second = job(&input, &dir.path().join("out2.csv"), &state, &[]).output().unwrap();

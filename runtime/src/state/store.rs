@@ -143,6 +143,7 @@ impl Store {
     ) -> Result<(Store, Recovered)> {
         let lock = manifest::lock(path)?;
         check_marker(path, job, identity, cfg)?;
+        let committed = manifest::read_committed(path)?;
         let refuse = |reason: String| refuse(path, reason);
         let db = Database::builder(path.join(DB_DIR))
             .cache_size(cfg.block_cache)
@@ -158,7 +159,6 @@ impl Store {
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
         manifest::verify_keyspaces(path, &db)?;
-        let committed = manifest::read_committed(path)?;
         let (memtable, table) = (cfg.memtable, cfg.table);
         let open = |name: &str| {
             db.keyspace(name, || keyspace_options(table))
