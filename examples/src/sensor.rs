@@ -293,7 +293,7 @@ pub fn state_identity(cfg: &SensorAverage) -> anyhow::Result<Vec<(String, String
             put("--mqtt", m.url.clone());
             put("--topic", m.topic.clone());
             put("--client-id", m.client_id.clone());
-            put("--share-group", m.share_group.clone().unwrap_or_default());
+            put("--share-group", m.share_group.clone().unwrap_or_else(|| "none".into()));
         }
     }
     put("--window", format!("{:?}", cfg.window));
