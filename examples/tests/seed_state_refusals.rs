@@ -244,3 +244,36 @@ fn sigterm_is_told_apart_from_a_finished_job() {
     assert!(!stderr(&o).contains("stopped by"), "{}", stderr(&o));
     assert_eq!(seed::sorted_rows(&out), seed::sorted_rows(&expected_out));
 }
+
+/// Regression (issue 12 §3) for MQTT input: a state directory (whose ingest
+/// log and positions belong to one broker session) resumed with another
+/// topic or client id is refused before anything connects. No broker is
+/// needed: the identity is checked when the state directory is opened.
+#[test]
+fn another_topic_or_client_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let out = dir.path().join("out.csv");
+    let mqtt = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args(["--mqtt", "mqtt://127.0.0.1:1", "--stop-after-idle", "1s"]).args(extra);
+        c.arg("--output").arg(&out).arg("--state-dir").arg(&state);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    };
+    // Nothing listens on port 1: the first run keeps trying to connect,
+    // with its state directory created; it is killed once that exists.
+    let mut first = mqtt(&[]).spawn().unwrap();
+    let start = Instant::now();
+    while !state.join("RIVULET").is_file() {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended before creating its state");
+        assert!(start.elapsed() < Duration::from_secs(60), "no state directory after 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mqtt = |extra: &[&str]| mqtt(extra).output().unwrap();
+    refused(&mqtt(&["--topic", "other/{sensor_id}"]), "`--topic` was sensors/{sensor_id}/temp, now other/{sensor_id}");
+    refused(&mqtt(&["--client-id", "someone-else"]), "`--client-id` was rivulet-sensor-average, now someone-else");
+    refused(&mqtt(&["--share-group", "g"]), "`--share-group` was none, now g");
+}
