@@ -62,8 +62,14 @@ pub fn message(e: &anyhow::Error) -> String {
 /// Prints `program: message` to stderr and returns the exit code for the
 /// outcome of `main`.
 pub fn report(program: &str, r: anyhow::Result<()>) -> ExitCode {
+    report_code(program, r.map(|()| ExitCode::SUCCESS))
+}
+
+/// [`report`] for a `main` that chooses its own exit code on success (e.g.
+/// 128 + the signal that stopped the job).
+pub fn report_code(program: &str, r: anyhow::Result<ExitCode>) -> ExitCode {
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("{program}: {}", message(&e));
             ExitCode::from(code(&e))

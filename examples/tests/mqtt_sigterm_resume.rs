@@ -1,6 +1,7 @@
 //! SIGTERM (as Ctrl-C) stops the engine cleanly after a final checkpoint —
-//! exit 0, windows left open, not marked finished — and the next run
-//! resumes: the final output equals the `--input` run.
+//! exit 143 with "stopped by SIGTERM" (told apart from a finished job),
+//! windows left open, not marked finished — and the next run resumes: the
+//! final output equals the `--input` run.
 
 mod common;
 use common::*;
@@ -28,7 +29,7 @@ fn sigterm_checkpoints_and_the_next_run_resumes() {
     // recorded by the stop's own checkpoint.
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let (ok, err) = finish(child, Duration::from_secs(20));
-    assert!(ok, "a stopped run exits 0: {err}");
+    assert!(!ok && err.contains("stopped by SIGTERM"), "a stopped run says so and exits 143: {err}");
     assert!(err.contains("1 checkpoints"), "one final checkpoint: {err}");
     let child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
     pubr.join().unwrap();

@@ -1,12 +1,15 @@
 //! `kill -9` of a running `sensor-average` at several moments, restarted
 //! with the same command each time: the final output holds exactly the rows
 //! of an uninterrupted run, and a run after completion changes nothing.
+//! Each kill lands after the run committed a checkpoint of its own (read
+//! from the state directory's `RIVULET.epoch`), so every restart resumes
+//! from a checkpoint, whatever the machine's speed.
 
 mod seed;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
 
@@ -19,6 +22,12 @@ fn command(input: &Path, output: &Path, state: Option<&Path>, p: usize) -> Comma
     }
     c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
+}
+
+/// The last committed epoch recorded in `RIVULET.epoch` (read only).
+fn committed(state: &Path) -> u64 {
+    let text = std::fs::read_to_string(state.join("RIVULET.epoch")).unwrap_or_default();
+    text.split_whitespace().nth(1).and_then(|e| e.parse().ok()).unwrap_or(0)
 }
 
 fn crash_and_resume(p: usize) {
@@ -34,9 +43,16 @@ fn crash_and_resume(p: usize) {
     let out = dir.path().join("out.csv");
     let state = dir.path().join("state");
     let mut kills = 0;
-    // Kill early (maybe before the first checkpoint), mid-way, and late.
-    for ms in [5u64, 150, 300, 450, 600, 900] {
+    // Each run is killed at a varied moment after its own first checkpoint:
+    // at once, mid-epoch, and later.
+    for ms in [0u64, 7, 40, 150] {
+        let before = committed(&state);
         let mut child = command(&input, &out, Some(&state), p).spawn().unwrap();
+        let start = Instant::now();
+        while committed(&state) <= before && child.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint after 120 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
         std::thread::sleep(Duration::from_millis(ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
@@ -44,9 +60,20 @@ fn crash_and_resume(p: usize) {
         }
         child.wait().unwrap();
     }
+    let last = committed(&state);
     let run = command(&input, &out, Some(&state), p).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
     assert!(kills >= 2, "the job finished before it could be killed; make the input larger");
+    // Regression (issue 12): kills at fixed delays could all land before the
+    // first checkpoint and never test a resume.
+    let resumed: u64 = stderr
+        .split("resumed from epoch ")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .and_then(|e| e.parse().ok())
+        .unwrap_or_else(|| panic!("the last run did not resume from a checkpoint: {stderr}"));
+    assert!(resumed >= last && resumed >= 1, "resumed from epoch {resumed}, {last} was committed");
     assert_eq!(seed::sorted_rows(&out), expected, "exactly-once output after {kills} kills");
 
     // A finished job leaves its output as it is.

@@ -54,7 +54,7 @@ fn outputs_over_inputs_or_state_are_refused_untouched() {
         let r = run(&args);
         let e = stderr(&r);
         assert_eq!(r.status.code(), Some(2), "{e}");
-        assert!(e.contains(&format!("`{flag}`")) && e.contains(other), "{e}");
+        assert!(e.contains(&format!("invalid {flag}:")) && e.contains(other), "{e}");
         assert_eq!(std::fs::read(&input).unwrap(), before, "the input is untouched: {e}");
         assert!(!d.join("o.csv").exists() && !state.exists(), "nothing was created: {e}");
     }

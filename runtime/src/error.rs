@@ -25,8 +25,10 @@ pub enum Error {
         source: fjall::Error,
     },
     /// The state directory exists but cannot be used (damaged, or written by
-    /// an incompatible job or version). Nothing was deleted.
-    #[error("state directory {path} refused: {reason} (nothing was changed or deleted)")]
+    /// an incompatible job or version). Nothing in it was deleted or reset;
+    /// a damaged database may have had fjall's own recovery files rewritten
+    /// when it was opened to be checked.
+    #[error("state directory {path} refused: {reason} (nothing in it was deleted or reset)")]
     StateRefused { path: PathBuf, reason: String },
     /// A stored value could not be decoded.
     #[error("corrupt state value in {what}: {reason}")]

@@ -256,7 +256,11 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
             rivulet::mqtt::TopicTemplate::parse_publish("--publish", t)?;
         }
     }
-    let env = Env::new(cfg.job.clone())?;
+    let mut job = cfg.job.clone();
+    if job.state_dir.is_some() {
+        job.identity = state_identity(cfg)?;
+    }
+    let env = Env::new(job)?;
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
         Input::Csv(path) => {
@@ -291,6 +295,45 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
         .aggregate((Avg::of(|r: &Reading| r.temp), Count))
         .sink(sink);
     Ok(env)
+}
+
+/// What defines the seed job's state (see `JobConfig::identity`): a state
+/// directory written with other values is refused. An input file is its
+/// canonical path and its first line (up to 256 bytes): resuming the same
+/// file, also while a logger appends to it, is accepted; another file, or
+/// the same path rewritten with other data, is refused. (A file with no
+/// complete first line when the directory was created is refused once one
+/// is appended.) Over MQTT: the broker URL, topic template, client id
+/// (whose session holds the unacked messages) and share group.
+///
+/// # Errors
+/// The input file cannot be read.
+pub fn state_identity(cfg: &SensorAverage) -> anyhow::Result<Vec<(String, String)>> {
+    let mut id = Vec::new();
+    let mut put = |k: &str, v: String| id.push((k.to_string(), v));
+    match &cfg.input {
+        Input::Csv(path) => {
+            let canon = std::fs::canonicalize(path).with_context(|| format!("opening input {}", path.display()))?;
+            let mut head = Vec::with_capacity(256);
+            let file = std::fs::File::open(&canon).with_context(|| format!("opening input {}", path.display()))?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, 256), &mut head)
+                .with_context(|| format!("reading input {}", path.display()))?;
+            let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+            put("--input", canon.display().to_string());
+            put("--input first line", String::from_utf8_lossy(first).into_owned());
+        }
+        Input::Synthetic { n, sensors } => put("input", format!("synthetic {n} readings from {sensors} sensors")),
+        Input::Mqtt(m) => {
+            put("--mqtt", m.url.clone());
+            put("--topic", m.topic.clone());
+            put("--client-id", m.client_id.clone());
+            put("--share-group", m.share_group.clone().unwrap_or_else(|| "none".into()));
+        }
+    }
+    put("--window", format!("{:?}", cfg.window));
+    put("--max-out-of-orderness", format!("{:?}", cfg.max_out_of_orderness));
+    put("aggregates", "avg(celsius), count per sensor".into());
+    Ok(id)
 }
 
 #[cfg(test)]

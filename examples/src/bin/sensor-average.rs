@@ -27,8 +27,9 @@ use std::time::Duration;
 ///
 /// Exit codes: 0 done (or already done), 1 the job failed, 2 bad arguments
 /// (the message names the flag; nothing was created), 3 the state directory
-/// was refused, or the checkpoint to restore is not retained (nothing was
-/// changed).
+/// was refused, or the checkpoint to restore is not retained, 130/143
+/// stopped by SIGINT/SIGTERM (after a final checkpoint; run the same
+/// command again to go on).
 #[derive(Parser, Debug)]
 #[command(version)]
 #[command(group(clap::ArgGroup::new("source").args(["input", "mqtt"])))]
@@ -89,10 +90,19 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    rivulet_agent::exit::report("sensor-average", run(args))
+    rivulet_agent::exit::report_code("sensor-average", run(args))
 }
 
-fn run(a: Args) -> anyhow::Result<()> {
+fn run(a: Args) -> anyhow::Result<ExitCode> {
+    // From the start, a first SIGINT/SIGTERM is recorded (and stops the job
+    // once it runs); a second one exits at once with 128 + its number.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let which = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, seen.clone())?;
+        signal_hook::flag::register(sig, seen.clone())?;
+        signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
+    }
     if a.list_checkpoints {
         let Some(dir) = &a.engine.state_dir else {
             return Err(
@@ -100,7 +110,7 @@ fn run(a: Args) -> anyhow::Result<()> {
             );
         };
         print!("{}", rivulet::state::Store::list_checkpoints(dir)?);
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let Some(output) = a.output else {
         return Err(rivulet::Error::Config { field: "--output", reason: "required".into() }.into());
@@ -139,16 +149,18 @@ fn run(a: Args) -> anyhow::Result<()> {
         job,
     };
     let env = build_sensor_average(&cfg)?;
-    // First signal: stop after a final checkpoint. Second: exit at once.
     let stop = env.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
         signal_hook::flag::register(sig, stop.clone())?;
+    }
+    // A signal received while the job was being built stops it too.
+    if seen.load(std::sync::atomic::Ordering::SeqCst) {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     let out = env.execute()?;
     if out.already_finished {
         eprintln!("sensor-average: the job in this state directory already finished; output left as it is");
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let m = out.metrics;
     eprintln!(
@@ -161,5 +173,16 @@ fn run(a: Args) -> anyhow::Result<()> {
         out.resumed_from.map(|e| format!(" (resumed from epoch {e})")).unwrap_or_default(),
         out.elapsed
     );
-    Ok(())
+    let sig = which.load(std::sync::atomic::Ordering::SeqCst);
+    if sig == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = if sig == signal_hook::consts::SIGINT as usize { "SIGINT" } else { "SIGTERM" };
+    let next = if cfg.job.state_dir.is_some() {
+        "run the same command again to go on from its final checkpoint"
+    } else {
+        "without --state-dir a new run starts over"
+    };
+    eprintln!("sensor-average: stopped by {name} before the end of the input; {next}");
+    Ok(ExitCode::from(u8::try_from(128 + sig).unwrap_or(1)))
 }

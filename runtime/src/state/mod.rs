@@ -8,6 +8,7 @@
 pub mod codec;
 mod handles;
 mod ingest;
+mod manifest;
 mod retain;
 mod store;
 mod table;

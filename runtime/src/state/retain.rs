@@ -14,6 +14,7 @@
 //! `retain = 1` none are written and nothing is read for them.
 
 use super::codec;
+use super::manifest::{self, refuse, Committed};
 use super::store::{
     epoch_key_tail, key_epoch, outbox_epoch, Recovered, Store, DB_DIR, MARKER, META_COMPLETE, META_FINISHED,
 };
@@ -236,6 +237,9 @@ impl Store {
         b.remove(&self.meta, META_FINISHED);
         let undo = complete != Some(epoch);
         if undo {
+            // Before fjall's record can go back to `epoch`: the check at
+            // open must accept it from then on.
+            manifest::write_committed(self.path(), Committed { complete, restoring: Some(epoch) }, true)?;
             Self::put_meta(&mut b, &self.meta, META_ROLLBACK, &epoch)?;
         }
         self.commit_durable(b)?;
@@ -284,7 +288,8 @@ impl Store {
             b.remove(&self.meta, ckpt_key(*e));
         }
         b.remove(&self.meta, META_ROLLBACK);
-        self.commit_durable(b)
+        self.commit_durable(b)?;
+        manifest::write_committed(self.path(), Committed { complete: Some(epoch), restoring: None }, true)
     }
 
     /// Puts back what epoch `epoch` overwrote, each chunk in one batch with
@@ -300,35 +305,51 @@ impl Store {
         })
     }
 
-    /// Reads what the state directory `path` holds without changing it:
-    /// nothing is recovered, created or trimmed (fjall replays its journal
-    /// into memory to read it).
+    /// Reads what the state directory `path` holds without changing it,
+    /// not even its metadata: fjall writes when it opens a database
+    /// (journal recovery), so it opens a copy of `db/` made in the system's
+    /// temporary directory (`TMPDIR`), removed afterwards. The copy is
+    /// checked like a start checks the directory itself: a damaged one is
+    /// refused, never listed as empty.
     ///
     /// # Errors
-    /// [`Error::StateRefused`] when `path` is not a Rivulet state directory;
-    /// store failures.
+    /// [`Error::StateRefused`] when `path` is not a Rivulet state directory,
+    /// a running job holds it, or it is damaged; store failures.
     pub fn list_checkpoints(path: &Path) -> Result<CheckpointList> {
-        let refuse = |reason: String| Error::StateRefused { path: path.to_path_buf(), reason };
-        let marker = path.join(MARKER);
-        if !marker.is_file() {
-            return Err(refuse(format!("it has no {MARKER} marker, so it is not a Rivulet state directory")));
+        let refuse = |reason: String| refuse(path, reason);
+        if !path.is_dir() {
+            return Err(refuse("it is not a directory".into()));
         }
+        let marker = std::fs::read_to_string(path.join(MARKER)).map_err(|e| {
+            refuse(format!("its {MARKER} marker cannot be read ({e}), so it is not a Rivulet state directory"))
+        })?;
         let db_path = path.join(DB_DIR);
         if !db_path.is_dir() {
             return Err(refuse(format!("the {DB_DIR}/ database folder is missing")));
         }
-        let db = Database::builder(&db_path).open().map_err(|e| match e {
+        manifest::check_unlocked(path)?;
+        // Format 1 recorded no committed epoch: nothing to check against.
+        let format1 = marker.starts_with("rivulet-state format=1 ");
+        let committed = if format1 { Committed::default() } else { manifest::read_committed(path)? };
+        let copy = TempCopy::of(&db_path).map_err(|e| {
+            refuse(format!("its database could not be copied to {} to be read: {e}", std::env::temp_dir().display()))
+        })?;
+        let db = Database::builder(&copy.0).worker_threads(1).open().map_err(|e| match e {
             fjall::Error::Locked => refuse("a running job holds it; list its checkpoints once it stopped".into()),
             e => refuse(format!("the state database cannot be opened: {e}")),
         })?;
-        if !db.keyspace_exists("meta") {
+        if format1 && !db.keyspace_exists("meta") {
             return Ok(CheckpointList::default());
+        }
+        if !format1 {
+            manifest::verify_keyspaces(path, &db)?;
         }
         let meta = db
             .keyspace("meta", fjall::KeyspaceCreateOptions::default)
             .map_err(|e| refuse(format!("keyspace `meta` cannot be opened: {e}")))?;
         let err = |e| Error::Store { path: path.to_path_buf(), source: e };
         let complete = meta_u64(&meta, META_COMPLETE, &err)?;
+        manifest::verify_committed(path, committed, complete)?;
         let finished = match meta.get(META_FINISHED).map_err(err)? {
             Some(v) => codec::decode_value(&v, "finished")?,
             None => false,
@@ -336,6 +357,28 @@ impl Store {
         let floor = meta_u64(&meta, META_UNDO_FLOOR, &err)?.unwrap_or(0);
         let retained = restorable(&entries(&meta, floor.saturating_sub(1), &err)?, complete);
         Ok(CheckpointList { complete, finished, retained, rollback: meta_u64(&meta, META_ROLLBACK, &err)? })
+    }
+}
+
+/// A copy of a database directory in the temporary directory, removed when
+/// dropped.
+struct TempCopy(std::path::PathBuf);
+
+impl TempCopy {
+    fn of(db: &Path) -> std::io::Result<TempCopy> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("rivulet-list-{}-{nanos}", std::process::id()));
+        let copy = TempCopy(dir);
+        manifest::copy_dir(db, &copy.0)?;
+        Ok(copy)
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        // The database was dropped before this (declared later): nothing
+        // holds the copy any more.
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -19,6 +19,7 @@
 //!   [`super::retain`]).
 
 use super::codec::{self, read_entry};
+use super::manifest::{self, refuse, Committed, CREATING, KEYSPACES};
 use crate::error::{Error, Result};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -26,7 +27,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 /// Bumped when the on-disk layout changes incompatibly.
-pub const STATE_FORMAT: u32 = 1;
+pub const STATE_FORMAT: u32 = 2;
 /// Entries per write batch wherever a large set is written or read in
 /// chunks (deltas staged and applied, evictions, spilled timers): a bounded
 /// batch is bounded memory.
@@ -103,6 +104,8 @@ pub struct Store {
     pub(crate) undo: Keyspace,
     /// [`StoreConfig::retain_checkpoints`].
     pub(crate) retain: usize,
+    /// Holds the directory's lock while the store is open.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Store {
@@ -112,16 +115,36 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the state directory of job `job`, then restores it
-    /// to its last complete epoch.
+    /// [`Store::open_job`] for a job that declares no identity beyond its
+    /// name.
     ///
     /// # Errors
-    /// [`Error::StateRefused`] when the directory is not Rivulet state, was
-    /// written by another job or format, or fjall cannot open it. Nothing is
-    /// deleted in that case.
+    /// See [`Store::open_job`].
     pub fn open(path: &Path, job: &str, cfg: &StoreConfig) -> Result<(Store, Recovered)> {
-        check_marker(path, job, cfg)?;
-        let refuse = |reason: String| Error::StateRefused { path: path.to_path_buf(), reason };
+        Self::open_job(path, job, &[], cfg)
+    }
+
+    /// Opens (or creates) the state directory of job `job` with `identity`
+    /// (the `(name, value)` pairs that define its state, recorded at
+    /// creation), proves its committed data intact, then restores it to its
+    /// last complete epoch.
+    ///
+    /// # Errors
+    /// [`Error::StateRefused`] when the directory is a file, not Rivulet
+    /// state, written by another job, identity or format, used by another
+    /// process, not writable, or damaged (a keyspace missing, fjall's last
+    /// complete epoch below the one recorded in `RIVULET.epoch`). Nothing
+    /// in it is changed in that case.
+    pub fn open_job(
+        path: &Path,
+        job: &str,
+        identity: &[(String, String)],
+        cfg: &StoreConfig,
+    ) -> Result<(Store, Recovered)> {
+        let lock = manifest::lock(path)?;
+        check_marker(path, job, identity, cfg)?;
+        let committed = manifest::read_committed(path)?;
+        let refuse = |reason: String| refuse(path, reason);
         let db = Database::builder(path.join(DB_DIR))
             .cache_size(cfg.block_cache)
             .max_journaling_size(cfg.max_journaling)
@@ -135,6 +158,7 @@ impl Store {
             .worker_threads(1)
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
+        manifest::verify_keyspaces(path, &db)?;
         let (memtable, table) = (cfg.memtable, cfg.table);
         let open = |name: &str| {
             db.keyspace(name, || keyspace_options(table))
@@ -155,7 +179,10 @@ impl Store {
             retain: cfg.retain_checkpoints.max(1),
             path: path.to_path_buf(),
             db,
+            _lock: lock,
         };
+        let found: Option<u64> = store.get_meta(META_COMPLETE)?;
+        manifest::verify_committed(path, committed, found)?;
         let rec = store.recover()?;
         Ok((store, rec))
     }
@@ -282,7 +309,11 @@ impl Store {
             Self::put_meta(&mut b, &self.meta, META_FINISHED, &true)?;
         }
         self.list_checkpoint(&mut b, epoch)?;
-        self.commit_durable(b)
+        self.commit_durable(b)?;
+        // After fjall's sync: the file never claims more than fjall holds.
+        // The rename is not synced: lost, it leaves a lower epoch, which
+        // the check at open accepts.
+        manifest::write_committed(&self.path, Committed { complete: Some(epoch), restoring: None }, false)
     }
 
     /// Moves the delta of a complete `epoch` from `stage` into `state`,
@@ -467,21 +498,16 @@ pub(crate) fn outbox_epoch(k: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(head.try_into().unwrap_or_default()))
 }
 
-/// Marks a state directory whose creation has not finished: everything in
-/// it is ours and holds nothing committed, so creation may start over.
-const CREATING: &str = "RIVULET.creating";
-
-fn check_marker(path: &Path, job: &str, cfg: &StoreConfig) -> Result<()> {
-    let refuse = |reason: String| Error::StateRefused { path: path.to_path_buf(), reason };
+/// Checks the marker against `job` and `identity`, or creates the
+/// directory's contents when it is empty (or its creation was interrupted).
+fn check_marker(path: &Path, job: &str, identity: &[(String, String)], cfg: &StoreConfig) -> Result<()> {
+    let refuse = |reason: String| refuse(path, reason);
     let marker = path.join(MARKER);
-    let expected = format!("rivulet-state format={STATE_FORMAT} job={job}\n");
-    let empty = match std::fs::read_dir(path) {
-        Ok(mut d) => d.next().is_none(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-        Err(e) => return Err(Error::io(path, e)),
-    };
+    let head = format!("rivulet-state format={STATE_FORMAT} job={job}");
+    let names = manifest::entries(path)?;
+    let empty = names.iter().all(|n| n == manifest::LOCK_FILE);
     if empty || (!marker.exists() && path.join(CREATING).exists()) {
-        return create(path, &expected, cfg);
+        return create(path, &manifest::marker_text(&head, identity), cfg);
     }
     let found = match std::fs::read_to_string(&marker) {
         Ok(s) => s,
@@ -492,8 +518,28 @@ fn check_marker(path: &Path, job: &str, cfg: &StoreConfig) -> Result<()> {
         }
         Err(e) => return Err(refuse(format!("{MARKER} marker unreadable: {e}"))),
     };
-    if found != expected {
-        return Err(refuse(format!("it was written as `{}`, but this run is `{}`", found.trim(), expected.trim())));
+    let found_head = found.lines().next().unwrap_or("").trim();
+    if found_head == format!("rivulet-state format=1 job={job}") {
+        // Format 1 recorded neither the job's identity nor its committed
+        // epoch: nothing proves the directory holds this job's state or
+        // that it is intact, so it is not adopted.
+        return Err(refuse(
+            "it was written by an earlier Rivulet (state format 1) that recorded neither the job's inputs and \
+             settings nor its committed epoch, so resuming it cannot be proven safe; finish it with that version \
+             or start this job in a new state directory"
+                .into(),
+        ));
+    }
+    if found_head != head {
+        return Err(refuse(format!("it was written as `{found_head}`, but this run is `{head}`")));
+    }
+    let diff = manifest::identity_diff(&found, identity);
+    if !diff.is_empty() {
+        return Err(refuse(format!(
+            "it holds the state of a job with other inputs or settings: {}; give this job a state directory of \
+             its own",
+            diff.join("; ")
+        )));
     }
     if !path.join(DB_DIR).is_dir() {
         return Err(refuse(format!("the {DB_DIR}/ database folder is missing")));
@@ -502,27 +548,29 @@ fn check_marker(path: &Path, job: &str, cfg: &StoreConfig) -> Result<()> {
 }
 
 /// Creates a state directory so that a crash at any point leaves either
-/// nothing, a directory marked as still being created, or a complete one.
-fn create(path: &Path, expected: &str, cfg: &StoreConfig) -> Result<()> {
+/// nothing, a directory marked as still being created, or a complete one:
+/// every keyspace exists and `RIVULET.epoch` says nothing is committed.
+fn create(path: &Path, marker_text: &str, cfg: &StoreConfig) -> Result<()> {
     let io = |p: &Path, e| Error::io(p, e);
-    std::fs::create_dir_all(path).map_err(|e| io(path, e))?;
     let creating = path.join(CREATING);
-    std::fs::write(&creating, expected).map_err(|e| io(&creating, e))?;
+    std::fs::write(&creating, marker_text).map_err(|e| refuse(path, format!("it cannot be written: {e}")))?;
     let db_path = path.join(DB_DIR);
     if db_path.exists() {
         // Left by an interrupted creation: it never held committed state.
         std::fs::remove_dir_all(&db_path).map_err(|e| io(&db_path, e))?;
     }
     {
-        let db = Database::builder(&db_path)
-            .cache_size(cfg.block_cache)
-            .open()
-            .map_err(|e| Error::Store { path: db_path.clone(), source: e })?;
-        db.persist(PersistMode::SyncAll).map_err(|e| Error::Store { path: db_path.clone(), source: e })?;
+        let store_err = |e| Error::Store { path: db_path.clone(), source: e };
+        let db = Database::builder(&db_path).cache_size(cfg.block_cache).open().map_err(store_err)?;
+        for name in KEYSPACES {
+            db.keyspace(name, || keyspace_options(cfg.table)).map_err(store_err)?;
+        }
+        db.persist(PersistMode::SyncAll).map_err(store_err)?;
     }
+    manifest::write_committed(path, Committed::default(), false)?;
     let marker = path.join(MARKER);
     let tmp = path.join(format!("{MARKER}.tmp"));
-    std::fs::write(&tmp, expected).map_err(|e| io(&tmp, e))?;
+    std::fs::write(&tmp, marker_text).map_err(|e| io(&tmp, e))?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, &marker).map_err(|e| io(&marker, e))?;
     std::fs::remove_file(&creating).map_err(|e| io(&creating, e))?;

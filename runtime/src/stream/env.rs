@@ -95,6 +95,14 @@ pub struct JobConfig {
     /// outputs go back to it, later checkpoints are dropped, and the job
     /// replays from there.
     pub restore_checkpoint: Option<u64>,
+    /// What defines the job's state besides its name, as `(name, value)`
+    /// pairs: its inputs' identity, window, watermark delay, aggregates.
+    /// Recorded when the state directory is created; a later start with
+    /// other values is refused, naming each difference. Settings that may
+    /// legally change between runs (parallelism, checkpoint interval and
+    /// retention, outputs) do not belong here. The key groups are added by
+    /// the engine.
+    pub identity: Vec<(String, String)>,
 }
 
 impl JobConfig {
@@ -113,6 +121,7 @@ impl JobConfig {
             channel_capacity: 16,
             store: StoreConfig::default(),
             restore_checkpoint: None,
+            identity: Vec::new(),
         }
     }
 
@@ -281,7 +290,9 @@ impl Env {
         config.validate()?;
         let (store, recovered) = match &config.state_dir {
             Some(dir) => {
-                let (s, mut r) = Store::open(dir, &config.name, &config.store)?;
+                let mut identity = config.identity.clone();
+                identity.push(("key groups".into(), config.key_groups.to_string()));
+                let (s, mut r) = Store::open_job(dir, &config.name, &identity, &config.store)?;
                 if let Some(epoch) = config.restore_checkpoint {
                     r = s.rollback_to(epoch)?;
                     tracing::info!(epoch, "restored a retained checkpoint");
