@@ -1,6 +1,7 @@
 //! SIGTERM (as Ctrl-C) stops the engine cleanly after a final checkpoint —
 //! exit 0, windows left open, not marked finished — and the next run
 //! resumes: the final output equals the `--input` run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

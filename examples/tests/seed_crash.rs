@@ -1,6 +1,7 @@
 //! `kill -9` of a running `sensor-average` at several moments, restarted
 //! with the same command each time: the final output holds exactly the rows
 //! of an uninterrupted run, and a run after completion changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 
