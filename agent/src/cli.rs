@@ -15,13 +15,13 @@ use std::time::Duration;
 /// retained (nothing in it was changed).
 #[derive(Parser, Debug)]
 #[command(version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the seed job live: a broker (embedded unless --mqtt), a sensor
     /// simulator and sensor-average, with a refreshing view of window
     /// averages. `--generated` runs it on generated data instead.
@@ -43,14 +43,14 @@ fn sensors() -> clap::builder::RangedU64ValueParser<u32> {
 }
 
 #[derive(Args, Debug)]
-pub struct CheckpointsArgs {
+pub(crate) struct CheckpointsArgs {
     /// The job's state directory.
     #[arg(long)]
     pub state_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Number of readings.
     #[arg(long, default_value_t = 1_000_000)]
     pub lines: u64,
@@ -63,7 +63,7 @@ pub struct GenerateArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct SimulateArgs {
+pub(crate) struct SimulateArgs {
     /// Broker URL (`mqtt://host:port`).
     #[arg(long, default_value = "mqtt://127.0.0.1:1883", value_parser = mqtt_url)]
     pub mqtt: String,
@@ -88,10 +88,10 @@ pub struct SimulateArgs {
 }
 
 /// `rivulet run --parallelism` when not given.
-pub const RUN_PARALLELISM: usize = 2;
+pub(crate) const RUN_PARALLELISM: usize = 2;
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The seed job over generated data in memory (no MQTT, no simulator):
     /// prints throughput and the first results.
     #[arg(long)]
@@ -127,7 +127,7 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Readings to process.
     #[arg(long, default_value_t = 10_000_000)]
     pub events: u64,
@@ -167,7 +167,7 @@ pub struct BenchArgs {
 
 /// What `rivulet bench` measures.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BenchMode {
+pub(crate) enum BenchMode {
     /// The generator, in memory.
     Memory,
     /// A generated CSV file.
@@ -181,7 +181,7 @@ pub enum BenchMode {
 
 impl BenchMode {
     /// The spelling on the command line.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             BenchMode::Memory => "memory",
             BenchMode::Csv => "csv",

@@ -1,6 +1,7 @@
 //! Guards issue 12 §10-12 for `rivulet`: every bad flag value is exit 2
 //! with the flag named, before anything starts — no broker, no thread, no
 //! output file or state directory is created.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::process::Command;
 

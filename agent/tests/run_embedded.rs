@@ -2,6 +2,7 @@
 //! simulator and the seed job, bounded by `--events`, ends cleanly and shows
 //! closed windows.
 #![cfg(feature = "embedded-broker")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::process::Command;
 

@@ -3,6 +3,7 @@
 //! engine must get everything a plain persistent QoS 1 subscriber of the
 //! same stream got: as many readings, and an output equal to the `--input`
 //! run of the readings that subscriber received.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! Mosquitto (persistence on) is restarted mid-stream: the publisher and
 //! the engine reconnect, the persistent session kept what was queued, and
 //! the output equals the `--input` run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

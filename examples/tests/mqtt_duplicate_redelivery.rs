@@ -2,6 +2,7 @@
 //! A sensor that reports the same payload several times in a row has every
 //! reading counted (the output equals the `--input` run of the same lines);
 //! a message carrying a `rivulet-msg-id` seen before counts once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

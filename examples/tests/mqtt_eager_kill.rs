@@ -4,6 +4,7 @@
 //! so a consumer dropping repeated ids sees exactly the rows of the
 //! `--input` run, and OUT.csv (cut back to its checkpoint and rewritten)
 //! equals them too.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

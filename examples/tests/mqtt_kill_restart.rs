@@ -2,6 +2,7 @@
 //! the final output equals the `--input` run of the same data: nothing
 //! lost (manual acks after the ingest log) and nothing twice (checkpointed
 //! log position, duplicate filter).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

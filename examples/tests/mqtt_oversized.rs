@@ -4,6 +4,7 @@
 //! announced packet limit would make the broker drop it silently) and over
 //! MQTT 3.1.1 (where a packet over the client's limit broke the connection
 //! on every redelivery).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

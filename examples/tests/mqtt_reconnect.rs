@@ -2,6 +2,7 @@
 //! the engine keeps retrying, reconnects to its persistent session and
 //! receives what was published while it was away; the result equals the
 //! `--input` run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

@@ -2,6 +2,7 @@
 //! back to its ingest-log position at that epoch and replays the log from
 //! there (the broker has long forgotten those messages), and the output
 //! ends equal to the `--input` run's.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

@@ -2,6 +2,7 @@
 //! engine is subscribed counts once, like any other; the stored copy the
 //! broker sends when a subscription is made (a reading from before the job
 //! subscribed, or one it already received) is skipped, not counted again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! Two engines share one subscription (`$share/<group>/...`): every
 //! message is processed by exactly one of them, so their counts add up to
 //! the messages sent and both got work.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

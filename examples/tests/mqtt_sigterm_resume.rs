@@ -2,6 +2,7 @@
 //! exit 143 with "stopped by SIGTERM" (told apart from a finished job),
 //! windows left open, not marked finished — and the next run resumes: the
 //! final output equals the `--input` run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

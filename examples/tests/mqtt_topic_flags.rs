@@ -2,6 +2,7 @@
 //! the flag's name, before anything is written: a `--topic` that does not
 //! capture `{sensor_id}` or holds an unknown placeholder, a `--publish`
 //! with a wildcard. No broker is needed: nothing connects.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
 use common::*;

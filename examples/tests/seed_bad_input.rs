@@ -1,6 +1,7 @@
 //! Malformed lines are counted, reported with their line numbers, written to
 //! the dead-letter file, and skipped; damaged or foreign state directories
 //! are refused with a message naming them, and nothing in them is touched.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 

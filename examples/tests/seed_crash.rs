@@ -4,6 +4,7 @@
 //! Each kill lands after the run committed a checkpoint of its own (read
 //! from the state directory's `RIVULET.epoch`), so every restart resumes
 //! from a checkpoint, whatever the machine's speed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 

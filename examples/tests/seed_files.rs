@@ -2,6 +2,7 @@
 //! overwrite an input or the state directory are refused untouched, dead
 //! letters survive `kill -9` exactly once, over-long lines and timestamps
 //! out of range are counted and dead-lettered.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 

@@ -1,6 +1,7 @@
 //! The seed job against a naive model on random out-of-order input with
 //! stragglers; batch size, parallelism, checkpointing and a tiny state cache
 //! (forcing spills to fjall) never change the result.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 

@@ -4,6 +4,7 @@
 //! from there ends with exactly the rows of an uninterrupted run (a file
 //! not cut back would hold the rows fired after the epoch twice; state not
 //! restored would produce none of them).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 

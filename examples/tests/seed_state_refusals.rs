@@ -3,6 +3,7 @@
 //! another job's inputs or settings, damaged committed data (journal
 //! truncated or deleted, a keyspace removed), a file, a directory another
 //! process uses. A SIGTERM stop is told apart from a finished job.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
 

@@ -1,5 +1,7 @@
 //! Keyed state access: cache hits, and a working set larger than the cache
 //! (evictions to fjall's spill keyspace and reads back).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in a benchmark a panic is the failure report
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rivulet::state::{Backing, Store, StoreConfig, Table};

@@ -1,5 +1,7 @@
 //! Tumbling-window aggregation through the whole engine (generator source,
 //! key-by, window, file sink), in memory and with checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in a benchmark a panic is the failure report
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rivulet::aggregate::{Avg, Count};

@@ -9,18 +9,28 @@ use std::path::PathBuf;
 pub enum Error {
     /// A configuration value is invalid; names the field.
     #[error("invalid config `{field}`: {reason}")]
-    Config { field: &'static str, reason: String },
+    Config {
+        /// The setting's name in the runtime's API (e.g. `client_id`);
+        /// binaries map it to their flag.
+        field: &'static str,
+        /// What the value must be instead.
+        reason: String,
+    },
     /// An I/O error on a named path.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory the operation was on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// The state store reported an error.
     #[error("state store {path}: {source}")]
     Store {
+        /// The state directory.
         path: PathBuf,
+        /// fjall's error.
         #[source]
         source: fjall::Error,
     },
@@ -29,17 +39,37 @@ pub enum Error {
     /// a damaged database may have had fjall's own recovery files rewritten
     /// when it was opened to be checked.
     #[error("state directory {path} refused: {reason} (nothing in it was deleted or reset)")]
-    StateRefused { path: PathBuf, reason: String },
+    StateRefused {
+        /// The state directory.
+        path: PathBuf,
+        /// Why it cannot be used, as a sentence for the user.
+        reason: String,
+    },
     /// A stored value could not be decoded.
     #[error("corrupt state value in {what}: {reason}")]
-    Corrupt { what: String, reason: String },
+    Corrupt {
+        /// Which kind of value (e.g. `mqtt ingest log entry`).
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A task panicked or failed; carries the task name.
     #[error("task {task} failed: {reason}")]
-    Task { task: String, reason: String },
+    Task {
+        /// The task's name.
+        task: String,
+        /// The panic message or the failure.
+        reason: String,
+    },
     /// An MQTT client could not do its part (e.g. a publish was never
     /// acknowledged); names the client.
     #[error("mqtt {client}: {reason}")]
-    Mqtt { client: String, reason: String },
+    Mqtt {
+        /// The MQTT client id.
+        client: String,
+        /// What did not happen.
+        reason: String,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -119,7 +119,7 @@ mod tests {
     use Role::*;
 
     fn check(d: &[(&'static str, &Path, Role)]) -> Result<()> {
-        let v: Vec<Declared> = d.iter().map(|&(f, p, r)| Declared::new(f, p, r)).collect();
+        let v: Vec<Declared<'_>> = d.iter().map(|&(f, p, r)| Declared::new(f, p, r)).collect();
         check_distinct(&v)
     }
 

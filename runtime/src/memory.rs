@@ -18,6 +18,7 @@ pub const MAX_STATE_CACHE_BYTES: usize =
 /// 1000000`, at the same CPU time. A no-op where the C library is not glibc.
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)] // the engine's one unsafe block, justified below
     // SAFETY: `mallopt` only sets a parameter of the allocator, which glibc
     // guards with its own lock; no Rust memory is involved.
     unsafe {

@@ -25,7 +25,12 @@ pub enum Message<T> {
     Watermark(i64),
     /// Checkpoint barrier of an epoch; `last` marks the final epoch of a
     /// bounded stream.
-    Barrier { epoch: u64, last: bool },
+    Barrier {
+        /// The checkpoint's epoch.
+        epoch: u64,
+        /// True for the barrier that ends a bounded stream.
+        last: bool,
+    },
     /// The channel is finished.
     End,
 }

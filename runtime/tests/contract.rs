@@ -1,4 +1,5 @@
 //! Every source and sink of the runtime passes the shared contract.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use rivulet::contract::{check_output, check_source};
 use rivulet::sink::FileOutput;

@@ -1,6 +1,7 @@
 //! Commit on output: a sink receiving results starts a checkpoint for them
 //! instead of waiting out the interval, and the results stay exactly those
 //! of a run without checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use rivulet::aggregate::Count;
 use rivulet::source::{Poll, Source};

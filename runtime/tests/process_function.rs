@@ -2,6 +2,7 @@
 //! `ValueState` with an event-time "no reading for 10 s" alert, checked
 //! against a naive model; checkpoint + restart restoring state and timers;
 //! TTL; a processing-time timer firing while no input arrives.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use rivulet::source::{Poll, Source};
 use rivulet::state::{StateRegistry, StateTtl, ValueState};

@@ -1,5 +1,6 @@
 //! The DataStream API's other paths: union, the late-data side output,
 //! processing-time windows, stateless operators.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use rivulet::aggregate::Count;
 use rivulet::source::Generator;

@@ -2,6 +2,7 @@
 //! rules (per-event watermark `max_ts - delay - 1`, lateness, re-firing on
 //! late elements, session merging), for any parallelism and batch size, in memory and with state and timers
 //! spilling to a store.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use proptest::prelude::*;
 use rivulet::aggregate::{Count, Max, Sum};

@@ -2,7 +2,7 @@
 
 use crate::cli::CheckpointsArgs;
 
-pub fn run(a: &CheckpointsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &CheckpointsArgs) -> anyhow::Result<()> {
     print!("{}", rivulet::state::Store::list_checkpoints(&a.state_dir)?);
     Ok(())
 }

@@ -5,7 +5,7 @@ use anyhow::Context;
 use rivulet_agent::dataset::write_csv;
 use std::io::Write;
 
-pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &GenerateArgs) -> anyhow::Result<()> {
     let out: Box<dyn Write> = if a.output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
     // The job's settings first: a bad one stops here, before a broker,
     // a thread or a file exists.
     let mut job = JobConfig::new("sensor-average-live");

@@ -2,9 +2,9 @@
 //! their arguments and on `rivulet_agent`, never on each other, except
 //! `run`, which hands live runs to `live` and sits above it.
 
-pub mod bench;
-pub mod checkpoints;
-pub mod generate;
-pub mod live;
-pub mod run;
-pub mod simulate;
+pub(crate) mod bench;
+pub(crate) mod checkpoints;
+pub(crate) mod generate;
+pub(crate) mod live;
+pub(crate) mod run;
+pub(crate) mod simulate;

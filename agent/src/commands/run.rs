@@ -8,7 +8,7 @@ use rivulet_agent::args::EngineDefaults;
 use rivulet_agent::seed::sensor::{run_sensor_average, Input, SensorAverage};
 use std::path::PathBuf;
 
-pub fn run(a: &RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
     if a.generated {
         run_generated(a)
     } else {

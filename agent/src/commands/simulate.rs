@@ -3,7 +3,7 @@
 use crate::cli::SimulateArgs;
 use rivulet_agent::seed::publish::{simulate, Simulation};
 
-pub fn run(a: &SimulateArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &SimulateArgs) -> anyhow::Result<()> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;

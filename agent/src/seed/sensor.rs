@@ -77,7 +77,12 @@ pub enum Input {
     /// A headerless CSV file.
     Csv(PathBuf),
     /// `n` synthetic readings from `sensors` sensors (see [`synthetic_reading`]).
-    Synthetic { n: u64, sensors: u32 },
+    Synthetic {
+        /// How many readings.
+        n: u64,
+        /// How many distinct sensors they come from.
+        sensors: u32,
+    },
     /// Readings published to MQTT as `{"ts_ms": ..., "temp_f": ...}`.
     Mqtt(MqttInput),
 }

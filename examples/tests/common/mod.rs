@@ -1,6 +1,7 @@
 //! Shared pieces of the MQTT tests: a real Mosquitto per test on a free
 //! loopback port, data sets, the `--input` oracle, and engine processes.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use rivulet_agent::seed::publish::{reading_message, Publisher};
 use rivulet_agent::seed::sensor::{synthetic_reading, Reading};
@@ -10,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
 
 /// A Mosquitto of this test's own, with persistence in `dir`.
-pub struct Mosquitto {
+pub(crate) struct Mosquitto {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
@@ -38,7 +39,7 @@ fn mqtt_tests_skipped() -> bool {
     std::env::var_os("RIVULET_SKIP_MQTT_TESTS").is_some_and(|v| v == "1")
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -46,7 +47,7 @@ impl Mosquitto {
     /// Starts Mosquitto. Without it the test fails saying what to install;
     /// `None` (after a loud line on stdout and stderr) only when
     /// `RIVULET_SKIP_MQTT_TESTS=1` opts out explicitly.
-    pub fn start(dir: &Path) -> Option<Mosquitto> {
+    pub(crate) fn start(dir: &Path) -> Option<Mosquitto> {
         if mqtt_tests_skipped() {
             let line = "\n**********\nSKIPPED (RIVULET_SKIP_MQTT_TESTS=1): this MQTT test did not run\n**********\n";
             println!("{line}");
@@ -96,26 +97,26 @@ impl Mosquitto {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
     /// SIGTERM (Mosquitto saves its persistence file) and wait.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             unsafe_sigterm(c.id());
             let _ = c.wait();
         }
     }
 
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         self.spawn();
     }
 
     /// SIGKILL (no save on the way out) and start again on the same port
     /// and persistence file.
-    pub fn kill_and_restart(&mut self) {
+    pub(crate) fn kill_and_restart(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -140,7 +141,7 @@ fn unsafe_sigterm(pid: u32) {
 /// `n` readings from `sensors` sensors, repeated lines kept: the generator
 /// repeats some by itself, and every 50th reading repeats the one before
 /// (a stuck sensor), so the oracle comparisons cover genuine repeats.
-pub fn dataset(n: u64, sensors: u32) -> Vec<Reading> {
+pub(crate) fn dataset(n: u64, sensors: u32) -> Vec<Reading> {
     let mut v: Vec<Reading> = (0..n).map(|i| synthetic_reading(i, sensors)).collect();
     for i in (49..v.len()).step_by(50) {
         v[i] = v[i - 1].clone();
@@ -149,12 +150,12 @@ pub fn dataset(n: u64, sensors: u32) -> Vec<Reading> {
 }
 
 /// How many lines of `data` repeat an earlier line.
-pub fn repeated_lines(data: &[Reading]) -> usize {
+pub(crate) fn repeated_lines(data: &[Reading]) -> usize {
     let mut seen = HashSet::new();
     data.iter().filter(|r| !seen.insert(format!("{},{},{}", r.sensor_id, r.ts_ms, r.temp))).count()
 }
 
-pub fn write_csv(path: &Path, data: &[Reading]) {
+pub(crate) fn write_csv(path: &Path, data: &[Reading]) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for r in data {
         writeln!(f, "{},{},{}", r.sensor_id, r.ts_ms, r.temp).unwrap();
@@ -163,12 +164,12 @@ pub fn write_csv(path: &Path, data: &[Reading]) {
 }
 
 /// The rows `sensor-average --input` gives for `data`, sorted.
-pub fn oracle(dir: &Path, data: &[Reading]) -> Vec<String> {
+pub(crate) fn oracle(dir: &Path, data: &[Reading]) -> Vec<String> {
     oracle_with(dir, data, &[])
 }
 
 /// The same with `extra` arguments (e.g. a window size).
-pub fn oracle_with(dir: &Path, data: &[Reading], extra: &[&str]) -> Vec<String> {
+pub(crate) fn oracle_with(dir: &Path, data: &[Reading], extra: &[&str]) -> Vec<String> {
     let input = dir.join("oracle-in.csv");
     let out = dir.join("oracle-out.csv");
     write_csv(&input, data);
@@ -177,14 +178,14 @@ pub fn oracle_with(dir: &Path, data: &[Reading], extra: &[&str]) -> Vec<String> 
     sorted_rows(&out)
 }
 
-pub fn sorted_rows(path: &Path) -> Vec<String> {
+pub(crate) fn sorted_rows(path: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect();
     v.sort();
     v
 }
 
 /// The engine's command line for an MQTT run.
-pub fn engine(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
+pub(crate) fn engine(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(["--mqtt", url, "--topic", "sensors/{sensor_id}/temp", "--client-id", name])
         .arg("--output")
@@ -200,7 +201,7 @@ pub fn engine(url: &str, dir: &Path, name: &str, extra: &[&str]) -> Command {
 
 /// Waits for a child to exit (killing it after `timeout`); returns its
 /// success and stderr.
-pub fn finish(mut child: Child, timeout: Duration) -> (bool, String) {
+pub(crate) fn finish(mut child: Child, timeout: Duration) -> (bool, String) {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(Some(st)) = child.try_wait() {
@@ -222,7 +223,7 @@ pub fn finish(mut child: Child, timeout: Duration) -> (bool, String) {
 /// Waits until every client in `ids` connected (Mosquitto's log says so),
 /// then a moment for its SUBSCRIBE: a fresh session only queues what is
 /// published after it subscribed.
-pub fn wait_subscribed(m: &Mosquitto, dir: &Path, ids: &[&str]) {
+pub(crate) fn wait_subscribed(m: &Mosquitto, dir: &Path, ids: &[&str]) {
     let log = dir.join("mosquitto.log");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -238,7 +239,7 @@ pub fn wait_subscribed(m: &Mosquitto, dir: &Path, ids: &[&str]) {
 
 /// Publishes `data` at about `per_sec` messages per second; returns when
 /// the broker acknowledged all of it.
-pub fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
+pub(crate) fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
     let mut p = Publisher::connect(url, id, false).unwrap();
     let t0 = Instant::now();
     for (i, r) in data.iter().enumerate() {
@@ -260,16 +261,16 @@ pub fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
 }
 
 /// A received message: topic, payload, `rivulet-msg-id`.
-pub type Got = (String, String, Option<String>);
+pub(crate) type Got = (String, String, Option<String>);
 
 /// A plain subscriber collecting messages in a thread.
-pub struct Collector {
+pub(crate) struct Collector {
     pub got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
     client: rumqttc::v5::Client,
 }
 
 impl Collector {
-    pub fn start(port: u16, id: &str, filter: &str) -> Collector {
+    pub(crate) fn start(port: u16, id: &str, filter: &str) -> Collector {
         use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
         let mut o = MqttOptions::new(id, "127.0.0.1", port);
         o.set_clean_start(true);
@@ -308,7 +309,7 @@ impl Collector {
 
     /// Waits until at least `n` messages arrived (or `timeout`), then a
     /// little more for strays; returns them.
-    pub fn wait(&self, n: usize, timeout: Duration) -> Vec<Got> {
+    pub(crate) fn wait(&self, n: usize, timeout: Duration) -> Vec<Got> {
         let deadline = Instant::now() + timeout;
         while self.got.lock().unwrap().len() < n && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -327,7 +328,7 @@ impl Drop for Collector {
 /// Runs engine `eng` (output `eng.csv` in `dir`) with `args` while
 /// `publisher` sends `data` at 4,000 readings/s, SIGKILLs and restarts it
 /// four times meanwhile, and waits for the last run to finish successfully.
-pub fn publish_with_kills(
+pub(crate) fn publish_with_kills(
     m: &Mosquitto,
     broker_dir: &Path,
     dir: &Path,

@@ -1,19 +1,20 @@
 //! Helpers shared by the seed-job tests: input files, a naive model of the
 //! job, and output comparison.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One input reading.
 #[derive(Debug, Clone)]
-pub struct Line {
+pub(crate) struct Line {
     pub id: String,
     pub ts: i64,
     pub temp_f: f64,
 }
 
-pub fn write_csv(path: &Path, lines: &[Line]) {
+pub(crate) fn write_csv(path: &Path, lines: &[Line]) {
     let mut s = String::new();
     for l in lines {
         s.push_str(&format!("{},{},{}\n", l.id, l.ts, l.temp_f));
@@ -25,7 +26,7 @@ pub fn write_csv(path: &Path, lines: &[Line]) {
 /// the watermark before an event is `max_ts_seen - delay - 1`; an event is
 /// dropped when its window's `end - 1 <= watermark`; every other window
 /// fires at the end of input with `sum / count`, summed in arrival order.
-pub fn model(lines: &[Line], window: i64, delay: i64) -> Vec<String> {
+pub(crate) fn model(lines: &[Line], window: i64, delay: i64) -> Vec<String> {
     let mut max_ts = i64::MIN + delay + 1;
     let mut acc: BTreeMap<(String, i64), (f64, u64)> = BTreeMap::new();
     for l in lines {
@@ -46,7 +47,7 @@ pub fn model(lines: &[Line], window: i64, delay: i64) -> Vec<String> {
 }
 
 /// The rows of an output file, sorted (row order is not part of the contract).
-pub fn sorted_rows(path: &Path) -> Vec<String> {
+pub(crate) fn sorted_rows(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
     rows.sort();
@@ -55,7 +56,7 @@ pub fn sorted_rows(path: &Path) -> Vec<String> {
 
 /// Deterministic pseudo-random input: `n` readings of `keys` sensors, mostly
 /// in order with jitter, plus stragglers `straggle` ms late every `every`.
-pub fn synthetic(n: usize, keys: usize, seed: u64, straggle: i64, every: u64) -> Vec<Line> {
+pub(crate) fn synthetic(n: usize, keys: usize, seed: u64, straggle: i64, every: u64) -> Vec<Line> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut next = || {
         x ^= x << 13;

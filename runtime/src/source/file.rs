@@ -17,7 +17,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Most fields a CSV line may have.
-pub const MAX_CSV_FIELDS: usize = 32;
+pub(super) const MAX_CSV_FIELDS: usize = 32;
 const READ_CHUNK: usize = 1 << 20;
 /// Bytes of an over-long line kept in its dead-letter entry.
 pub const LONG_LINE_PREFIX: usize = 1024;

@@ -29,6 +29,6 @@ impl Session {
 
 /// True when two session windows overlap and so merge (Flink's `intersects`).
 #[inline]
-pub fn intersects(a: &Window, b: &Window) -> bool {
+pub(crate) fn intersects(a: &Window, b: &Window) -> bool {
     a.start <= b.end && a.end >= b.start
 }

@@ -9,7 +9,7 @@ use rivulet_agent::dataset::write_csv;
 use rivulet_agent::seed::sensor::{run_sensor_average, Input, SensorAverage};
 use std::time::Duration;
 
-pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
+pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let input = match (&a.input, a.mode) {
         (_, BenchMode::Memory) => None,

@@ -8,7 +8,7 @@ mod rss;
 
 use crate::cli::{BenchArgs, BenchMode};
 
-pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &BenchArgs) -> anyhow::Result<()> {
     match a.mode {
         BenchMode::Mqtt => mqtt::run(a),
         BenchMode::Memory | BenchMode::Csv | BenchMode::CsvCheckpoint => csv::run(a),

@@ -392,7 +392,7 @@ fn new_window_ends(path: &Path, offset: &mut u64) -> Vec<i64> {
     ends
 }
 
-pub fn run(a: &BenchArgs) -> anyhow::Result<()> {
+pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let (broker_proc, url) = match &a.mqtt {
         Some(u) => (None, u.clone()),

@@ -2,7 +2,7 @@
 
 /// Peak resident set size of this process (VmHWM), in KiB; 0 where
 /// /proc/self/status is not there.
-pub fn peak_rss_kib() -> u64 {
+pub(super) fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
