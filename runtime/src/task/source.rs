@@ -146,8 +146,7 @@ pub(crate) fn run_source_task<S: Source>(
     // stay open in the checkpoint, and the next run resumes them.
     if let Some(c) = &ctx.coord {
         if ctx.store.is_some() {
-            c.final_requests.fetch_add(1, Ordering::AcqRel);
-            let _ = c.acks.send(crate::checkpoint::Ack::Wake);
+            c.want_final(ctx.task, injected);
             let asked = Instant::now();
             let t = loop {
                 let t = c.trigger.load(Ordering::Acquire);
@@ -161,7 +160,6 @@ pub(crate) fn run_source_task<S: Source>(
                 }
                 std::thread::sleep(Duration::from_micros(200));
             };
-            c.final_requests.fetch_sub(1, Ordering::AcqRel);
             if let Some(t) = t {
                 barrier(&ctx, &key, &mut source, &gen, t, true, &mut *chain)?;
             }
@@ -190,9 +188,9 @@ fn barrier<S: Source>(
         batch.insert(&store.stage, codec::stage_key(epoch, key), codec::put_entry(&v));
     }
     chain.barrier(&mut cp, last)?;
-    cp.commit()?;
+    let staged = cp.commit()?;
     if let Some(c) = &ctx.coord {
-        c.ack(epoch, last);
+        c.ack(ctx.task, epoch, staged, last);
     }
     Ok(position)
 }
