@@ -39,6 +39,8 @@ pub(crate) struct CoordHandle {
     pub(crate) stop: Arc<AtomicBool>,
     /// The last complete epoch (0: none).
     pub(crate) completed: Arc<AtomicU64>,
+    /// The epoch aborted (0: none); the coordinator stopped with it.
+    pub(crate) aborted: Arc<AtomicU64>,
     /// The highest epoch a sink asked for (0: none): asking again for it
     /// sends nothing.
     wanted: Arc<AtomicU64>,
@@ -104,7 +106,10 @@ impl CoordHandle {
             // and the staged deltas are keyed by it): they stop, and the
             // next run restarts from the last complete checkpoint, where
             // recovery drops whatever the aborted epoch left.
-            ToTask::Abort { .. } => self.stop.store(true, Ordering::Release),
+            ToTask::Abort { epoch, .. } => {
+                self.aborted.store(epoch, Ordering::Release);
+                self.stop.store(true, Ordering::Release);
+            }
         }
     }
 }
@@ -116,6 +121,7 @@ pub(crate) struct Coordinator {
     handle: CoordHandle,
     machine: Machine,
     interval: Duration,
+    epoch_timeout: Duration,
     names: BTreeMap<TaskId, String>,
     committers: Vec<Box<dyn Committer>>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -142,11 +148,13 @@ impl Coordinator {
                 trigger: Arc::new(AtomicU64::new(0)),
                 stop: Arc::new(AtomicBool::new(false)),
                 completed: Arc::new(AtomicU64::new(next_epoch.saturating_sub(1))),
+                aborted: Arc::new(AtomicU64::new(0)),
                 wanted: Arc::new(AtomicU64::new(0)),
                 sources: Arc::new(Mutex::new(Vec::new())),
             },
             machine: Machine::new(timing, generation, next_epoch),
             interval,
+            epoch_timeout,
             names: BTreeMap::new(),
             committers: Vec::new(),
             metrics,
@@ -239,8 +247,9 @@ impl Coordinator {
                     return Err(Error::Task {
                         task: "checkpoint coordinator".into(),
                         reason: format!(
-                            "epoch {epoch} did not complete within the checkpoint timeout (no ack from {}); \
+                            "epoch {epoch} did not complete within the checkpoint timeout ({:?}; no ack from {}); \
                              a restart resumes from the last complete checkpoint",
+                            self.epoch_timeout,
                             missing.join(", ")
                         ),
                     });

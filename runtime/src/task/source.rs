@@ -153,8 +153,11 @@ pub(crate) fn run_source_task<S: Source>(
                 if t > injected {
                     break Some(t);
                 }
-                // A job stopped because a task failed has no coordinator
-                // left to trigger the epoch.
+                // A job stopped by an aborted epoch, or because a task
+                // failed, has no coordinator left to trigger the epoch.
+                if c.aborted.load(Ordering::Acquire) > 0 {
+                    break None;
+                }
                 if stopped && asked.elapsed() > Duration::from_secs(30) {
                     break None;
                 }
