@@ -33,6 +33,7 @@ pub fn flag(field: &str) -> &str {
         "restore_checkpoint" => "--restore-checkpoint",
         "output_mode" => "--output-mode",
         "min_checkpoint_pause" => "--min-checkpoint-pause",
+        "checkpoint_timeout" => "--checkpoint-timeout",
         "state_cache_bytes" => "--state-cache",
         "state_dir" => "--state-dir",
         "window" => "--window",

@@ -33,6 +33,8 @@ fn bad_flags_exit_2_naming_the_flag_and_create_nothing() {
         (vec!["run", "--checkpoint-interval", "0"], "--checkpoint-interval"),
         (vec!["run", "--checkpoint-interval", "1500us"], "--checkpoint-interval"),
         (vec!["run", "--min-checkpoint-pause", "soon"], "--min-checkpoint-pause"),
+        (vec!["run", "--checkpoint-timeout", "0s"], "--checkpoint-timeout"),
+        (vec!["run", "--checkpoint-timeout", "never"], "--checkpoint-timeout"),
         (vec!["run", "--state-cache", "1KiB"], "--state-cache"),
         (vec!["run", "--state-cache", "bogus"], "--state-cache"),
         (vec!["run", "--state-cache", "99999999999999999999GiB"], "--state-cache"),

@@ -36,6 +36,7 @@ fn bad_flags_exit_2_naming_the_flag_and_create_nothing() {
         (vec!["--checkpoint-interval", "0"], "--checkpoint-interval"),
         (vec!["--checkpoint-interval", "99999999999999999999"], "--checkpoint-interval"),
         (vec!["--min-checkpoint-pause", "x"], "--min-checkpoint-pause"),
+        (vec!["--checkpoint-timeout", "0"], "--checkpoint-timeout"),
         (vec!["--state-cache", "0"], "--state-cache"),
         (vec!["--state-cache", "65535"], "--state-cache"),
         (vec!["--state-cache", "99999999999999999999GiB"], "--state-cache"),

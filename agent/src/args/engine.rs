@@ -74,6 +74,12 @@ pub struct EngineArgs {
     /// for new results (commit-on-output); 0 allowed.
     #[arg(long, value_name = "DURATION", default_value = "5ms", value_parser = duration)]
     pub min_checkpoint_pause: Duration,
+    /// Longest a checkpoint may take from its start until every task has
+    /// staged it (e.g. 10m, 30s; at least 1ms). One that takes longer (a
+    /// task hangs) stops the job with an error naming the tasks that did
+    /// not answer; a restart resumes from the last complete checkpoint.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = nonzero_duration)]
+    pub checkpoint_timeout: Duration,
     /// Memory for keyed state per operator instance (e.g. 512KiB, 8MiB,
     /// 64MiB; at least 64KiB, at most the machine's memory). It trades
     /// memory for speed: state beyond it spills to the state directory and
@@ -120,6 +126,7 @@ impl EngineArgs {
         job.restore_checkpoint = self.restore_checkpoint;
         job.output_mode = output_mode;
         job.min_checkpoint_pause = self.min_checkpoint_pause;
+        job.checkpoint_timeout = self.checkpoint_timeout;
         job.state_cache_bytes = self.state_cache;
         Ok(())
     }

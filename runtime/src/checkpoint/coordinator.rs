@@ -1,31 +1,20 @@
-//! The checkpoint coordinator of a process (a cluster of one).
+//! The checkpoint coordinator of a process (a cluster of one): a driver
+//! that feeds the [`Machine`] the tasks' messages, the stop flag and the
+//! time, and carries out its actions on the node's store and sinks.
 
+use super::machine::{Action, Input, Machine, Timing};
+use super::protocol::{Ack, Generation, Staged, TaskId, ToCoordinator, ToTask};
 use crate::error::{Error, Result};
 use crate::state::Store;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// A task's report to the coordinator.
-#[derive(Debug)]
-pub(crate) enum Ack {
-    /// The task staged its delta of `epoch` (in the node's journal, made
-    /// durable by the complete marker's sync). `finished` is set by a
-    /// source whose last barrier this was.
-    Staged { epoch: u64, finished_source: bool },
-    /// The task ended normally.
-    Done,
-    /// The task failed.
-    Failed { task: String, reason: String },
-    /// A source wants its last epoch now (it reached its end or was
-    /// stopped), or a sink wants the epoch holding its results
-    /// ([`CoordHandle::want`]): wakes the coordinator instead of waiting
-    /// out the interval.
-    Wake,
-}
+/// Shortest wait for a trigger that is nearly due (avoids spinning).
+const MIN_WAIT: Duration = Duration::from_micros(50);
 
 /// Publishes what a sink staged for an epoch, once the epoch is complete.
 pub(crate) trait Committer: Send {
@@ -36,29 +25,49 @@ pub(crate) trait Committer: Send {
     fn commit(&mut self, store: &Store, epoch: u64) -> Result<()>;
 }
 
-/// What tasks hold to talk to the coordinator.
+/// What tasks hold to talk to the coordinator. Messages up travel as
+/// [`ToCoordinator`] on a channel; in one process the messages down
+/// ([`ToTask`]) land in atomics the tasks read between batches.
 #[derive(Clone)]
 pub(crate) struct CoordHandle {
-    pub(crate) acks: Sender<Ack>,
+    acks: Sender<ToCoordinator>,
+    generation: Generation,
     /// The epoch sources should inject next (0: none yet).
     pub(crate) trigger: Arc<AtomicU64>,
-    /// Sources that reached the end of their input and want a last epoch.
-    pub(crate) final_requests: Arc<AtomicUsize>,
-    /// Set when the job is being stopped (e.g. Ctrl-C).
+    /// Set when the job is being stopped (e.g. Ctrl-C), or by an aborted
+    /// epoch.
     pub(crate) stop: Arc<AtomicBool>,
     /// The last complete epoch (0: none).
     pub(crate) completed: Arc<AtomicU64>,
-    /// The highest epoch a task asked to have checkpointed now, without
-    /// waiting out the interval (0: none).
-    pub(crate) wanted: Arc<AtomicU64>,
+    /// The epoch aborted (0: none); the coordinator stopped with it.
+    pub(crate) aborted: Arc<AtomicU64>,
+    /// The highest epoch a sink asked for (0: none): asking again for it
+    /// sends nothing.
+    wanted: Arc<AtomicU64>,
     /// Source threads, unparked when an epoch is triggered so that an idle
     /// source injects its barrier at once instead of after its nap.
-    pub(crate) sources: Arc<Mutex<Vec<Thread>>>,
+    sources: Arc<Mutex<Vec<Thread>>>,
 }
 
 impl CoordHandle {
-    pub(crate) fn ack(&self, epoch: u64, finished_source: bool) {
-        let _ = self.acks.send(Ack::Staged { epoch, finished_source });
+    fn send(&self, msg: ToCoordinator) {
+        // The coordinator gone means the job is over; nobody to tell.
+        let _ = self.acks.send(msg);
+    }
+
+    /// Task `task` staged `staged` for `epoch`; `finished_source` when it
+    /// is a source and this was its last barrier.
+    pub(crate) fn ack(&self, task: TaskId, epoch: u64, staged: Staged, finished_source: bool) {
+        self.send(ToCoordinator::Ack(Ack { task, generation: self.generation, epoch, staged, finished_source }));
+    }
+
+    /// Task `task` ended: `Ok` normally, `Err` with why it failed.
+    pub(crate) fn ended(&self, task: TaskId, result: std::result::Result<(), String>) {
+        let generation = self.generation;
+        self.send(match result {
+            Ok(()) => ToCoordinator::Done { task, generation },
+            Err(reason) => ToCoordinator::Failed { task, generation, reason },
+        });
     }
 
     /// Asks for `epoch` to be triggered as soon as the minimum pause after
@@ -66,8 +75,14 @@ impl CoordHandle {
     /// does this, so they are committed and published promptly).
     pub(crate) fn want(&self, epoch: u64) {
         if self.wanted.fetch_max(epoch, Ordering::AcqRel) < epoch {
-            let _ = self.acks.send(Ack::Wake);
+            self.send(ToCoordinator::Want { epoch });
         }
+    }
+
+    /// Source `task`, whose last barrier was `after`, wants an epoch for
+    /// its final barrier now.
+    pub(crate) fn want_final(&self, task: TaskId, after: u64) {
+        self.send(ToCoordinator::FinalWanted { task, after });
     }
 
     /// Registers the calling thread as a source to wake at each trigger.
@@ -76,22 +91,39 @@ impl CoordHandle {
             s.push(std::thread::current());
         }
     }
+
+    /// Delivers a message to the tasks of this process.
+    fn deliver(&self, msg: ToTask) {
+        match msg {
+            ToTask::Trigger { epoch, .. } => {
+                self.trigger.store(epoch, Ordering::Release);
+                if let Ok(sources) = self.sources.lock() {
+                    sources.iter().for_each(Thread::unpark);
+                }
+            }
+            ToTask::Complete { epoch, .. } => self.completed.store(epoch, Ordering::Release),
+            // Tasks here cannot drop an epoch they staged (a sink's outbox
+            // and the staged deltas are keyed by it): they stop, and the
+            // next run restarts from the last complete checkpoint, where
+            // recovery drops whatever the aborted epoch left.
+            ToTask::Abort { epoch, .. } => {
+                self.aborted.store(epoch, Ordering::Release);
+                self.stop.store(true, Ordering::Release);
+            }
+        }
+    }
 }
 
-/// Counts acks, completes epochs in order, commits sinks.
+/// Runs the state machine against the node's store and sinks.
 pub(crate) struct Coordinator {
     store: Option<Arc<Store>>,
-    acks: Receiver<Ack>,
+    acks: Receiver<ToCoordinator>,
     handle: CoordHandle,
+    machine: Machine,
     interval: Duration,
-    /// Least time from a checkpoint's completion to the next one a sink
-    /// asks for.
-    min_pause: Duration,
-    tasks: usize,
-    sources: usize,
-    next_epoch: u64,
+    epoch_timeout: Duration,
+    names: BTreeMap<TaskId, String>,
     committers: Vec<Box<dyn Committer>>,
-    pub(crate) completed: Arc<AtomicU64>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -100,30 +132,31 @@ impl Coordinator {
         store: Option<Arc<Store>>,
         interval: Duration,
         min_pause: Duration,
+        epoch_timeout: Duration,
         next_epoch: u64,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let completed = Arc::new(AtomicU64::new(next_epoch.saturating_sub(1)));
+        let timing = Timing { interval, min_pause, epoch_timeout, checkpointing: store.is_some() };
+        let generation = Generation::FIRST;
         Self {
             store,
             acks: rx,
             handle: CoordHandle {
                 acks: tx,
+                generation,
                 trigger: Arc::new(AtomicU64::new(0)),
-                final_requests: Arc::new(AtomicUsize::new(0)),
                 stop: Arc::new(AtomicBool::new(false)),
-                completed: completed.clone(),
+                completed: Arc::new(AtomicU64::new(next_epoch.saturating_sub(1))),
+                aborted: Arc::new(AtomicU64::new(0)),
                 wanted: Arc::new(AtomicU64::new(0)),
                 sources: Arc::new(Mutex::new(Vec::new())),
             },
+            machine: Machine::new(timing, generation, next_epoch),
             interval,
-            min_pause,
-            tasks: 0,
-            sources: 0,
-            next_epoch,
+            epoch_timeout,
+            names: BTreeMap::new(),
             committers: Vec::new(),
-            completed,
             metrics,
         }
     }
@@ -132,11 +165,13 @@ impl Coordinator {
         self.handle.clone()
     }
 
-    pub(crate) fn add_task(&mut self, source: bool) {
-        self.tasks += 1;
-        if source {
-            self.sources += 1;
+    pub(crate) fn add_task(&mut self, task: TaskId, name: String, source: bool) -> Result<()> {
+        if !self.machine.add_task(task, source) {
+            let other = self.name(task);
+            return Err(Error::Task { task: name, reason: format!("has the checkpoint id {task} of task {other}") });
         }
+        self.names.insert(task, name);
+        Ok(())
     }
 
     pub(crate) fn add_committer(&mut self, c: Box<dyn Committer>) {
@@ -158,109 +193,94 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Runs until every task is done or one fails. Returns the number of
-    /// epochs completed.
+    /// Runs until every task is done or one fails (or an epoch is
+    /// aborted). Returns the number of epochs completed.
     pub(crate) fn run(mut self) -> Result<u64> {
-        let checkpointing = self.store.is_some();
-        let mut live_sources = self.sources;
-        let mut done = 0usize;
-        let mut in_flight: Option<(u64, usize)> = None; // (epoch, acks missing)
-        let mut finished_in_flight = 0usize;
-        let mut last_trigger = Instant::now();
-        // When the last epoch completed (start: long enough ago).
-        let mut last_complete: Option<Instant> = None;
-        let mut staged_early: BTreeMap<u64, usize> = BTreeMap::new();
-        let mut completed = 0u64;
+        let start = Instant::now();
+        let mut stop_seen = false;
+        let mut input = Input::Tick;
         loop {
-            // Time until a requested epoch may start (None: none requested).
-            let mut requested_in = None;
-            if checkpointing && in_flight.is_none() && live_sources > 0 {
-                if self.handle.wanted.load(Ordering::Acquire) >= self.next_epoch {
-                    let since = last_complete.map_or(self.min_pause, |t| t.elapsed());
-                    requested_in = Some(self.min_pause.saturating_sub(since));
-                }
-                let due = last_trigger.elapsed() >= self.interval
-                    || requested_in.is_some_and(|d| d.is_zero())
-                    || self.handle.final_requests.load(Ordering::Acquire) > 0
-                    || self.handle.stop.load(Ordering::Acquire);
-                if due {
-                    let epoch = self.next_epoch;
-                    self.next_epoch += 1;
-                    // Every non-source task and every live source acks.
-                    let expected = self.tasks - self.sources + live_sources;
-                    let early = staged_early.remove(&epoch).unwrap_or(0);
-                    in_flight = Some((epoch, expected - early));
-                    self.handle.trigger.store(epoch, Ordering::Release);
-                    if let Ok(sources) = self.handle.sources.lock() {
-                        sources.iter().for_each(Thread::unpark);
-                    }
-                    last_trigger = Instant::now();
-                    requested_in = None;
+            if !stop_seen && self.handle.stop.load(Ordering::Acquire) {
+                stop_seen = true;
+                let actions = self.machine.step(start.elapsed(), Input::StopRequested);
+                if self.carry_out(actions)? {
+                    return Ok(self.machine.completed());
                 }
             }
-            if done == self.tasks {
-                return Ok(completed);
+            let actions = self.machine.step(start.elapsed(), input);
+            if self.carry_out(actions)? {
+                return Ok(self.machine.completed());
             }
-            // Everything else that needs the coordinator (acks, requests,
-            // sources finishing) arrives on the channel.
-            let wait = if in_flight.is_some() || !checkpointing || live_sources == 0 {
-                self.interval
-            } else {
-                let to_interval = self.interval.saturating_sub(last_trigger.elapsed());
-                requested_in.map_or(to_interval, |d| d.min(to_interval)).max(Duration::from_micros(50))
+            let wait = self
+                .machine
+                .next_deadline()
+                .map_or(self.interval, |d| d.saturating_sub(start.elapsed()).max(MIN_WAIT).min(self.interval));
+            input = match self.acks.recv_timeout(wait) {
+                Ok(msg) => Input::Report(msg),
+                Err(RecvTimeoutError::Timeout) => Input::Tick,
+                Err(RecvTimeoutError::Disconnected) => return Ok(self.machine.completed()),
             };
-            let ack = match self.acks.recv_timeout(wait) {
-                Ok(a) => a,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Ok(completed),
-            };
-            match ack {
-                Ack::Failed { task, reason } => {
-                    self.handle.stop.store(true, Ordering::Release);
-                    return Err(Error::Task { task, reason });
-                }
-                Ack::Done => done += 1,
-                Ack::Wake => {}
-                Ack::Staged { epoch, finished_source } => {
-                    if finished_source {
-                        finished_in_flight += 1;
-                    }
-                    match &mut in_flight {
-                        Some((e, missing)) if *e == epoch => *missing -= 1,
-                        _ => *staged_early.entry(epoch).or_default() += 1,
-                    }
-                }
-            }
-            if let Some((epoch, 0)) = in_flight {
-                live_sources -= finished_in_flight;
-                finished_in_flight = 0;
-                // A stopped job is not finished: its next run goes on.
-                let stopped = self.handle.stop.load(Ordering::Acquire);
-                self.complete(epoch, live_sources == 0 && !stopped)?;
-                completed += 1;
-                in_flight = None;
-                last_complete = Some(Instant::now());
-                if self.handle.final_requests.load(Ordering::Acquire) > 0 {
-                    // Sources waiting to finish get the next epoch at once.
-                    last_trigger = Instant::now() - self.interval;
-                }
-            }
         }
     }
 
-    fn complete(&mut self, epoch: u64, finished: bool) -> Result<()> {
+    fn name(&self, task: TaskId) -> String {
+        self.names.get(&task).cloned().unwrap_or_else(|| format!("task {task}"))
+    }
+
+    /// Carries out `actions` in order; true when the job is over.
+    fn carry_out(&mut self, actions: Vec<Action>) -> Result<bool> {
+        let generation = self.machine.generation();
+        for action in actions {
+            match action {
+                Action::Trigger { epoch } => self.handle.deliver(ToTask::Trigger { generation, epoch }),
+                Action::WriteCompleteMarker { epoch, finished } => {
+                    if let Some(store) = &self.store {
+                        store.mark_complete(epoch, finished)?;
+                    }
+                    tracing::debug!(epoch, finished, "epoch complete");
+                }
+                Action::NotifyCommit { epoch } => self.commit(epoch)?,
+                Action::Abort { epoch, missing } => {
+                    let missing: Vec<String> = missing.into_iter().map(|t| self.name(t)).collect();
+                    self.handle.deliver(ToTask::Abort { generation, epoch });
+                    tracing::error!(epoch, missing = ?missing, "checkpoint timed out: epoch aborted, job stopped");
+                    return Err(Error::Task {
+                        task: "checkpoint coordinator".into(),
+                        reason: format!(
+                            "epoch {epoch} did not complete within the checkpoint timeout ({:?}; no ack from {}); \
+                             a restart resumes from the last complete checkpoint",
+                            self.epoch_timeout,
+                            missing.join(", ")
+                        ),
+                    });
+                }
+                Action::Ignore { task, epoch, why } => {
+                    let count = self.machine.ignored(why);
+                    tracing::warn!(task = ?task, epoch = ?epoch, why = ?why, count, "checkpoint message ignored");
+                }
+                Action::Finish => return Ok(true),
+                Action::Fail { task, reason } => {
+                    self.handle.stop.store(true, Ordering::Release);
+                    return Err(Error::Task { task: self.name(task), reason });
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Publishes a complete epoch: sinks first (their results are what
+    /// someone waits for; applying the staged deltas is idempotent and
+    /// redone by recovery if need be), then the deltas, then the sources
+    /// learn they may release the input it covers.
+    fn commit(&mut self, epoch: u64) -> Result<()> {
         let Some(store) = &self.store else { return Ok(()) };
-        store.mark_complete(epoch, finished)?;
-        // Results first: they are what someone waits for. Applying the
-        // staged deltas is idempotent and redone by recovery if need be.
         for c in &mut self.committers {
             c.commit(store, epoch)?;
         }
         store.seal_checkpoint(epoch)?;
         store.apply_epoch(epoch)?;
-        self.completed.store(epoch, Ordering::Release);
+        self.handle.deliver(ToTask::Complete { generation: self.machine.generation(), epoch });
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(epoch, finished, "epoch complete");
         Ok(())
     }
 }

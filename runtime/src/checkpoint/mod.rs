@@ -9,9 +9,12 @@
 
 pub(crate) mod align;
 mod coordinator;
+mod machine;
+pub(crate) mod protocol;
 
 pub(crate) use align::Inputs;
-pub(crate) use coordinator::{Ack, Committer, CoordHandle, Coordinator};
+pub(crate) use coordinator::{Committer, CoordHandle, Coordinator};
+pub(crate) use protocol::{Staged, TaskId};
 
 use crate::error::Result;
 use crate::state::Store;
@@ -45,10 +48,11 @@ impl Checkpoint {
     /// sync per epoch instead of one per task, and no task waits for the
     /// disk at a barrier. A node acking to a remote coordinator must sync
     /// before its acks leave the node.)
-    pub(crate) fn commit(self) -> Result<()> {
-        match (self.store, self.batch) {
-            (Some(s), Some(b)) => s.commit(b),
-            _ => Ok(()),
-        }
+    /// Returns what was staged, for the ack.
+    pub(crate) fn commit(self) -> Result<Staged> {
+        let (Some(s), Some(b)) = (self.store, self.batch) else { return Ok(Staged::default()) };
+        let staged = Staged { entries: b.len() as u64 };
+        s.commit(b)?;
+        Ok(staged)
     }
 }

@@ -1,7 +1,7 @@
 //! The job environment: configuration, the plan being built, execution.
 
 use super::DataStream;
-use crate::checkpoint::{Ack, Committer, CoordHandle, Coordinator};
+use crate::checkpoint::{Committer, CoordHandle, Coordinator, TaskId};
 use crate::error::{Error, Result};
 use crate::key::DEFAULT_KEY_GROUPS;
 use crate::metrics::Metrics;
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// The default [`JobConfig::min_checkpoint_pause`].
 const DEFAULT_MIN_CHECKPOINT_PAUSE: Duration = Duration::from_millis(5);
+/// The default [`JobConfig::checkpoint_timeout`].
+const DEFAULT_CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// When a sink's results leave the job (with a state directory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +83,11 @@ pub struct JobConfig {
     /// stream of results (e.g. a backlog replayed, where windows close back
     /// to back) checkpoints.
     pub min_checkpoint_pause: Duration,
+    /// Longest time from the start of a checkpoint until every task has
+    /// staged it. A checkpoint that takes longer (a task hangs) is aborted
+    /// and the job stops with an error naming the tasks that did not
+    /// answer; the next run resumes from the last complete checkpoint.
+    pub checkpoint_timeout: Duration,
     /// Bytes of keyed state each operator instance keeps in memory.
     pub state_cache_bytes: usize,
     /// Records per batch read from a source.
@@ -116,6 +123,7 @@ impl JobConfig {
             checkpoint_interval: Duration::from_secs(1),
             output_mode: OutputMode::Checkpoint,
             min_checkpoint_pause: DEFAULT_MIN_CHECKPOINT_PAUSE,
+            checkpoint_timeout: DEFAULT_CHECKPOINT_TIMEOUT,
             state_cache_bytes: 8 << 20,
             batch_size: 1024,
             channel_capacity: 16,
@@ -150,6 +158,9 @@ impl JobConfig {
         if self.checkpoint_interval.is_zero() {
             return Err(Error::config("checkpoint_interval", "must be positive"));
         }
+        if self.checkpoint_timeout.is_zero() {
+            return Err(Error::config("checkpoint_timeout", "must be positive"));
+        }
         if self.store.retain_checkpoints == 0 {
             return Err(Error::config("retain_checkpoints", "must be at least 1"));
         }
@@ -178,6 +189,7 @@ pub struct JobOutcome {
 type Terminal = Box<dyn FnOnce(&mut Plan) -> Result<()>>;
 
 struct TaskSpec {
+    id: TaskId,
     name: String,
     source: bool,
     run: Box<dyn FnOnce() -> Result<()> + Send>,
@@ -198,9 +210,10 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub(crate) fn ctx(&self, name: String) -> TaskCtx {
+    pub(crate) fn ctx(&self, name: String, task: TaskId) -> TaskCtx {
         TaskCtx {
             name,
+            task,
             store: self.store.clone(),
             coord: Some(self.handle.clone()),
             next_epoch: self.recovered.complete.map_or(1, |c| c + 1),
@@ -211,8 +224,14 @@ impl Plan {
         }
     }
 
-    pub(crate) fn spawn(&mut self, name: String, source: bool, run: impl FnOnce() -> Result<()> + Send + 'static) {
-        self.tasks.push(TaskSpec { name, source, run: Box::new(run) });
+    pub(crate) fn spawn(
+        &mut self,
+        id: TaskId,
+        name: String,
+        source: bool,
+        run: impl FnOnce() -> Result<()> + Send + 'static,
+    ) {
+        self.tasks.push(TaskSpec { id, name, source, run: Box::new(run) });
     }
 
     /// Starts a sink task with `inputs` channels; returns their senders.
@@ -230,7 +249,7 @@ impl Plan {
             txs.push(Box::new(Forward { tx, task: name.clone() }));
             rxs.push(rx);
         }
-        let ctx = self.ctx(name.clone());
+        let ctx = self.ctx(name.clone(), TaskId::new(id, 0));
         let Sink { encode, mut output } = sink;
         let eager = self.store.is_some() && self.config.output_mode == OutputMode::Eager;
         let direct = match &self.store {
@@ -267,7 +286,7 @@ impl Plan {
                 .then(|| self.handle.clone()),
             requested: 0,
         });
-        self.spawn(name, false, move || run_input_task(ctx, rxs, head));
+        self.spawn(ctx.task, name, false, move || run_input_task(ctx, rxs, head));
         Ok(txs)
     }
 }
@@ -307,6 +326,7 @@ impl Env {
             store.clone(),
             config.checkpoint_interval,
             config.min_checkpoint_pause,
+            config.checkpoint_timeout,
             next_epoch,
             metrics.clone(),
         );
@@ -374,9 +394,9 @@ impl Env {
             build: Box::new(move |plan, down| {
                 let chain = down(plan, 0)?;
                 let name = format!("source-{op}");
-                let ctx = plan.ctx(name.clone());
+                let ctx = plan.ctx(name.clone(), TaskId::new(op, 0));
                 let batch = plan.config.batch_size;
-                plan.spawn(name, true, move || run_source_task(ctx, op, source, watermarks, batch, chain));
+                plan.spawn(ctx.task, name, true, move || run_source_task(ctx, op, source, watermarks, batch, chain));
                 Ok(())
             }),
         }
@@ -408,7 +428,7 @@ impl Env {
             coord.add_committer(c);
         }
         for t in &tasks {
-            coord.add_task(t.source);
+            coord.add_task(t.id, t.name.clone(), t.source)?;
         }
         // Also for a finished job: a crash after its last epoch was marked
         // complete but before the sinks published it leaves that epoch's
@@ -426,18 +446,19 @@ impl Env {
         let mut threads = Vec::new();
         for t in tasks {
             let h = handle.clone();
-            let name = t.name.clone();
-            let run = t.run;
+            let TaskSpec { id, name, run, .. } = t;
             let th = std::thread::Builder::new()
-                .name(name.clone())
+                .name(name)
                 .spawn(move || {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-                    let ack = match r {
-                        Ok(Ok(())) => Ack::Done,
-                        Ok(Err(e)) => Ack::Failed { task: name, reason: e.to_string() },
-                        Err(p) => Ack::Failed { task: name, reason: panic_message(&p) },
-                    };
-                    let _ = h.acks.send(ack);
+                    h.ended(
+                        id,
+                        match r {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(p) => Err(panic_message(&p)),
+                        },
+                    );
                 })
                 .map_err(|e| Error::io("<thread>", e))?;
             threads.push(th);

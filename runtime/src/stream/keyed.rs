@@ -2,6 +2,7 @@
 
 use super::{DataStream, Plan};
 use crate::aggregate::Aggregate;
+use crate::checkpoint::TaskId;
 use crate::error::Result;
 use crate::key::{group_range, Key};
 use crate::operator::{KeyedProcessFunction, Lateness, ProcessOp, TimeWindowOp};
@@ -43,7 +44,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
         let op = self.stream.env.next_op();
         let key = self.key.clone();
         self.stage("process", move |plan, i, groups, down| {
-            let ctx = plan.ctx(format!("process-{op}-{i}"));
+            let ctx = plan.ctx(format!("process-{op}-{i}"), TaskId::new(op, i));
             let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(&ctx, op, groups, key.clone(), f.clone(), down)?);
             Ok(head)
         })
@@ -83,8 +84,8 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
                     let d = down(plan, i)?;
                     let head = make(plan, i, group_range(i, groups, p), d)?;
                     let tname = format!("{name}-{op}-{i}");
-                    let ctx = plan.ctx(tname.clone());
-                    plan.spawn(tname, false, move || crate::task::run_input_task(ctx, inputs, head));
+                    let ctx = plan.ctx(tname.clone(), TaskId::new(op, i));
+                    plan.spawn(ctx.task, tname, false, move || crate::task::run_input_task(ctx, inputs, head));
                 }
                 Ok(())
             }),
@@ -130,7 +131,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
                 l.1 = plan.spawn_sink(id, sink, p)?.into_iter().map(Some).collect();
             }
             let late_i = l.1.get_mut(i).and_then(Option::take);
-            let ctx = plan.ctx(format!("window-{op}-{i}"));
+            let ctx = plan.ctx(format!("window-{op}-{i}"), TaskId::new(op, i));
             let head: Box<dyn Consumer<T>> = match assigner {
                 Assigner::Time(panes) => Box::new(TimeWindowOp::new(
                     &ctx,

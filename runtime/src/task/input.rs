@@ -22,9 +22,9 @@ pub(crate) fn run_input_task<T>(
             Event::Barrier { epoch, last } => {
                 let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
                 head.barrier(&mut cp, last)?;
-                cp.commit()?;
+                let staged = cp.commit()?;
                 if let Some(c) = &ctx.coord {
-                    c.ack(epoch, false);
+                    c.ack(ctx.task, epoch, staged, false);
                 }
             }
             Event::End => return head.end(),

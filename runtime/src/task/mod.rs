@@ -16,7 +16,7 @@ pub(crate) use exchange::{Forward, Partition};
 pub(crate) use input::run_input_task;
 pub(crate) use source::run_source_task;
 
-use crate::checkpoint::CoordHandle;
+use crate::checkpoint::{CoordHandle, TaskId};
 use crate::metrics::Metrics;
 use crate::state::{Backing, Store};
 use std::sync::Arc;
@@ -26,6 +26,8 @@ use std::sync::Arc;
 pub struct TaskCtx {
     /// The task's name for logs and errors.
     pub name: String,
+    /// The task's id in checkpoint messages.
+    pub(crate) task: TaskId,
     pub(crate) store: Option<Arc<Store>>,
     pub(crate) coord: Option<CoordHandle>,
     /// Epoch the next checkpoint will have.

@@ -146,22 +146,23 @@ pub(crate) fn run_source_task<S: Source>(
     // stay open in the checkpoint, and the next run resumes them.
     if let Some(c) = &ctx.coord {
         if ctx.store.is_some() {
-            c.final_requests.fetch_add(1, Ordering::AcqRel);
-            let _ = c.acks.send(crate::checkpoint::Ack::Wake);
+            c.want_final(ctx.task, injected);
             let asked = Instant::now();
             let t = loop {
                 let t = c.trigger.load(Ordering::Acquire);
                 if t > injected {
                     break Some(t);
                 }
-                // A job stopped because a task failed has no coordinator
-                // left to trigger the epoch.
+                // A job stopped by an aborted epoch, or because a task
+                // failed, has no coordinator left to trigger the epoch.
+                if c.aborted.load(Ordering::Acquire) > 0 {
+                    break None;
+                }
                 if stopped && asked.elapsed() > Duration::from_secs(30) {
                     break None;
                 }
                 std::thread::sleep(Duration::from_micros(200));
             };
-            c.final_requests.fetch_sub(1, Ordering::AcqRel);
             if let Some(t) = t {
                 barrier(&ctx, &key, &mut source, &gen, t, true, &mut *chain)?;
             }
@@ -190,9 +191,9 @@ fn barrier<S: Source>(
         batch.insert(&store.stage, codec::stage_key(epoch, key), codec::put_entry(&v));
     }
     chain.barrier(&mut cp, last)?;
-    cp.commit()?;
+    let staged = cp.commit()?;
     if let Some(c) = &ctx.coord {
-        c.ack(epoch, last);
+        c.ack(ctx.task, epoch, staged, last);
     }
     Ok(position)
 }
