@@ -12,10 +12,10 @@ pub const MAX_STATE_CACHE_BYTES: usize =
 ///
 /// glibc gives threads that meet contention arenas of their own (up to
 /// eight per core) and hands little of a freed arena back to the system.
-/// With fjall's worker, the operator threads and tokio, that kept about
-/// 24 MiB of freed memory resident at a million keys: peak RSS 80 → 58 MiB
-/// in `rivulet bench --mode csv-checkpoint --events 1000000 --sensors
-/// 1000000`, at the same CPU time. A no-op where the C library is not glibc.
+/// With fjall's worker, the operator threads and tokio, that keeps tens of
+/// MiB of freed memory resident once state spills at a million keys; two
+/// arenas cost no measurable CPU time. A no-op where the C library is not
+/// glibc.
 pub fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)] // the engine's one unsafe block, justified below

@@ -150,11 +150,10 @@ impl Store {
             .max_journaling_size(cfg.max_journaling)
             // One. With two, fjall's worker 0 hands every compaction request
             // back to the queue for worker 1 and takes it again at once: it
-            // spins on a core for as long as worker 1 compacts (28 % of all
-            // CPU samples in the first 6 s after a restart on a 1 M-key
-            // state). One worker flushes and compacts in turn; the writer's
-            // throttle already waits for flushes. 3 M keys: 183 -> 126 s of
-            // CPU, 103 -> 107 s wall.
+            // spins on a core for as long as worker 1 compacts. One worker
+            // flushes and compacts in turn, and the writer's throttle
+            // already waits for flushes, so the second worker bought no
+            // wall time and cost a core.
             .worker_threads(1)
             .open()
             .map_err(|e| refuse(format!("the state database cannot be opened: {e}")))?;
@@ -448,8 +447,7 @@ impl Store {
 /// default is 4). State spilled by a key explosion is written in random key
 /// order, so every level-0 table overlaps all of level 1 and each merge
 /// rewrites it: 16 makes those merges a quarter as frequent, for up to 16
-/// bloom-filter probes per point read of a missing key. 1 M keys (3 M
-/// lines): 92.5 -> 67.6 s wall, 114 -> 86 s of CPU, same peak RSS.
+/// bloom-filter probes per point read of a missing key.
 const L0_TABLES: u8 = 16;
 
 /// Options of every keyspace. fjall by default partitions filter and index
