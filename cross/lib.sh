@@ -182,13 +182,15 @@ cargo_env() {
   fi
   local flags_var="CARGO_TARGET_${up}_RUSTFLAGS"
   export "$flags_var=${!flags_var:-} -C target-feature=+crt-static"
+  # -Z build-std (armv7) is unstable: RUSTC_BOOTSTRAP lets the stable
+  # compiler and cargo accept it, for this script's process only. It is set
+  # for every target alike because the targets share the host's build
+  # scripts and proc macros (target/release/), whose fingerprints include
+  # it: alternating a setting between targets would rebuild them, and
+  # everything above them, at each switch.
+  export RUSTC_BOOTSTRAP=1
   CARGO_Z=()
-  if [[ $BUILD_STD == 1 ]]; then
-    # -Z build-std is unstable: RUSTC_BOOTSTRAP lets the stable compiler and
-    # cargo accept it, for this script's process only.
-    export RUSTC_BOOTSTRAP=1
-    CARGO_Z=(-Z "build-std=$BUILD_STD_CRATES")
-  fi
+  [[ $BUILD_STD == 1 ]] && CARGO_Z=(-Z "build-std=$BUILD_STD_CRATES")
   if [[ -n "$RUNNER" ]]; then
     # Statically linked, so qemu needs no sysroot (and must not get one:
     # `-L /usr/<triple>` makes dynamic binaries hang at their first thread).
