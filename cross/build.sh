@@ -4,15 +4,17 @@
 # Builds the workspace's release binaries for TARGET, statically linked, with
 # Debian's rustc (rustc-web) and the gcc cross linker, and leaves them in
 # <target-dir>/<triple>/release/. Installs what it needs through apt first
-# (nothing is installed when everything already is).
+# (nothing is installed when everything already is). For armv7, std itself
+# is compiled from Debian's std source (rust-web-src) with -Z build-std.
 #
 #   TARGET   aarch64 (aarch64-unknown-linux-gnu: Pi 3/4/5, 64-bit OS)
 #            armv7   (armv7-unknown-linux-gnueabihf: Raspberry Pi OS 32-bit)
 #            x86_64  (x86_64-unknown-linux-gnu, static: the amd64 image)
 #   CARGO_ARGS  passed to `cargo build` (default: --workspace --bins)
 #
-# Exit codes: 0 built; 1 failed; 2 usage; 3 no std matching the compiler can
-# be installed for TARGET right now (seen for armv7: see cross/README.md).
+# Exit codes: 0 built; 1 failed; 2 usage; 3 no std (or std source) of
+# exactly rustc-web's version can be installed for TARGET (both versions are
+# printed).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,8 +34,8 @@ ensure_toolchain "$target" || rc=$?
 cargo_env "$target"
 
 [[ $# -gt 0 ]] || set -- --workspace --bins
-log "cargo build --release --target $TRIPLE $*"
-(cd "$ROOT" && cargo build --release --target "$TRIPLE" "$@")
+log "cargo ${CARGO_Z[*]} build --release --target $TRIPLE $*"
+(cd "$ROOT" && cargo "${CARGO_Z[@]}" build --release --target "$TRIPLE" "$@")
 
 out=$(release_dir "$target")
 log "binaries in $out:"

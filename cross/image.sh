@@ -7,13 +7,12 @@
 #
 #   x86_64 -> linux/amd64   -> rivulet:<version>-amd64
 #   aarch64 -> linux/arm64  -> rivulet:<version>-arm64
-#   armv7  -> linux/arm/v7  -> rivulet:<version>-armv7 (skipped while Debian
-#                              has no armhf std matching rustc-web)
+#   armv7  -> linux/arm/v7  -> rivulet:<version>-armv7
 # Env: IMAGE_REPO (default rivulet), IMAGE_TAG (default the workspace
 # version). Prints the image names built, one a line, on stdout.
 #
-# Exit codes: 0 every available target built (a skipped armv7 is reported,
-# not an error); 1 a build failed; 2 usage.
+# Exit codes: 0 every target's image built; 1 a build failed (or Docker is
+# missing); 2 usage.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -21,7 +20,7 @@ repo=${IMAGE_REPO:-rivulet}
 tag=${IMAGE_TAG:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$ROOT/Cargo.toml")}
 [[ $# -gt 0 ]] || set -- x86_64 aarch64 armv7
 
-command -v docker >/dev/null || die "docker not found"
+command -v docker >/dev/null || die "docker not found (apt-get install docker.io)"
 docker info >/dev/null 2>&1 || die "the Docker Engine is not reachable (docker info)"
 
 # is_static FILE: no ELF interpreter, so it runs in an empty image.
@@ -34,10 +33,6 @@ for t in "$@"; do
   target_vars "$t" || { log "unknown target '$t'"; exit "$EXIT_USAGE"; }
   rc=0
   "$CROSS_DIR/build.sh" "$t" >&2 || rc=$?
-  if [[ $rc -eq $EXIT_TOOLCHAIN_UNAVAILABLE ]]; then
-    log "SKIP image for $PLATFORM: no $t toolchain can be installed right now (see above)"
-    continue
-  fi
   [[ $rc -eq 0 ]] || die "build for $t failed (exit $rc)"
 
   target_vars "$t"

@@ -13,16 +13,23 @@ ROOT=$(cd "$CROSS_DIR/.." && pwd)
 readonly EXIT_USAGE=2
 readonly EXIT_TOOLCHAIN_UNAVAILABLE=3
 
-# Debian's rustc: the only toolchain here with std for ARM (rustup cannot
-# download targets on this network).
+# Debian's rustc (rustc-web): its std for aarch64 comes as a Debian package,
+# and its std source (rust-web-src) is what armv7's std is built from.
 readonly DEB_RUSTC=/usr/bin/rustc
 readonly DEB_RUSTDOC=/usr/bin/rustdoc
+# Where rust-web-src puts the std source: cargo's -Z build-std finds it
+# through the compiler's sysroot (/usr).
+readonly DEB_RUST_SRC=/usr/lib/rustlib/src/rust/library
+# What -Z build-std builds for a target whose std is not installed.
+readonly BUILD_STD_CRATES=std,panic_unwind
 
 log() { printf '[cross] %s\n' "$*" >&2; }
 die() { printf '[cross] error: %s\n' "$*" >&2; exit 1; }
 
-# target_vars NAME: sets TRIPLE, DEB_ARCH, LINKER, RUNNER, PLATFORM, PKGS.
+# target_vars NAME: sets TRIPLE, DEB_ARCH, LINKER, RUNNER, PLATFORM, PKGS and
+# BUILD_STD (1 when std is built from rust-web-src instead of installed).
 target_vars() {
+  BUILD_STD=0
   case "$1" in
     aarch64 | arm64)
       TRIPLE=aarch64-unknown-linux-gnu DEB_ARCH=arm64 PLATFORM=linux/arm64
@@ -30,9 +37,12 @@ target_vars() {
       PKGS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross "libstd-rust-web-dev:arm64")
       ;;
     armv7 | armhf)
-      TRIPLE=armv7-unknown-linux-gnueabihf DEB_ARCH=armhf PLATFORM=linux/arm/v7
-      LINKER=arm-linux-gnueabihf-gcc RUNNER=qemu-arm-static
-      PKGS=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross "libstd-rust-web-dev:armhf")
+      # No armhf std package is used (and no armhf dpkg architecture is
+      # added): std is compiled for the target from Debian's std source for
+      # the same compiler, with -Z build-std.
+      TRIPLE=armv7-unknown-linux-gnueabihf DEB_ARCH="" PLATFORM=linux/arm/v7
+      LINKER=arm-linux-gnueabihf-gcc RUNNER=qemu-arm-static BUILD_STD=1
+      PKGS=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross rust-web-src)
       ;;
     x86_64 | amd64)
       # Static host build, for the linux/amd64 image and as the reference
@@ -71,26 +81,22 @@ has_foreign_arch() {
   dpkg --print-foreign-architectures | grep -qx "$1"
 }
 
-# A foreign architecture whose index cannot be fetched (armhf's security
-# suite, as seen here) makes every later `apt-get update` exit non-zero, for
-# this script and for anyone else's (.ci/run included). So when a target's
-# toolchain turns out not to be installable, its architecture is removed
-# again unless some installed package still uses it.
-drop_foreign_arch_if_unused() {
-  local arch=$1
-  if dpkg-query -W -f='${Status} ${Package}:${Architecture}\n' 2>/dev/null |
-    grep -q "^install ok installed .*:${arch}\$"; then
-    return 0
-  fi
-  as_root dpkg --remove-architecture "$arch" && log "removed the $arch architecture again"
-}
-
 # rust_min_version: the workspace's rust-version (what fjall & co. need).
 rust_min_version() {
   sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1
 }
 
-# toolchain_ready: every package installed, and std for the target has
+# std_pkg: the package whose version must equal rustc-web's for TRIPLE:
+# the std source for a build-std target, the installed std otherwise.
+std_pkg() {
+  if [[ $BUILD_STD == 1 ]]; then
+    echo rust-web-src
+  else
+    echo "libstd-rust-web-dev:${DEB_ARCH:-amd64}"
+  fi
+}
+
+# toolchain_ready: every package installed, and std (or its source) has
 # exactly the compiler's version (a std from another release is rejected).
 toolchain_ready() {
   local p
@@ -98,15 +104,19 @@ toolchain_ready() {
     [[ -n "$(pkg_installed_version "$p")" ]] || return 1
   done
   [[ -z "$DEB_ARCH" ]] || has_foreign_arch "$DEB_ARCH" || return 1
-  [[ "$(pkg_installed_version "libstd-rust-web-dev:${DEB_ARCH:-amd64}")" == \
-    "$(pkg_installed_version rustc-web)" ]] || return 1
+  [[ "$(pkg_installed_version "$(std_pkg)")" == "$(pkg_installed_version rustc-web)" ]] || return 1
   command -v cargo >/dev/null || return 1
-  [[ -d "/usr/lib/rustlib/$TRIPLE/lib" ]]
+  if [[ $BUILD_STD == 1 ]]; then
+    [[ -f "$DEB_RUST_SRC/std/Cargo.toml" ]]
+  else
+    [[ -d "/usr/lib/rustlib/$TRIPLE/lib" ]]
+  fi
 }
 
 # ensure_toolchain NAME: installs what building NAME needs. Quick (no apt
-# call at all) when everything is there. Returns EXIT_TOOLCHAIN_UNAVAILABLE
-# when Debian has no std matching rustc-web for the target right now.
+# call at all) when everything is there. Returns EXIT_TOOLCHAIN_UNAVAILABLE,
+# having said which versions disagree, when Debian has no std (or std
+# source) of exactly rustc-web's version for the target.
 ensure_toolchain() {
   target_vars "$1" || die "unknown target '$1'"
   if toolchain_ready; then
@@ -128,22 +138,21 @@ ensure_toolchain() {
   fi
   rm -f /tmp/cross-apt-update.$$
 
-  local rustc_ver std_ver min
+  local rustc_ver std_ver min std
+  std=$(std_pkg)
   rustc_ver=$(pkg_candidate rustc-web)
-  std_ver=$(pkg_candidate "libstd-rust-web-dev:${DEB_ARCH:-amd64}")
+  std_ver=$(pkg_candidate "$std")
   min=$(rust_min_version)
   if [[ -z "$rustc_ver" || "$rustc_ver" == "(none)" ]]; then
     die "Debian's rustc-web is not installable (apt-cache policy rustc-web)"
   fi
   if [[ "$std_ver" != "$rustc_ver" ]] ||
     dpkg --compare-versions "${rustc_ver%%+*}" lt "${min:-0}"; then
-    log "no std for $TRIPLE matching the compiler can be installed right now:"
-    log "  rustc-web candidate:                  ${rustc_ver}"
-    log "  libstd-rust-web-dev:$DEB_ARCH candidate: ${std_ver:-none}"
+    log "error: no std for $TRIPLE of exactly the compiler's version can be installed:"
+    log "  rustc-web candidate: ${rustc_ver}"
+    log "  $std candidate: ${std_ver:-none}"
     log "  the workspace needs rust >= ${min:-?}; a std from another release is never used."
-    log "  (on bookworm the ${DEB_ARCH} std >= 1.90 is in bookworm-security; its index"
-    log "   may be failing to download — see the apt-get update errors above)"
-    [[ -n "$DEB_ARCH" ]] && drop_foreign_arch_if_unused "$DEB_ARCH"
+    log "  (apt-cache policy rustc-web $std shows where each comes from)"
     return "$EXIT_TOOLCHAIN_UNAVAILABLE"
   fi
 
@@ -154,11 +163,12 @@ ensure_toolchain() {
     die "apt-get install failed"
   }
   rm -f /tmp/cross-apt-install.$$
-  toolchain_ready || die "toolchain for $TRIPLE still incomplete after install (/usr/lib/rustlib/$TRIPLE missing?)"
+  toolchain_ready || die "toolchain for $TRIPLE still incomplete after install ($(std_pkg) $(pkg_installed_version "$(std_pkg)") against rustc-web $(pkg_installed_version rustc-web))"
 }
 
 # cargo_env NAME: exports the cargo configuration for NAME (call after
-# ensure_toolchain). Target-scoped variables only: build scripts and proc
+# ensure_toolchain), and sets CARGO_Z to the -Z flags cargo needs for it
+# (pass them right after `cargo`). Target-scoped variables only: build scripts and proc
 # macros are still built for the host, dynamically, as usual.
 cargo_env() {
   target_vars "$1" || die "unknown target '$1'"
@@ -172,6 +182,15 @@ cargo_env() {
   fi
   local flags_var="CARGO_TARGET_${up}_RUSTFLAGS"
   export "$flags_var=${!flags_var:-} -C target-feature=+crt-static"
+  # -Z build-std (armv7) is unstable: RUSTC_BOOTSTRAP lets the stable
+  # compiler and cargo accept it, for this script's process only. It is set
+  # for every target alike because the targets share the host's build
+  # scripts and proc macros (target/release/), whose fingerprints include
+  # it: alternating a setting between targets would rebuild them, and
+  # everything above them, at each switch.
+  export RUSTC_BOOTSTRAP=1
+  CARGO_Z=()
+  [[ $BUILD_STD == 1 ]] && CARGO_Z=(-Z "build-std=$BUILD_STD_CRATES")
   if [[ -n "$RUNNER" ]]; then
     # Statically linked, so qemu needs no sysroot (and must not get one:
     # `-L /usr/<triple>` makes dynamic binaries hang at their first thread).
@@ -223,7 +242,7 @@ gen_sensor_csv() {
 
 # seed_job_ready DIR: is DIR/sensor-average there and does it take the
 # contract's CLI (`--input IN --output OUT [--parallelism N] [--state-dir D]`)?
-# Prints why not. Used to skip end-to-end checks until the job exists.
+# Prints why not (test.sh and image-test.sh fail with that reason).
 seed_job_ready() {
   local bin=$1/sensor-average runner=${2:-}
   if ! has_bin sensor-average; then

@@ -400,7 +400,10 @@ impl<T: Send + 'static> MqttSource<T> {
         };
         let mut buf = std::mem::take(&mut self.replay);
         buf.clear();
-        log.read(self.read_seq, max.min((self.next_seq - self.read_seq) as usize), &mut buf)?;
+        // Saturating: on a 32-bit target a gap that is a multiple of 2^32
+        // would truncate to 0, read nothing and be taken for a trimmed log.
+        let pending = usize::try_from(self.next_seq - self.read_seq).unwrap_or(usize::MAX);
+        log.read(self.read_seq, max.min(pending), &mut buf)?;
         if buf.is_empty() {
             // Trimmed below the position: nothing left to replay.
             self.read_seq = self.next_seq;
@@ -647,6 +650,41 @@ mod tests {
         let e = src.restore(&25u64.to_be_bytes()).unwrap_err();
         assert!(e.to_string().contains("were released"), "{e}");
         src.restore(&30u64.to_be_bytes()).unwrap();
+    }
+
+    /// Guards the replay limit on 32-bit targets (run under qemu-arm by
+    /// cross/test.sh): 2^32 messages pending must not truncate to a read
+    /// of 0 entries, which replay takes for a trimmed log and skips.
+    #[test]
+    fn replay_reads_when_2_pow_32_messages_are_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::state::Store::open(dir.path(), "j", &crate::state::StoreConfig::default()).unwrap();
+        let log = IngestLog::new(std::sync::Arc::new(store), 1);
+        let mut entries = Vec::new();
+        for i in 0..3u16 {
+            let m = Inbound {
+                topic: format!("t/s{i}"),
+                payload: bytes::Bytes::from_static(b"{\"x\":1}"),
+                qos: 1,
+                pkid: i + 1,
+                gen: 1,
+                msg_id: None,
+            };
+            let mut b = Vec::new();
+            encode_entry(&m, &mut b);
+            entries.push(b);
+        }
+        log.append(7, entries.iter().map(Vec::as_slice)).unwrap();
+        let mut cfg = MqttSourceConfig::new("mqtt://127.0.0.1:1", "c", "t/{sensor_id}");
+        cfg.dedupe_window = 0;
+        let mut src = cfg.build(|_| Ok(())).unwrap();
+        src.log = Some(log);
+        src.read_seq = 7;
+        src.next_seq = 7 + (1u64 << 32);
+        let mut out = Vec::new();
+        src.replay_batch(&mut out, 16).unwrap();
+        assert_eq!(out.len(), 3, "the three logged messages are replayed");
+        assert_eq!(src.read_seq, 10, "replay continues after the last one read");
     }
 
     #[test]
