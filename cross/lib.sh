@@ -9,6 +9,12 @@
 CROSS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$CROSS_DIR/.." && pwd)
 
+# Cross builds go to a target directory outside the clone unless
+# CARGO_TARGET_DIR says otherwise: std is built from source for armv7 and
+# every target is a fat-LTO release build, so a kept directory (as any CI
+# caches builds) saves most of their time; an empty one works too.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${RIVULET_CROSS_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rivulet/cross-target}}"
+
 # Exit codes shared by the scripts (documented in cross/README.md).
 readonly EXIT_USAGE=2
 readonly EXIT_TOOLCHAIN_UNAVAILABLE=3
