@@ -23,11 +23,15 @@
 //!
 //! So nothing durable is appended twice, and a new message is kept unless
 //! it repeats, byte for byte and under the same packet id, the last message
-//! logged under that id on an earlier connection. A broker that assigns ids
-//! sequentially (Mosquitto: modulo 65,535) never reuses one within the
-//! window on a live session; after a broker crash its id counter may go
-//! back, which is the one residual case (documented with the broker
-//! settings).
+//! logged under that id on an earlier connection. The packet-id lookback is
+//! at most [`PKID_LOOKBACK`] entries, half the id space: a broker that
+//! assigns ids sequentially (Mosquitto: modulo 65,535) reuses an id only
+//! after 65,535 other messages, so a reading that comes back to the same id
+//! after the counter wrapped is never taken for a redelivery. What can be
+//! redelivered lies well inside it (the unacked window, at most the receive
+//! maximum, and what a restored broker resends since its last save). After
+//! a broker crash its id counter may go back, which is the one residual
+//! case (documented with the broker settings).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -116,10 +120,16 @@ pub(crate) struct Received<'a> {
     pub(crate) msg_id: Option<&'a str>,
 }
 
+/// How far back (in log entries) a packet id can prove a redelivery: half
+/// the 16-bit id space, so a sequential broker's wrapped counter never
+/// meets an entry of its previous round.
+pub(crate) const PKID_LOOKBACK: u64 = 32_768;
+
 /// What the source knows about the messages it logged; see the module docs.
 pub(crate) struct Redeliveries {
     ids: SeenIds,
     by_pkid: HashMap<u16, Logged>,
+    /// Packet-id lookback: the window, at most [`PKID_LOOKBACK`].
     window: u64,
 }
 
@@ -128,7 +138,7 @@ impl Redeliveries {
         Self {
             ids: SeenIds { seen: HashSet::default(), order: VecDeque::new(), window },
             by_pkid: HashMap::new(),
-            window: window as u64,
+            window: (window as u64).min(PKID_LOOKBACK),
         }
     }
 
@@ -199,5 +209,18 @@ mod tests {
         r.logged(2, &c);
         assert!(r.is_redelivery(&msg(9, false, 1, b"y", Some("p:1")), 3));
         assert!(!r.is_redelivery(&msg(9, false, 1, b"x", Some("p:2")), 3));
+    }
+
+    /// Guards against a wrapped packet-id counter: a sequential broker
+    /// gives an id again 65,535 messages later, and a stuck sensor's
+    /// identical reading under it (after a reconnect) is new data.
+    #[test]
+    fn a_wrapped_packet_id_is_not_a_redelivery() {
+        let mut r = Redeliveries::new(65_536);
+        let a = msg(1, false, 1, b"21.5", None);
+        r.logged(0, &a);
+        assert!(!r.is_redelivery(&msg(1, false, 2, b"21.5", None), 65_535));
+        // Within the lookback the same case is still a restored broker's resend.
+        assert!(r.is_redelivery(&msg(1, false, 2, b"21.5", None), PKID_LOOKBACK));
     }
 }

@@ -667,11 +667,13 @@ mod tests {
                 payload: bytes::Bytes::from_static(b"{\"x\":1}"),
                 qos: 1,
                 pkid: i + 1,
+                dup: false,
+                retain: false,
                 gen: 1,
                 msg_id: None,
             };
             let mut b = Vec::new();
-            encode_entry(&m, &mut b);
+            encode_entry(&Stored::of(&m, MAX_PAYLOAD), &mut b);
             entries.push(b);
         }
         log.append(7, entries.iter().map(Vec::as_slice)).unwrap();
