@@ -2,21 +2,23 @@
 //! place that decides them.
 //!
 //! 0 success; 1 the job or command failed; 2 bad arguments or config (the
-//! message names the flag); 3 a state directory was refused, or the
-//! checkpoint to restore is not retained (nothing in it was changed).
+//! message names the flag); 3 a state directory or an output file was
+//! refused (damaged, another job's, changed outside the job), or the
+//! checkpoint to restore is not retained; 128 + N stopped by signal N
+//! (chosen by the binary that caught it).
 //! clap exits 2 by itself for values its parsers refuse.
 
 use std::process::ExitCode;
 
 /// Bad arguments or config.
 pub const USAGE: u8 = 2;
-/// A state directory was refused.
+/// A state directory or an output file was refused.
 pub const STATE_REFUSED: u8 = 3;
 
 /// The exit code for `e`.
 pub fn code(e: &anyhow::Error) -> u8 {
     match e.chain().find_map(|c| c.downcast_ref::<rivulet::Error>()) {
-        Some(rivulet::Error::StateRefused { .. }) => STATE_REFUSED,
+        Some(rivulet::Error::StateRefused { .. } | rivulet::Error::OutputRefused { .. }) => STATE_REFUSED,
         Some(rivulet::Error::Config { .. }) => USAGE,
         _ => 1,
     }

@@ -1,7 +1,8 @@
 //! The seed job's file edges, run as a real process: outputs that would
 //! overwrite an input or the state directory are refused untouched, dead
 //! letters survive `kill -9` exactly once, over-long lines and timestamps
-//! out of range are counted and dead-lettered.
+//! out of range are counted and dead-lettered, and an output changed outside
+//! the job is refused as it is.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod seed;
@@ -192,4 +193,36 @@ fn timestamps_out_of_range_are_malformed() {
     assert!(r.status.success());
     assert_eq!(seed::sorted_rows(&out), seed::sorted_rows(&clean_out));
     assert!(seed::sorted_rows(&out).iter().all(|row| !row.contains(",-")), "no negative window end");
+}
+
+/// Guards issue 12 §11: an output that is shorter than what the committed
+/// checkpoints published (removed or truncated outside the job) is refused
+/// with exit 3 as an output — not called a state directory — and is left
+/// exactly as it was: a removed one is not created again.
+#[test]
+fn an_output_changed_outside_the_job_is_refused_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("in.csv");
+    seed::write_csv(&input, &seed::synthetic(20_000, 50, 7, 9_000, 997));
+    let out = d.join("out.csv");
+    let state = d.join("state");
+    let job = || run(&[&"--input", &input, &"--output", &out, &"--state-dir", &state]);
+    let first = job();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let full = std::fs::read(&out).unwrap();
+    assert!(!full.is_empty());
+
+    std::fs::write(&out, &full[..full.len() / 2]).unwrap();
+    let r = job();
+    let e = stderr(&r);
+    assert_eq!(r.status.code(), Some(3), "{e}");
+    assert!(e.contains("refused") && e.contains("outside the job") && !e.contains("state directory"), "{e}");
+    assert_eq!(std::fs::read(&out).unwrap(), &full[..full.len() / 2], "a refused output is left as it is");
+
+    std::fs::remove_file(&out).unwrap();
+    let r = job();
+    let e = stderr(&r);
+    assert_eq!(r.status.code(), Some(3), "{e}");
+    assert!(!out.exists(), "a refused output is not created again: {e}");
 }

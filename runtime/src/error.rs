@@ -45,6 +45,16 @@ pub enum Error {
         /// Why it cannot be used, as a sentence for the user.
         reason: String,
     },
+    /// An output file cannot be brought in line with the committed
+    /// checkpoints: it is shorter than what they published (changed or
+    /// removed outside the job). It was neither created nor changed.
+    #[error("output {path} refused: {reason} (it was left as it is)")]
+    OutputRefused {
+        /// The output file.
+        path: PathBuf,
+        /// What does not match, as a sentence for the user.
+        reason: String,
+    },
     /// A stored value could not be decoded.
     #[error("corrupt state value in {what}: {reason}")]
     Corrupt {

@@ -159,7 +159,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let out = env.execute()?;
     if out.already_finished {
-        eprintln!("sensor-average: the job in this state directory already finished; output left as it is");
+        eprintln!("sensor-average: the job in this state directory already finished; its output is complete");
         return Ok(ExitCode::SUCCESS);
     }
     let m = out.metrics;

@@ -43,17 +43,24 @@ impl Output for FileOutput {
             })?,
             None => 0,
         };
-        let mut f =
-            OpenOptions::new().create(true).truncate(false).write(true).open(&self.path).map_err(|e| self.io(e))?;
-        let on_disk = f.metadata().map_err(|e| self.io(e))?.len();
+        // Checked before the file is opened (and maybe created): a refused
+        // output is left exactly as it was.
+        let on_disk = match std::fs::metadata(&self.path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(self.io(e)),
+        };
         if on_disk < len {
-            return Err(Error::StateRefused {
+            return Err(Error::OutputRefused {
                 path: self.path.clone(),
                 reason: format!(
-                    "the output has {on_disk} bytes but checkpoints committed {len}: it was changed outside the job"
+                    "it has {on_disk} bytes but the committed checkpoints published {len}: it was changed or \
+                     removed outside the job"
                 ),
             });
         }
+        let mut f =
+            OpenOptions::new().create(true).truncate(false).write(true).open(&self.path).map_err(|e| self.io(e))?;
         f.set_len(len).map_err(|e| self.io(e))?;
         f.seek(SeekFrom::Start(len)).map_err(|e| self.io(e))?;
         self.len = len;
