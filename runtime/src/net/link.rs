@@ -28,7 +28,7 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{BufWriter, ErrorKind, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -143,8 +143,8 @@ pub struct Link {
 
 impl Link {
     /// Connects to `addr` and runs the handshake as the dialer.
-    pub fn dial(addr: impl ToSocketAddrs, cfg: &LinkConfig, metrics: Arc<NetMetrics>) -> Result<Link, NetError> {
-        let stream = TcpStream::connect(addr).map_err(|e| NetError::io("dial", &e))?;
+    pub fn dial(addr: SocketAddr, cfg: &LinkConfig, metrics: Arc<NetMetrics>) -> Result<Link, NetError> {
+        let stream = TcpStream::connect(addr).map_err(|e| NetError::io(&addr.to_string(), &e))?;
         Link::start(stream, Role::Dialer, cfg, metrics)
     }
 

@@ -317,3 +317,46 @@ fn graceful_close_delivers_queued_messages_first() {
     assert!(matches!(next(&mut inbox), Message::End));
     assert!(matches!(inbox.recv_timeout(WAIT), Err(NetError::Closed { .. })));
 }
+
+const CHILD_ENV: &str = "RIVULET_NET_CHILD_DIAL";
+
+#[test]
+#[ignore = "helper process: started (with --ignored) by killed_peer_process_fails_inboxes"]
+fn child_peer() {
+    // The peer process for killed_peer_process_fails_inboxes: dials, sends
+    // one watermark and waits to be killed.
+    let addr = std::env::var(CHILD_ENV).expect("run by killed_peer_process_fails_inboxes, which sets the address");
+    let link = Link::dial(addr.parse().expect("address"), &ok_cfg(), Arc::new(NetMetrics::default())).expect("dial");
+    let out = link.outbox::<R>(edge(0)).expect("out");
+    out.send(&Message::Watermark(1)).expect("send");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn killed_peer_process_fails_inboxes() {
+    // Guards: a peer process killed with SIGKILL fails this side's inboxes
+    // promptly (well before the heartbeat timeout would).
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = std::process::Command::new(exe)
+        .args(["--exact", "net::tests::link::child_peer", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, addr.to_string())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the peer process");
+    let (s, _) = l.accept().expect("accept");
+    let mut cfg = ok_cfg();
+    cfg.timeout = Duration::from_secs(30);
+    let link = Link::accept(s, &cfg, Arc::new(NetMetrics::default())).expect("link");
+    let mut inbox = link.inbox::<R>(edge(0), 2).expect("in");
+    assert!(matches!(next(&mut inbox), Message::Watermark(1)));
+    let start = Instant::now();
+    child.kill().expect("kill -9 the peer");
+    child.wait().expect("reap");
+    let e = inbox.recv_timeout(WAIT).expect_err("the link must fail");
+    assert!(start.elapsed() < Duration::from_secs(5), "failure took {:?}: {e}", start.elapsed());
+    assert!(!matches!(e, NetError::HeartbeatTimeout { .. }), "{e}");
+}

@@ -27,12 +27,12 @@ pub(super) fn ok_cfg() -> LinkConfig {
     cfg(Some(TOKEN), "sensor-average", 42, 7)
 }
 
+/// Both ends of a dial: (dialer, acceptor, dialer metrics, acceptor metrics).
+pub(super) type Pair = (Result<Link, NetError>, Result<Link, NetError>, Arc<NetMetrics>, Arc<NetMetrics>);
+
 /// Dials `b` from `a` over a fresh loopback listener; both handshakes run
 /// concurrently. Returns (dialer, acceptor) results and metrics.
-pub(super) fn pair(
-    a: &LinkConfig,
-    b: &LinkConfig,
-) -> (Result<Link, NetError>, Result<Link, NetError>, Arc<NetMetrics>, Arc<NetMetrics>) {
+pub(super) fn pair(a: &LinkConfig, b: &LinkConfig) -> Pair {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = l.local_addr().expect("local addr");
     let (ma, mb) = (Arc::new(NetMetrics::default()), Arc::new(NetMetrics::default()));
