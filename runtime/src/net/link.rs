@@ -90,8 +90,15 @@ impl Shared {
         lock(&self.ended).clone().unwrap_or_else(|| NetError::Closed { peer: self.peer.clone() })
     }
 
+    /// The credit gate of `edge`, created on first use; already ended when
+    /// the link has (checked under the gates' lock, which `end` also takes).
     fn gate(&self, edge: u32) -> Arc<Gate> {
-        lock(&self.gates).entry(edge).or_default().clone()
+        let mut gates = lock(&self.gates);
+        let g = gates.entry(edge).or_default().clone();
+        if let Some(e) = lock(&self.ended).clone() {
+            g.end(e);
+        }
+        g
     }
 
     /// Ends the link. Errors are delivered to every inbox at once; a
@@ -224,7 +231,15 @@ impl Link {
             taken.push(edge.0);
         }
         let (tx, rx) = bounded(credits as usize);
-        lock(&self.shared.inboxes).insert(edge.0, tx);
+        {
+            // Checked under the inboxes' lock, which `end` takes to drop
+            // every inbox sender: an inbox is never registered on an ended link.
+            let mut inboxes = lock(&self.shared.inboxes);
+            if lock(&self.shared.ended).is_some() {
+                return Err(self.shared.end_reason());
+            }
+            inboxes.insert(edge.0, tx);
+        }
         let grant = frame::encode(Kind::Credit, edge.0, self.shared.generation, &credits)?;
         self.shared.push(grant)?;
         Ok(RemoteInbox::new(edge, rx, credits, self.shared.clone()))

@@ -223,6 +223,9 @@ fn dropped_peer_fails_inboxes_and_blocked_senders() {
     assert!(start.elapsed() < Duration::from_secs(5), "failure took {:?}", start.elapsed());
     assert_eq!(metrics.link_failures(), 1);
     assert!(link.failure().is_some());
+    // Edges opened after the failure fail at once instead of waiting forever.
+    assert!(link.inbox::<R>(edge(5), 1).is_err());
+    assert!(link.outbox::<R>(edge(6)).expect("out").send(&Message::End).is_err());
 }
 
 #[test]
