@@ -135,3 +135,19 @@ fn every_refusal_display_is_token_free() {
     let t = ClusterToken::new(TOKEN).expect("token");
     no_token_in(&format!("{t:?}"));
 }
+
+#[test]
+fn token_file_is_trimmed_and_empty_is_refused() {
+    // Guards: a Swarm secret with a trailing newline is the same token; an
+    // empty file is refused naming the flag, without quoting any contents.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("token");
+    std::fs::write(&p, [TOKEN, b"\n"].concat()).expect("write");
+    let t = ClusterToken::from_file(&p).expect("token");
+    assert_eq!(t.bytes(), TOKEN);
+    std::fs::write(&p, b" \n").expect("write");
+    let e = ClusterToken::from_file(&p).expect_err("empty");
+    assert!(e.to_string().contains("--cluster-token-file"), "{e}");
+    let missing = ClusterToken::from_file(&dir.path().join("absent")).expect_err("missing");
+    assert!(missing.to_string().contains("absent"), "{missing}");
+}
