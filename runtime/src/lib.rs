@@ -39,6 +39,7 @@ pub mod key;
 pub mod memory;
 pub mod metrics;
 pub mod mqtt;
+pub mod net;
 mod operator;
 mod record;
 pub mod sink;
