@@ -1,5 +1,7 @@
 //! One edge over a loopback link: records/s and bytes on the wire per
 //! record, for the seed job's record type (sensor id, timestamp, value).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in a benchmark a panic is the failure report
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rivulet::net::{ClusterToken, EdgeId, HandshakeConfig, Identity, Link, LinkConfig, NetMetrics};
