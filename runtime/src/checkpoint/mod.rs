@@ -9,6 +9,7 @@
 
 pub(crate) mod align;
 mod coordinator;
+pub mod store;
 
 pub(crate) use align::Inputs;
 pub(crate) use coordinator::{Ack, Committer, CoordHandle, Coordinator};
