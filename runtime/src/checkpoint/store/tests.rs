@@ -212,6 +212,11 @@ fn bad_urls_give_the_documented_errors() {
         let err = CheckpointStore::open("s3://bucket/prefix", "j").unwrap_err();
         assert!(err.to_string().contains("feature `s3`"), "{err}");
     }
+    #[cfg(feature = "s3")]
+    {
+        let err = CheckpointStore::open("s3:///prefix", "j").unwrap_err();
+        assert!(err.to_string().contains("needs a bucket") && err.exit_code() == 2, "{err}");
+    }
 }
 
 // Guards GC: every retained epoch stays restorable, everything else at or
