@@ -44,6 +44,25 @@
 //! checkpoint; the newer coordinator reads `latest` again at its own
 //! commit and chains onto whatever it finds.
 //!
+//! # Example
+//! ```
+//! use rivulet::checkpoint::store::{CheckpointStore, Entry, KeyGroups};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let url = format!("file://{}", dir.path().display());
+//! let store = CheckpointStore::open(&url, "sensor-average")?;
+//! let generation = store.claim_generation()?;
+//! // A task uploads its epoch-1 delta for key groups 0..=63 and acks with the DeltaRef.
+//! let set = Entry { key: vec![0, 5, 0, 1, b'k'], value: Some(b"v".to_vec()) };
+//! let delta = store.put_delta(generation, 1, KeyGroups { first: 0, last: 63 }, &[set])?;
+//! // The coordinator commits the epoch once every task acked.
+//! store.commit_epoch(generation, 1, vec![delta], Vec::new())?;
+//! let state = store.restore(KeyGroups::one(5), 1)?;
+//! assert_eq!(state, vec![(vec![0, 5, 0, 1, b'k'], b"v".to_vec())]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Exit codes
 //! See [`Error::exit_code`]: 2 for a bad `--checkpoint-store` URL, 3 for a
 //! refused store (missing directory, damaged data, fenced writer).
