@@ -371,3 +371,17 @@ proptest! {
         }
     }
 }
+
+// Guards that a damaged materialisation fails the restore that starts
+// from it, naming the object, instead of restoring partial state.
+#[test]
+fn damaged_materialisation_fails_the_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    two_epochs(&dir);
+    let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
+    let at = store.materialise(0, 1).unwrap();
+    let name = paths::materialised(0, at);
+    damage(&file(&dir, &name), "truncate");
+    let err = store.restore(KeyGroups::one(0), 2).unwrap_err();
+    assert!(matches!(err, Error::Damaged { .. }) && err.to_string().contains(&name), "{err}");
+}
