@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # It installs what the tests need first, so it passes on a fresh Debian 12
-# machine with the Rust toolchain and Docker: Mosquitto for the MQTT tests,
-# and (through cross/test.sh) the ARM cross toolchain and qemu.
+# machine with the Rust toolchain, Python and Docker: Mosquitto for the MQTT
+# tests, moto's S3 server for the S3 checkpoint store, and (through
+# cross/test.sh) the ARM cross toolchains and qemu.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -25,5 +26,9 @@ step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
 step "tests (x86_64)"
 cargo test --workspace
+step "checkpoint store on S3 (a moto server on 127.0.0.1)"
+command -v moto_server >/dev/null 2>&1 || python3 -m pip install -q 'moto[server]'
+cargo clippy -p rivulet-runtime --features s3 --all-targets -- -D warnings
+cargo test -p rivulet-runtime --features s3 --lib checkpoint::store
 step "ARM builds and tests under qemu"
 bash cross/test.sh

@@ -11,6 +11,7 @@ pub(crate) mod align;
 mod coordinator;
 mod machine;
 pub(crate) mod protocol;
+pub mod store;
 
 pub(crate) use align::Inputs;
 pub(crate) use coordinator::{Committer, CoordHandle, Coordinator};

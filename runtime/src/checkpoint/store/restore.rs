@@ -1,0 +1,174 @@
+//! Restoring key groups: the newest materialisation at or before the epoch,
+//! then the later deltas of the chain applied in epoch order; and writing
+//! materialisations.
+
+use super::error::{Error, Result};
+use super::format::{self, Kind};
+use super::model::{Committed, EpochMeta, GcFloor, KeyGroups, Materialised};
+use super::{paths, CheckpointStore};
+use std::collections::BTreeMap;
+
+/// A piece of the chain of committed checkpoints, newest first, as read by
+/// following parent links.
+pub(crate) struct Chain {
+    pub(crate) metas: Vec<EpochMeta>,
+    /// The walk reached the first checkpoint, or the `gc-floor` below which
+    /// metadata was collected.
+    ended: bool,
+    gc_floor: u64,
+}
+
+impl Chain {
+    pub(crate) fn generation_of(&self, epoch: u64) -> Option<u64> {
+        self.metas.iter().find(|m| m.epoch == epoch).map(|m| m.generation)
+    }
+
+    fn oldest(&self) -> Option<&EpochMeta> {
+        self.metas.last()
+    }
+}
+
+impl CheckpointStore {
+    pub(crate) fn gc_floor(&self) -> Result<u64> {
+        Ok(self.read::<GcFloor>(paths::GC_FLOOR, Kind::GcFloor)?.map_or(0, |f| f.floor))
+    }
+
+    /// The chain from committed `epoch` (its first element) down; extend it
+    /// with [`Self::extend`].
+    pub(crate) fn chain_to(&self, epoch: u64) -> Result<Chain> {
+        let meta = self.epoch_meta(epoch)?;
+        Ok(Chain { metas: vec![meta], ended: false, gc_floor: self.gc_floor()? })
+    }
+
+    /// Follows parent links until the chain's oldest epoch is at or below
+    /// `down_to`, or the chain ends.
+    pub(crate) fn extend(&self, chain: &mut Chain, down_to: u64) -> Result<()> {
+        while !chain.ended {
+            let Some(oldest) = chain.oldest() else { return Ok(()) };
+            if oldest.epoch <= down_to {
+                return Ok(());
+            }
+            let child = paths::meta(Committed { epoch: oldest.epoch, generation: oldest.generation });
+            let Some(parent) = oldest.parent else {
+                chain.ended = true;
+                return Ok(());
+            };
+            if parent.epoch >= oldest.epoch {
+                return Err(Error::damaged(&child, format!("parent epoch {} is not before it", parent.epoch)));
+            }
+            let name = paths::meta(parent);
+            match self.read::<EpochMeta>(&name, Kind::Meta)? {
+                Some(meta) if meta.epoch == parent.epoch && meta.generation == parent.generation => {
+                    chain.metas.push(meta)
+                }
+                Some(meta) => {
+                    return Err(Error::damaged(
+                        &name,
+                        format!("describes epoch {} generation {}", meta.epoch, meta.generation),
+                    ))
+                }
+                None if parent.epoch <= chain.gc_floor => chain.ended = true,
+                None => return Err(Error::damaged(&name, format!("missing, but {child} names it as its parent"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Materialisations of the key groups in `groups` at or before `epoch`,
+    /// newest first per key group.
+    pub(crate) fn materialisations(&self, groups: KeyGroups, epoch: u64) -> Result<BTreeMap<u16, Vec<Committed>>> {
+        let dir = if groups.first == groups.last {
+            format!("{}{:05}/", paths::MATERIALISED, groups.first)
+        } else {
+            paths::MATERIALISED.to_owned()
+        };
+        let mut out: BTreeMap<u16, Vec<Committed>> = BTreeMap::new();
+        for name in self.io.list(&dir)? {
+            let Some((kg, at)) = paths::parse_materialised(&name) else { continue };
+            if groups.contains(kg) && at.epoch <= epoch {
+                out.entry(kg).or_default().push(at);
+            }
+        }
+        for list in out.values_mut() {
+            list.sort_by(|a, b| b.cmp(a));
+        }
+        Ok(out)
+    }
+
+    /// The live state entries `(key, value)` of the key groups `groups` as of
+    /// committed `epoch`, in key order.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `epoch` is not a committed checkpoint;
+    /// [`Error::Damaged`] naming the first object that is missing or damaged.
+    pub fn restore(&self, groups: KeyGroups, epoch: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut chain = self.chain_to(epoch)?;
+        let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        // Key group -> the epoch of the materialisation it starts from.
+        let mut base: BTreeMap<u16, u64> = BTreeMap::new();
+        for (kg, candidates) in self.materialisations(groups, epoch)? {
+            for at in candidates {
+                self.extend(&mut chain, at.epoch)?;
+                // A materialisation of a checkpoint not on this chain (an
+                // abandoned generation's) is not this state.
+                if chain.generation_of(at.epoch) != Some(at.generation) {
+                    continue;
+                }
+                let name = paths::materialised(kg, at);
+                let copy: Materialised = self.read_required(&name, Kind::Materialised, "the store's listing")?;
+                if copy.key_group != kg || copy.at != at {
+                    return Err(Error::damaged(&name, "holds another key group or checkpoint"));
+                }
+                state.extend(copy.entries);
+                base.insert(kg, at.epoch);
+                break;
+            }
+        }
+        if (base.len() as u64) < u64::from(groups.last - groups.first) + 1 {
+            self.extend(&mut chain, 0)?;
+        }
+        let starts_before = |kg: u16, epoch: u64| base.get(&kg).is_none_or(|b| *b < epoch);
+        for meta in chain.metas.iter().rev() {
+            for delta in meta.deltas.iter().filter(|d| d.groups.overlaps(&groups)) {
+                let lo = delta.groups.first.max(groups.first);
+                let hi = delta.groups.last.min(groups.last);
+                if !(lo..=hi).any(|kg| starts_before(kg, meta.epoch)) {
+                    continue;
+                }
+                for entry in self.read_delta(delta)? {
+                    let Some(kg) = entry.key_group() else { continue };
+                    if !groups.contains(kg) || !starts_before(kg, meta.epoch) {
+                        continue;
+                    }
+                    match entry.value {
+                        Some(v) => state.insert(entry.key, v),
+                        None => state.remove(&entry.key),
+                    };
+                }
+            }
+        }
+        Ok(state.into_iter().collect())
+    }
+
+    /// Writes a full copy of key group `kg` as of committed `epoch`, so later
+    /// restores start there instead of replaying older deltas. Safe to run
+    /// on a thread of its own beside commits (it only adds an object).
+    ///
+    /// # Errors
+    /// As [`Self::restore`], and [`Error::Backend`] on the write.
+    pub fn materialise(&self, kg: u16, epoch: u64) -> Result<Committed> {
+        let entries = self.restore(KeyGroups::one(kg), epoch)?;
+        let generation = self.epoch_meta(epoch)?.generation;
+        let at = Committed { epoch, generation };
+        self.write_materialised(kg, at, entries)?;
+        Ok(at)
+    }
+
+    pub(crate) fn write_materialised(&self, kg: u16, at: Committed, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let count = entries.len();
+        let body = format::encode(Kind::Materialised, &Materialised { key_group: kg, at, entries })?;
+        self.io.put_overwrite(&paths::materialised(kg, at), body)?;
+        tracing::debug!(job = %self.job, kg, epoch = at.epoch, entries = count, "key group materialised");
+        Ok(())
+    }
+}
