@@ -27,7 +27,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests (x86_64)"
 cargo test --workspace
 step "checkpoint store on S3 (a moto server on 127.0.0.1)"
-command -v moto_server >/dev/null 2>&1 || python3 -m pip install -q 'moto[server]'
+if ! command -v moto_server >/dev/null 2>&1; then
+  python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends python3-pip
+  # Debian's own Python refuses user installs (PEP 668) without the flag.
+  python3 -m pip install -q 'moto[server]' || python3 -m pip install -q --break-system-packages 'moto[server]'
+fi
 cargo clippy -p rivulet-runtime --features s3 --all-targets -- -D warnings
 cargo test -p rivulet-runtime --features s3 --lib checkpoint::store
 step "ARM builds and tests under qemu"
