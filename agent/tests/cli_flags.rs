@@ -10,14 +10,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_rivulet");
 /// Half of this machine's memory, as a `--state-cache` value that passes
 /// alone but not times `--parallelism 4`.
 fn half_of_memory() -> String {
-    let text = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo (the tests run on Linux)");
-    let kib: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("MemTotal in /proc/meminfo");
-    format!("{}KiB", kib / 2)
+    let bytes = rivulet_agent::args::mem_total().expect("MemTotal in /proc/meminfo (the tests run on Linux)");
+    format!("{}KiB", bytes / 2 / 1024)
 }
 
 #[test]

@@ -47,22 +47,7 @@ fn a_repeated_publisher_message_id_counts_once() {
     let url = m.url();
     let child = engine(&url, dir.path(), "eng", &["--stop-after-idle", "2s"]).spawn().unwrap();
     wait_subscribed(&m, &bdir, &["eng"]);
-    let mut o = rumqttc::v5::MqttOptions::new("pub-ids", "127.0.0.1", m.port);
-    o.set_clean_start(true).set_outgoing_inflight_upper_limit(1000);
-    let (client, mut conn) = rumqttc::v5::Client::new(o, 10_000);
-    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let a = acks.clone();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::PubAck(_))) => {
-                    a.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    });
+    let (client, acks) = v5_publisher(m.port, "pub-ids");
     let mut sent = 0;
     let send = |i: usize, sent: &mut usize| {
         let (t, pl) = reading_message(&data[i]);

@@ -37,22 +37,7 @@ fn oversized(flags: &[&str], size: usize) {
     let child = engine(&url, dir.path(), "eng", &args).spawn().unwrap();
     wait_subscribed(&m, &bdir, &["eng"]);
     // A client of its own: no outgoing limit below the big message.
-    let mut o = rumqttc::v5::MqttOptions::new("pub-big", "127.0.0.1", m.port);
-    o.set_clean_start(true).set_outgoing_inflight_upper_limit(1000);
-    let (client, mut conn) = rumqttc::v5::Client::new(o, 10_000);
-    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let a = acks.clone();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::PubAck(_))) => {
-                    a.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    });
+    let (client, acks) = v5_publisher(m.port, "pub-big");
     let big = {
         let mut b = br#"{"ts_ms":1700000000000,"temp_f":70.0,"pad":""#.to_vec();
         b.resize(size - 2, b'x');

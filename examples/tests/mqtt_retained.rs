@@ -19,22 +19,7 @@ fn retained_copies_are_not_counted_twice() {
     let Some(m) = Mosquitto::start(&bdir) else { return };
     let data = dataset(1_000, 10);
     let expected = oracle(dir.path(), &data);
-    let mut o = rumqttc::v5::MqttOptions::new("pub-retain", "127.0.0.1", m.port);
-    o.set_clean_start(true).set_outgoing_inflight_upper_limit(1000);
-    let (client, mut conn) = rumqttc::v5::Client::new(o, 10_000);
-    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let a = acks.clone();
-    std::thread::spawn(move || {
-        for ev in conn.iter() {
-            match ev {
-                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::PubAck(_))) => {
-                    a.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    });
+    let (client, acks) = v5_publisher(m.port, "pub-retain");
     let wait_acks = |n: usize| {
         let until = std::time::Instant::now() + Duration::from_secs(30);
         while acks.load(std::sync::atomic::Ordering::Acquire) < n {

@@ -353,3 +353,29 @@ pub(crate) fn publish_with_kills(
     let (ok, err) = finish(child, Duration::from_secs(60));
     assert!(ok, "final run failed: {err}");
 }
+
+/// A plain MQTT 5 publisher (clean start, up to 1,000 messages in flight)
+/// for tests that publish by hand, and the count of PUBACKs it received.
+pub(crate) fn v5_publisher(
+    port: u16,
+    id: &str,
+) -> (rumqttc::v5::Client, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use rumqttc::v5::{mqttbytes::v5::Packet, Client, Event, MqttOptions};
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_clean_start(true).set_outgoing_inflight_upper_limit(1000);
+    let (client, mut conn) = Client::new(o, 10_000);
+    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let a = acks.clone();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    a.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    (client, acks)
+}
