@@ -83,6 +83,9 @@ for t in "${arm_targets[@]}"; do
     # Doc tests are linked by rustdoc, which does not see the target's
     # RUSTFLAGS: static for them too, so qemu needs no sysroot.
     export RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -C target-feature=+crt-static"
+    # Tests that start a copy of their own binary run it under the same
+    # emulator (no binfmt registration is assumed).
+    export RIVULET_TEST_RUNNER="$RUNNER"
     cd "$ROOT"
     log "cargo ${CARGO_Z[*]} test -p rivulet-runtime ${scope[*]} --target $TRIPLE --profile cross-test (runner $RUNNER)"
     cargo "${CARGO_Z[@]}" test -p rivulet-runtime "${scope[@]}" --target "$TRIPLE" --profile cross-test

@@ -322,6 +322,9 @@ fn graceful_close_delivers_queued_messages_first() {
 }
 
 const CHILD_ENV: &str = "RIVULET_NET_CHILD_DIAL";
+/// The emulator that runs this test binary, when it is not native (set by
+/// cross/test.sh), so the peer process runs the same way.
+const RUNNER_ENV: &str = "RIVULET_TEST_RUNNER";
 
 #[test]
 #[ignore = "helper process: started (with --ignored) by killed_peer_process_fails_inboxes"]
@@ -344,13 +347,40 @@ fn killed_peer_process_fails_inboxes() {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     let exe = std::env::current_exe().expect("test binary");
-    let mut child = std::process::Command::new(exe)
+    // Under an emulator (cross/test.sh runs ARM tests under qemu-user, with
+    // no binfmt registration) the test binary cannot exec itself: the
+    // emulator is given as RIVULET_TEST_RUNNER and runs the peer too.
+    let mut cmd = match std::env::var_os(RUNNER_ENV) {
+        Some(runner) if !runner.is_empty() => {
+            let mut c = std::process::Command::new(runner);
+            c.arg(exe);
+            c
+        }
+        _ => std::process::Command::new(exe),
+    };
+    let mut child = cmd
         .args(["--exact", "net::tests::link::child_peer", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, addr.to_string())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn the peer process");
-    let (s, _) = l.accept().expect("accept");
+    // Never wait forever: a peer that exits before it dials fails the test.
+    l.set_nonblocking(true).expect("nonblocking listener");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(st) = child.try_wait().expect("peer status") {
+                    panic!("the peer process exited ({st}) before it dialled; under an emulator set {RUNNER_ENV}");
+                }
+                assert!(Instant::now() < deadline, "the peer process did not dial within 60 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    s.set_nonblocking(false).expect("blocking stream");
     let mut cfg = ok_cfg();
     cfg.timeout = Duration::from_secs(30);
     let link = Link::accept(s, &cfg, Arc::new(NetMetrics::default())).expect("link");
