@@ -204,6 +204,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         let mut late = 0u64;
         let mut out_of_range = 0u64;
+        let mut first_out_of_range = None;
         for r in recs {
             if r.wm > self.wm {
                 self.advance(r.wm)?;
@@ -212,7 +213,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
                 // Its window end would wrap past i64: refused as bad input
                 // rather than aggregated into a wrong window.
                 out_of_range += 1;
-                tracing::warn!(ts = r.ts, "record skipped: its window would overflow the range of event time");
+                first_out_of_range.get_or_insert(r.ts);
                 continue;
             }
             let p = self.panes.pane_start(r.ts);
@@ -242,6 +243,13 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
             self.metrics.late.fetch_add(late, Ordering::Relaxed);
         }
         if out_of_range > 0 {
+            // One line per batch, not per record: a source stuck on bad
+            // timestamps must not flood the log.
+            tracing::warn!(
+                count = out_of_range,
+                first_ts = first_out_of_range,
+                "records skipped: their windows would overflow the range of event time"
+            );
             self.metrics.bad_input.fetch_add(out_of_range, Ordering::Relaxed);
         }
         self.flush()
