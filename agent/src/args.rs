@@ -2,6 +2,7 @@
 //! the value parsers behind every flag: each value is parsed and checked
 //! by clap before anything starts, so a bad one is exit 2 naming the flag.
 
+pub mod cluster;
 mod duration;
 mod engine;
 mod size;

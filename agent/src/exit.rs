@@ -12,14 +12,20 @@ use std::process::ExitCode;
 
 /// Bad arguments or config.
 pub const USAGE: u8 = 2;
-/// A state directory or an output file was refused.
+/// A state directory, checkpoint store or output file was refused, or a
+/// cluster refused this process's membership.
 pub const STATE_REFUSED: u8 = 3;
 
 /// The exit code for `e`.
 pub fn code(e: &anyhow::Error) -> u8 {
     match e.chain().find_map(|c| c.downcast_ref::<rivulet::Error>()) {
-        Some(rivulet::Error::StateRefused { .. } | rivulet::Error::OutputRefused { .. }) => STATE_REFUSED,
+        Some(
+            rivulet::Error::StateRefused { .. }
+            | rivulet::Error::OutputRefused { .. }
+            | rivulet::Error::ClusterRefused(_),
+        ) => STATE_REFUSED,
         Some(rivulet::Error::Config { .. }) => USAGE,
+        Some(rivulet::Error::CheckpointStore(e)) => e.exit_code(),
         _ => 1,
     }
 }

@@ -80,6 +80,18 @@ pub enum Error {
         /// What did not happen.
         reason: String,
     },
+    /// A cluster's member could not do its part (a refused or lost peer,
+    /// a job graph that differs between binaries).
+    #[error("cluster: {0}")]
+    Cluster(String),
+    /// This process was refused membership of the cluster (another job, a
+    /// wrong or missing token, a slot the job does not have, a different
+    /// job graph): trying again cannot help.
+    #[error("cluster: refused: {0}")]
+    ClusterRefused(String),
+    /// The checkpoint store of a cluster refused or failed.
+    #[error(transparent)]
+    CheckpointStore(#[from] crate::checkpoint::store::Error),
 }
 
 /// `Result` with [`Error`].

@@ -5,8 +5,9 @@
 //! and lateness rules, and exactly-once checkpoints — in one process that
 //! is also a cluster of one.
 //!
-//! It is not a distributed scheduler (yet), nor a SQL engine: jobs are Rust
-//! programs built with the DataStream API.
+//! The same job also runs across several processes ([`cluster`]: a
+//! coordinator and worker slots, checkpoints in a shared store). It is not
+//! a SQL engine: jobs are Rust programs built with the DataStream API.
 //!
 //! ```
 //! use rivulet::{aggregate::{Avg, Count}, source::Generator, window::Tumbling, Env, JobConfig, Sink, Watermarks, Windowed};
@@ -32,6 +33,7 @@
 
 pub mod aggregate;
 pub mod checkpoint;
+pub mod cluster;
 pub mod contract;
 mod error;
 pub mod files;

@@ -250,6 +250,19 @@ fn mqtt_source(m: &MqttInput) -> MqttSourceConfig {
 /// # Errors
 /// Bad settings, an unreadable input or a refused state directory.
 pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
+    build_sensor_average_with(cfg, Env::new)
+}
+
+/// [`build_sensor_average`] with the job's [`Env`] made by `make` from its
+/// config: [`Env::new`] in one process, the cluster's maker in a
+/// coordinator or worker.
+///
+/// # Errors
+/// As [`build_sensor_average`].
+pub fn build_sensor_average_with(
+    cfg: &SensorAverage,
+    make: impl FnOnce(JobConfig) -> rivulet::Result<Env>,
+) -> anyhow::Result<Env> {
     // Checked before anything is opened or created.
     let windows = Tumbling::of(cfg.window)?;
     check_paths(cfg)?;
@@ -265,7 +278,7 @@ pub fn build_sensor_average(cfg: &SensorAverage) -> anyhow::Result<Env> {
     if job.state_dir.is_some() {
         job.identity = state_identity(cfg)?;
     }
-    let env = Env::new(job)?;
+    let env = make(job)?;
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
         Input::Csv(path) => {

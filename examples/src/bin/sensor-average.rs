@@ -1,9 +1,11 @@
 //! The seed job as a command: see `sensor-average --help`.
 
 use clap::Parser;
+use rivulet::cluster::{CoordinatorOptions, EnvMaker, WorkerOptions};
 use rivulet::{JobConfig, OutputMode};
+use rivulet_agent::args::cluster::{cluster_token, job_args, CoordinatorArgs, SavepointArgs, WorkerArgs};
 use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, EngineArgs, EngineDefaults};
-use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
+use rivulet_agent::seed::sensor::{build_sensor_average, build_sensor_average_with, Input, MqttInput, SensorAverage};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,13 +27,53 @@ use std::time::Duration;
 /// goes back to one (state, input positions and OUT.csv's length) and runs
 /// on from there.
 ///
+/// On several nodes: `sensor-average coordinator --listen ADDR --workers N
+/// --checkpoint-store URL [the job's flags]` and, per slot K,
+/// `sensor-average worker --coordinator ADDR --slot K --state-dir DIR`
+/// (see `sensor-average coordinator --help`).
+///
 /// Exit codes: 0 done (or already done), 1 the job failed, 2 bad arguments
 /// (the message names the flag; nothing was created), 3 the state directory
-/// was refused, or the checkpoint to restore is not retained, 130/143
-/// stopped by SIGINT/SIGTERM (after a final checkpoint; run the same
-/// command again to go on).
+/// or checkpoint store was refused, or the checkpoint to restore is not
+/// retained, 130/143 stopped by SIGINT/SIGTERM (after a final checkpoint;
+/// run the same command again to go on).
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    job: Args,
+}
+
+/// A role in a cluster.
+#[derive(clap::Subcommand, Debug)]
+enum Role {
+    /// Coordinates the job across worker slots (runs no task itself):
+    /// checkpoints into the shared store, results published here, a lost
+    /// worker restarts the job from the latest checkpoint. Takes the job's
+    /// flags as the single-process form does (no --state-dir).
+    Coordinator {
+        #[command(flatten)]
+        cluster: CoordinatorArgs,
+        #[command(flatten)]
+        job: Box<Args>,
+    },
+    /// Runs the subtasks the coordinator places on this slot.
+    Worker {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// Asks the coordinator for a savepoint: a full, portable copy of the
+    /// job's latest complete checkpoint (restart the coordinator with
+    /// --from-savepoint to start from it, e.g. with other --workers).
+    Savepoint {
+        #[command(flatten)]
+        savepoint: SavepointArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("source").args(["input", "mqtt"])))]
 struct Args {
     /// Headerless CSV input.
@@ -89,20 +131,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args = Args::parse();
-    rivulet_agent::exit::report_code("sensor-average", run(args))
+    let cli = Cli::parse();
+    let outcome = match cli.role {
+        None => run(cli.job),
+        Some(Role::Coordinator { cluster, job }) => coordinator(&cluster, *job),
+        Some(Role::Worker { worker: w }) => worker(&w),
+        Some(Role::Savepoint { savepoint: s }) => savepoint(&s),
+    };
+    rivulet_agent::exit::report_code("sensor-average", outcome)
 }
 
-fn run(a: Args) -> anyhow::Result<ExitCode> {
-    // From the start, a first SIGINT/SIGTERM is recorded (and stops the job
-    // once it runs); a second one exits at once with 128 + its number.
-    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let which = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, seen.clone())?;
-        signal_hook::flag::register(sig, seen.clone())?;
-        signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
-    }
+/// The job's settings from its flags; `None` for `--list-checkpoints`
+/// (printed here).
+fn settings(a: Args) -> anyhow::Result<Option<SensorAverage>> {
     if a.list_checkpoints {
         let Some(dir) = &a.engine.state_dir else {
             return Err(
@@ -110,7 +151,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
             );
         };
         print!("{}", rivulet::state::Store::list_checkpoints(dir)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     }
     let Some(output) = a.output else {
         return Err(rivulet::Error::Config { field: "--output", reason: "required".into() }.into());
@@ -121,9 +162,6 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (input, dead_letter) = match (a.input, a.mqtt) {
         (Some(p), _) => (Input::Csv(p), a.dead_letter.map(PathBuf::from)),
         (None, Some(url)) => {
-            if job.state_dir.is_none() {
-                eprintln!("sensor-average: warning: without --state-dir MQTT messages are acked on receipt; a crash loses them");
-            }
             let m = MqttInput {
                 url,
                 topic: a.topic,
@@ -139,7 +177,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Err(rivulet::Error::Config { field: "--input", reason: "give --input or --mqtt".into() }.into())
         }
     };
-    let cfg = SensorAverage {
+    Ok(Some(SensorAverage {
         input,
         output,
         window: a.window,
@@ -147,7 +185,106 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
         dead_letter,
         publish: a.publish,
         job,
+    }))
+}
+
+/// Builds the job in a process of the cluster from the job's arguments.
+fn build_in_cluster(args: &[String], maker: EnvMaker<'_>) -> Result<rivulet::Env, String> {
+    let a = Args::try_parse_from_args(args).map_err(|e| e.to_string())?;
+    let cfg = settings(a).map_err(|e| e.to_string())?.ok_or("--list-checkpoints is not a job")?;
+    build_sensor_average_with(&cfg, |c| maker.make(c)).map_err(|e| format!("{e:#}"))
+}
+
+impl Args {
+    fn try_parse_from_args(args: &[String]) -> Result<Args, clap::Error> {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            job: Args,
+        }
+        Only::try_parse_from(std::iter::once("sensor-average".to_string()).chain(args.iter().cloned())).map(|o| o.job)
+    }
+}
+
+fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
+    if a.mqtt.is_some() {
+        return Err(rivulet::Error::Config {
+            field: "--mqtt",
+            reason: "MQTT sources do not run in a cluster yet: run the single-process form".into(),
+        }
+        .into());
+    }
+    if a.engine.state_dir.is_some() || a.list_checkpoints {
+        return Err(rivulet::Error::Config {
+            field: "--state-dir",
+            reason: "the coordinator keeps its state in --checkpoint-store; workers take --state-dir".into(),
+        }
+        .into());
+    }
+    // Checks the job's flags here, before any worker is asked to.
+    settings(a)?;
+    let argv: Vec<String> = std::env::args().skip_while(|s| s != "coordinator").skip(1).collect();
+    let opts = CoordinatorOptions {
+        listen: c.listen,
+        workers: c.workers,
+        store_url: c.checkpoint_store.clone(),
+        worker_timeout: c.worker_timeout,
+        token: cluster_token(c.cluster_token_file.as_ref())?,
+        job_args: job_args(&argv),
+        from_savepoint: c.from_savepoint.clone(),
     };
+    let out = rivulet::cluster::run_coordinator(&opts, &build_in_cluster)?;
+    if out.already_finished {
+        eprintln!("sensor-average: the job in this checkpoint store already finished; its output is complete");
+    } else {
+        eprintln!(
+            "sensor-average: finished at epoch {} after {} checkpoints in {} generation(s)",
+            out.finished_at.epoch, out.checkpoints, out.generations
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn savepoint(s: &SavepointArgs) -> anyhow::Result<ExitCode> {
+    let token = cluster_token(s.cluster_token_file.as_ref())?;
+    let epoch = rivulet::cluster::request_savepoint(&s.coordinator, "sensor-average", token, &s.to)?;
+    println!("savepoint of epoch {epoch} written to {}", s.to);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    let opts = WorkerOptions {
+        job: "sensor-average".into(),
+        coordinator: w.coordinator.clone(),
+        slot: w.slot,
+        state_dir: w.state_dir.clone(),
+        listen: w.listen,
+        advertise: w.advertise.clone(),
+        token: cluster_token(w.cluster_token_file.as_ref())?,
+    };
+    rivulet::cluster::run_worker(&opts, &build_in_cluster)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(a: Args) -> anyhow::Result<ExitCode> {
+    // From the start, a first SIGINT/SIGTERM is recorded (and stops the job
+    // once it runs); a second one exits at once with 128 + its number.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let which = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, seen.clone())?;
+        signal_hook::flag::register(sig, seen.clone())?;
+        signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
+    }
+    let mqtt_without_state = a.mqtt.is_some() && a.engine.state_dir.is_none();
+    let Some(cfg) = settings(a)? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if mqtt_without_state {
+        eprintln!(
+            "sensor-average: warning: without --state-dir MQTT messages are acked on receipt; a crash loses them"
+        );
+    }
     let env = build_sensor_average(&cfg)?;
     let stop = env.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

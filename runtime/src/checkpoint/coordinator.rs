@@ -93,7 +93,7 @@ impl CoordHandle {
     }
 
     /// Delivers a message to the tasks of this process.
-    fn deliver(&self, msg: ToTask) {
+    pub(crate) fn deliver(&self, msg: ToTask) {
         match msg {
             ToTask::Trigger { epoch, .. } => {
                 self.trigger.store(epoch, Ordering::Release);
@@ -163,6 +163,12 @@ impl Coordinator {
 
     pub(crate) fn handle(&self) -> CoordHandle {
         self.handle.clone()
+    }
+
+    /// Where the tasks' reports arrive, for a driver other than
+    /// [`Coordinator::run`] (a worker of a cluster forwards them).
+    pub(crate) fn into_reports(self) -> Receiver<ToCoordinator> {
+        self.acks
     }
 
     pub(crate) fn add_task(&mut self, task: TaskId, name: String, source: bool) -> Result<()> {

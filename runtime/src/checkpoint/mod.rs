@@ -9,7 +9,7 @@
 
 pub(crate) mod align;
 mod coordinator;
-mod machine;
+pub(crate) mod machine;
 pub(crate) mod protocol;
 pub mod store;
 

@@ -6,11 +6,12 @@
 //! or fenced ack from one it expects. Fields are fixed-width integers: the
 //! same messages travel between nodes of mixed word size.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One task of the job: a vertex of the job graph (the operator id of the
 /// task's head) and the index of its parallel instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct TaskId {
     pub(crate) vertex: u16,
     pub(crate) subtask: u16,
@@ -35,7 +36,7 @@ impl fmt::Display for TaskId {
 /// The job's incarnation. A recovery starts a new generation; anything
 /// stamped with an older one comes from before it and is ignored, so a
 /// paused or partitioned task can never complete an epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct Generation(pub(crate) u64);
 
 impl Generation {
@@ -45,13 +46,13 @@ impl Generation {
 
 /// What a task staged for an epoch: the entries of its barrier's write
 /// batch (state deltas, source position, sink outbox).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct Staged {
     pub(crate) entries: u64,
 }
 
 /// A task's report that it staged its delta of `epoch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Ack {
     pub(crate) task: TaskId,
     pub(crate) generation: Generation,
@@ -63,7 +64,7 @@ pub(crate) struct Ack {
 }
 
 /// Task → coordinator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ToCoordinator {
     /// The task staged an epoch.
     Ack(Ack),
@@ -90,4 +91,17 @@ pub(crate) enum ToTask {
     Complete { generation: Generation, epoch: u64 },
     /// `epoch` will never complete: its staged deltas must not be applied.
     Abort { generation: Generation, epoch: u64 },
+}
+
+impl ToCoordinator {
+    /// The same report stamped with `generation` (a worker forwards its
+    /// tasks' reports under the generation of its deployment).
+    pub(crate) fn in_generation(self, g: Generation) -> Self {
+        match self {
+            ToCoordinator::Ack(a) => ToCoordinator::Ack(Ack { generation: g, ..a }),
+            ToCoordinator::Done { task, .. } => ToCoordinator::Done { task, generation: g },
+            ToCoordinator::Failed { task, reason, .. } => ToCoordinator::Failed { task, generation: g, reason },
+            other => other,
+        }
+    }
 }

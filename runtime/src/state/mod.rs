@@ -5,6 +5,7 @@
 //! [`AggregatingState`]) put it in the hands of process functions, with an
 //! optional processing-time [`StateTtl`].
 
+mod cluster;
 pub mod codec;
 mod handles;
 mod ingest;

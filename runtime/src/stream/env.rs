@@ -11,6 +11,8 @@ use crate::source::Source;
 use crate::state::{Recovered, Store, StoreConfig};
 use crate::task::{run_input_task, run_source_task, Consumer, Forward, TaskCtx};
 use crate::time::Watermarks;
+use crossbeam_channel::{Receiver, Sender};
+use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -188,11 +190,12 @@ pub struct JobOutcome {
 
 type Terminal = Box<dyn FnOnce(&mut Plan) -> Result<()>>;
 
-struct TaskSpec {
-    id: TaskId,
-    name: String,
-    source: bool,
-    run: Box<dyn FnOnce() -> Result<()> + Send>,
+pub(crate) struct TaskSpec {
+    pub(crate) id: TaskId,
+    pub(crate) name: String,
+    pub(crate) source: bool,
+    /// `None` for a task placed on another node.
+    run: Option<Box<dyn FnOnce() -> Result<()> + Send>>,
 }
 
 /// The job being built.
@@ -207,9 +210,35 @@ pub(crate) struct Plan {
     metrics: Arc<Metrics>,
     coord: Coordinator,
     handle: CoordHandle,
+    /// In a cluster: where tasks run and the links to the other workers.
+    cluster: Option<crate::cluster::Wiring>,
 }
 
 impl Plan {
+    /// True when `task` runs in this process.
+    pub(crate) fn is_local(&self, task: TaskId) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.is_local(task))
+    }
+
+    /// The channel of the edge from `src` to `dst`: the sender is for
+    /// `src`'s chain, the receiver (if `dst` runs here) for `dst`'s inputs.
+    /// An edge between this process and another node is bridged over the
+    /// link to it.
+    pub(crate) fn edge<T>(&mut self, src: TaskId, dst: TaskId) -> Result<crate::cluster::EdgeEnds<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let (tx, rx) = crossbeam_channel::bounded(self.config.channel_capacity);
+        match &self.cluster {
+            None => Ok((tx, Some(rx))),
+            Some(c) => c.edge(src, dst, tx, rx),
+        }
+    }
+
+    /// The consumer that sends a task's output over `tx` to `dst`.
+    pub(crate) fn forward<T: Send + 'static>(&self, tx: Sender<Message<T>>, dst: TaskId) -> Box<dyn Consumer<T>> {
+        Box::new(Forward { tx, task: format!("task {dst}") })
+    }
     pub(crate) fn ctx(&self, name: String, task: TaskId) -> TaskCtx {
         TaskCtx {
             name,
@@ -231,26 +260,51 @@ impl Plan {
         source: bool,
         run: impl FnOnce() -> Result<()> + Send + 'static,
     ) {
-        self.tasks.push(TaskSpec { id, name, source, run: Box::new(run) });
+        let run: Option<Box<dyn FnOnce() -> Result<()> + Send>> =
+            if self.is_local(id) { Some(Box::new(run)) } else { None };
+        self.tasks.push(TaskSpec { id, name, source, run });
     }
 
-    /// Starts a sink task with `inputs` channels; returns their senders.
+    /// Registers the sink task `id` reading `rxs`, the local ends of its
+    /// `inputs` edges (see [`Plan::edge`]). In a cluster the sink's output
+    /// belongs to the coordinator, which publishes what the task staged.
     pub(crate) fn spawn_sink<T: Send + 'static>(
         &mut self,
         id: u16,
         sink: Sink<T>,
         inputs: usize,
-    ) -> Result<Vec<Box<dyn Consumer<T>>>> {
+        rxs: Vec<Receiver<Message<T>>>,
+    ) -> Result<()> {
         let name = format!("sink-{id}");
-        let mut txs: Vec<Box<dyn Consumer<T>>> = Vec::new();
-        let mut rxs = Vec::new();
-        for _ in 0..inputs {
-            let (tx, rx) = crossbeam_channel::bounded::<Message<T>>(self.config.channel_capacity);
-            txs.push(Box::new(Forward { tx, task: name.clone() }));
-            rxs.push(rx);
-        }
-        let ctx = self.ctx(name.clone(), TaskId::new(id, 0));
+        let task = TaskId::new(id, 0);
         let Sink { encode, mut output } = sink;
+        if let Some(c) = &mut self.cluster {
+            if self.config.output_mode == OutputMode::Eager {
+                return Err(Error::config("output_mode", "eager output is not available in a cluster"));
+            }
+            c.add_output(id, output);
+            if !c.is_local(task) {
+                self.spawn(task, name, false, || Ok(()));
+                return Ok(());
+            }
+            let ctx = self.ctx(name.clone(), task);
+            let head = Box::new(SinkConsumer {
+                id,
+                encode,
+                buf: Vec::new(),
+                store: self.store.clone(),
+                direct: None,
+                eager: false,
+                epoch: ctx.next_epoch,
+                chunk: 0,
+                metrics: self.metrics.clone(),
+                request: (self.config.output_mode == OutputMode::CommitOnOutput).then(|| self.handle.clone()),
+                requested: 0,
+            });
+            self.spawn(ctx.task, name, false, move || run_input_task(ctx, rxs, head));
+            return Ok(());
+        }
+        let ctx = self.ctx(name.clone(), task);
         let eager = self.store.is_some() && self.config.output_mode == OutputMode::Eager;
         let direct = match &self.store {
             Some(store) if eager => {
@@ -287,7 +341,7 @@ impl Plan {
             requested: 0,
         });
         self.spawn(ctx.task, name, false, move || run_input_task(ctx, rxs, head));
-        Ok(txs)
+        Ok(())
     }
 }
 
@@ -306,12 +360,15 @@ impl Env {
     /// ([`Error::StateRefused`], also when the checkpoint to restore is not
     /// retained).
     pub fn new(config: JobConfig) -> Result<Env> {
+        Env::create(config, None)
+    }
+
+    /// [`Env::new`] for a process of a cluster, with its place in it.
+    pub(crate) fn create(config: JobConfig, cluster: Option<crate::cluster::Wiring>) -> Result<Env> {
         config.validate()?;
         let (store, recovered) = match &config.state_dir {
-            Some(dir) => {
-                let mut identity = config.identity.clone();
-                identity.push(("key groups".into(), config.key_groups.to_string()));
-                let (s, mut r) = Store::open_job(dir, &config.name, &identity, &config.store)?;
+            Some(_) => {
+                let (s, mut r) = open_state(&config)?;
                 if let Some(epoch) = config.restore_checkpoint {
                     r = s.rollback_to(epoch)?;
                     tracing::info!(epoch, "restored a retained checkpoint");
@@ -342,6 +399,7 @@ impl Env {
             metrics,
             coord,
             handle,
+            cluster,
         };
         Ok(Env { plan: Rc::new(RefCell::new(Some(plan))) })
     }
@@ -392,7 +450,7 @@ impl Env {
             env: self.clone(),
             parallelism: 1,
             build: Box::new(move |plan, down| {
-                let chain = down(plan, 0)?;
+                let chain = down(plan, super::Up { index: 0, task: TaskId::new(op, 0) })?;
                 let name = format!("source-{op}");
                 let ctx = plan.ctx(name.clone(), TaskId::new(op, 0));
                 let batch = plan.config.batch_size;
@@ -408,22 +466,8 @@ impl Env {
     /// A task failed, or the state store did.
     pub fn execute(self) -> Result<JobOutcome> {
         let started = Instant::now();
-        let Some(mut plan) = self.plan.borrow_mut().take() else {
-            return Err(Error::config("job", "already executed"));
-        };
-        let resumed_from = plan.recovered.complete;
-        let finished = plan.recovered.finished;
-        for t in std::mem::take(&mut plan.terminals) {
-            t(&mut plan)?;
-        }
-        let eager = plan.store.is_some() && plan.config.output_mode == OutputMode::Eager;
-        if eager && tasks_sources(&plan.tasks) != 1 {
-            return Err(Error::config(
-                "output_mode",
-                "eager output needs its results in one deterministic order: exactly one source",
-            ));
-        }
-        let Plan { mut coord, tasks, committers, metrics, handle, .. } = plan;
+        let Built { mut coord, tasks, committers, metrics, handle, recovered, .. } = self.build()?;
+        let resumed_from = recovered.complete;
         for c in committers {
             coord.add_committer(c);
         }
@@ -434,7 +478,7 @@ impl Env {
         // complete but before the sinks published it leaves that epoch's
         // results in the outbox, and recovery publishes them.
         coord.recover(resumed_from)?;
-        if finished {
+        if recovered.finished {
             return Ok(JobOutcome {
                 already_finished: true,
                 resumed_from,
@@ -443,26 +487,7 @@ impl Env {
                 elapsed: started.elapsed(),
             });
         }
-        let mut threads = Vec::new();
-        for t in tasks {
-            let h = handle.clone();
-            let TaskSpec { id, name, run, .. } = t;
-            let th = std::thread::Builder::new()
-                .name(name)
-                .spawn(move || {
-                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
-                    h.ended(
-                        id,
-                        match r {
-                            Ok(Ok(())) => Ok(()),
-                            Ok(Err(e)) => Err(e.to_string()),
-                            Err(p) => Err(panic_message(&p)),
-                        },
-                    );
-                })
-                .map_err(|e| Error::io("<thread>", e))?;
-            threads.push(th);
-        }
+        let threads = start_tasks(tasks, &handle)?;
         drop(handle);
         let checkpoints = coord.run()?;
         for t in threads {
@@ -476,6 +501,72 @@ impl Env {
             elapsed: started.elapsed(),
         })
     }
+
+    /// Builds the job's tasks without starting them.
+    pub(crate) fn build(self) -> Result<Built> {
+        let Some(mut plan) = self.plan.borrow_mut().take() else {
+            return Err(Error::config("job", "already executed"));
+        };
+        for t in std::mem::take(&mut plan.terminals) {
+            t(&mut plan)?;
+        }
+        let eager = plan.store.is_some() && plan.config.output_mode == OutputMode::Eager;
+        if eager && tasks_sources(&plan.tasks) != 1 {
+            return Err(Error::config(
+                "output_mode",
+                "eager output needs its results in one deterministic order: exactly one source",
+            ));
+        }
+        let Plan { coord, tasks, committers, metrics, handle, recovered, store, cluster, config, .. } = plan;
+        Ok(Built { coord, tasks, committers, metrics, handle, recovered, store, cluster, config })
+    }
+}
+
+/// Opens `config`'s state directory as the job's (checking its identity).
+pub(crate) fn open_state(config: &JobConfig) -> Result<(Store, Recovered)> {
+    let dir = config.state_dir.as_ref().ok_or_else(|| Error::config("state_dir", "needed here"))?;
+    let mut identity = config.identity.clone();
+    identity.push(("key groups".into(), config.key_groups.to_string()));
+    Store::open_job(dir, &config.name, &identity, &config.store)
+}
+
+/// A job's tasks, built and not yet started.
+pub(crate) struct Built {
+    pub(crate) coord: Coordinator,
+    pub(crate) tasks: Vec<TaskSpec>,
+    pub(crate) committers: Vec<Box<dyn Committer>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) handle: CoordHandle,
+    pub(crate) recovered: Recovered,
+    pub(crate) store: Option<Arc<Store>>,
+    pub(crate) cluster: Option<crate::cluster::Wiring>,
+    pub(crate) config: JobConfig,
+}
+
+/// Starts a thread per task placed here; each reports its end to `handle`.
+pub(crate) fn start_tasks(tasks: Vec<TaskSpec>, handle: &CoordHandle) -> Result<Vec<std::thread::JoinHandle<()>>> {
+    let mut threads = Vec::new();
+    for t in tasks {
+        let h = handle.clone();
+        let TaskSpec { id, name, run, .. } = t;
+        let Some(run) = run else { continue };
+        let th = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+                h.ended(
+                    id,
+                    match r {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(p) => Err(panic_message(&p)),
+                    },
+                );
+            })
+            .map_err(|e| Error::io("<thread>", e))?;
+        threads.push(th);
+    }
+    Ok(threads)
 }
 
 fn tasks_sources(tasks: &[TaskSpec]) -> usize {

@@ -1,5 +1,6 @@
 //! Keyed streams and windows.
 
+use super::Up;
 use super::{DataStream, Plan};
 use crate::aggregate::Aggregate;
 use crate::checkpoint::TaskId;
@@ -8,9 +9,11 @@ use crate::key::{group_range, Key};
 use crate::operator::{KeyedProcessFunction, Lateness, ProcessOp, TimeWindowOp};
 use crate::record::Message;
 use crate::sink::Sink;
+use crate::task::Unplaced;
 use crate::task::{Consumer, Partition};
 use crate::window::{Assigner, Windowed};
 use crossbeam_channel::Receiver;
+use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
 /// A stream partitioned by key.
@@ -21,7 +24,12 @@ pub struct KeyedStream<T, K, KF> {
     _k: std::marker::PhantomData<fn() -> K>,
 }
 
-impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedStream<T, K, KF> {
+impl<T, K, KF> KeyedStream<T, K, KF>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    K: Key,
+    KF: Fn(&T) -> K + Clone + Send + 'static,
+{
     pub(crate) fn new(stream: DataStream<T>, key: KF) -> Self {
         Self { stream, key, parallelism: None, _k: std::marker::PhantomData }
     }
@@ -43,7 +51,10 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
     pub fn process<F: KeyedProcessFunction<K, T>>(self, f: F) -> DataStream<F::Out> {
         let op = self.stream.env.next_op();
         let key = self.key.clone();
-        self.stage("process", move |plan, i, groups, down| {
+        self.stage("process", move |plan, i, groups, down, local| {
+            if !local {
+                return Ok(Box::new(Unplaced));
+            }
             let ctx = plan.ctx(format!("process-{op}-{i}"), TaskId::new(op, i));
             let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(&ctx, op, groups, key.clone(), f.clone(), down)?);
             Ok(head)
@@ -51,11 +62,13 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
     }
 
     /// Wires the exchange into this keyed stage and builds one head per
-    /// instance with `make(plan, instance, key-group range, downstream)`.
+    /// instance with `make(plan, instance, key-group range, downstream,
+    /// local)`; for an instance placed on another node (`local` false)
+    /// `make` only wires what the instance's edges need.
     pub(crate) fn stage<O: Send + 'static>(
         self,
         name: &'static str,
-        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>) -> Result<Box<dyn Consumer<T>>>
+        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>, bool) -> Result<Box<dyn Consumer<T>>>
             + 'static,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
@@ -68,24 +81,25 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
             parallelism: p,
             build: Box::new(move |plan, down| {
                 let groups = plan.config.key_groups;
-                let cap = plan.config.channel_capacity;
                 let mut rxs: Vec<Vec<Receiver<Message<T>>>> = (0..p).map(|_| Vec::new()).collect();
-                prev(plan, &mut |_, up| {
+                prev(plan, &mut |plan, up| {
                     let mut txs = Vec::with_capacity(p);
-                    for r in rxs.iter_mut() {
-                        let (tx, rx) = crossbeam_channel::bounded(cap);
+                    for (i, r) in rxs.iter_mut().enumerate() {
+                        let (tx, rx) = plan.edge::<T>(up.task, TaskId::new(op, i))?;
                         txs.push(tx);
-                        r.push(rx);
+                        r.extend(rx);
                     }
-                    let task = format!("{name}-{op} (from upstream {up})");
+                    let task = format!("{name}-{op} (from upstream {})", up.index);
                     Ok(Box::new(Partition::new(key.clone(), txs, groups, task)))
                 })?;
                 for (i, inputs) in rxs.into_iter().enumerate() {
-                    let d = down(plan, i)?;
-                    let head = make(plan, i, group_range(i, groups, p), d)?;
+                    let task = TaskId::new(op, i);
+                    let local = plan.is_local(task);
+                    let d = down(plan, Up { index: i, task })?;
+                    let head = make(plan, i, group_range(i, groups, p), d, local)?;
                     let tname = format!("{name}-{op}-{i}");
-                    let ctx = plan.ctx(tname.clone(), TaskId::new(op, i));
-                    plan.spawn(ctx.task, tname, false, move || crate::task::run_input_task(ctx, inputs, head));
+                    let ctx = plan.ctx(tname.clone(), task);
+                    plan.spawn(task, tname, false, move || crate::task::run_input_task(ctx, inputs, head));
                 }
                 Ok(())
             }),
@@ -101,7 +115,12 @@ pub struct WindowedStream<T, K, KF> {
     late: Option<Sink<T>>,
 }
 
-impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> WindowedStream<T, K, KF> {
+impl<T, K, KF> WindowedStream<T, K, KF>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    K: Key,
+    KF: Fn(&T) -> K + Clone + Send + 'static,
+{
     /// Keeps windows open `lateness` after they fired; each late element
     /// within it fires the window again with the element included.
     pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
@@ -125,12 +144,22 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
         let p = keyed.parallelism.unwrap_or_else(|| env.config().parallelism);
         let late = std::cell::RefCell::new((late, Vec::<Option<Box<dyn Consumer<T>>>>::new()));
         let op = env.next_op();
-        keyed.stage("window", move |plan, i, groups, down| {
+        keyed.stage("window", move |plan, i, groups, down, local| {
             let mut l = late.borrow_mut();
             if let (Some(sink), Some(id)) = (l.0.take(), late_id) {
-                l.1 = plan.spawn_sink(id, sink, p)?.into_iter().map(Some).collect();
+                let late_task = TaskId::new(id, 0);
+                let mut rxs = Vec::new();
+                for j in 0..p {
+                    let (tx, rx) = plan.edge::<T>(TaskId::new(op, j), late_task)?;
+                    rxs.extend(rx);
+                    l.1.push(Some(plan.forward(tx, late_task)));
+                }
+                plan.spawn_sink(id, sink, p, rxs)?;
             }
             let late_i = l.1.get_mut(i).and_then(Option::take);
+            if !local {
+                return Ok(Box::new(Unplaced));
+            }
             let ctx = plan.ctx(format!("window-{op}-{i}"), TaskId::new(op, i));
             let head: Box<dyn Consumer<T>> = match assigner {
                 Assigner::Time(panes) => Box::new(TimeWindowOp::new(

@@ -8,15 +8,26 @@
 mod env;
 mod keyed;
 
+pub(crate) use env::{open_state, start_tasks, Built};
 pub use env::{Env, JobConfig, JobOutcome, OutputMode};
 pub use keyed::{KeyedStream, WindowedStream};
 
+use crate::checkpoint::TaskId;
 use crate::error::Result;
 use crate::sink::Sink;
 use crate::task::{Consumer, FilterC, FlatMapC, MapC};
 use env::Plan;
+use serde::{de::DeserializeOwned, Serialize};
 
-type Factory<'a, T> = &'a mut dyn FnMut(&mut Plan, usize) -> Result<Box<dyn Consumer<T>>>;
+/// The upstream end of an edge being built: which of the stream's
+/// instances it is, and the task that runs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Up {
+    pub(crate) index: usize,
+    pub(crate) task: TaskId,
+}
+
+type Factory<'a, T> = &'a mut dyn FnMut(&mut Plan, Up) -> Result<Box<dyn Consumer<T>>>;
 type Builder<T> = Box<dyn FnOnce(&mut Plan, Factory<'_, T>) -> Result<()>>;
 
 /// A stream of `T` under construction.
@@ -67,14 +78,16 @@ impl<T: Send + 'static> DataStream<T> {
             parallelism: pa + other.parallelism,
             build: Box::new(move |plan, down| {
                 a(plan, &mut *down)?;
-                b(plan, &mut |plan, i| down(plan, pa + i))
+                b(plan, &mut |plan, up| down(plan, Up { index: pa + up.index, task: up.task }))
             }),
         }
     }
 
-    /// Partitions the stream by key for keyed state and windows.
+    /// Partitions the stream by key for keyed state and windows. Records
+    /// cross the key-by to other nodes in a cluster, so they serialise.
     pub fn key_by<K, KF>(self, key: KF) -> KeyedStream<T, K, KF>
     where
+        T: Serialize + DeserializeOwned,
         K: crate::key::Key,
         KF: Fn(&T) -> K + Clone + Send + 'static,
     {
@@ -82,18 +95,26 @@ impl<T: Send + 'static> DataStream<T> {
     }
 
     /// Writes the stream to `sink`, exactly once when the job checkpoints.
-    pub fn sink(self, sink: Sink<T>) {
+    /// In a cluster records reach the sink's node over the network, so
+    /// they serialise.
+    pub fn sink(self, sink: Sink<T>)
+    where
+        T: Serialize + DeserializeOwned,
+    {
         let env = self.env.clone();
         let id = env.next_op();
-        let (build, parallelism) = (self.build, self.parallelism);
+        let build = self.build;
         env.add_terminal(Box::new(move |plan: &mut Plan| {
-            let mut inputs: Vec<_> = plan.spawn_sink(id, sink, parallelism)?.into_iter().map(Some).collect();
-            build(plan, &mut |_, i| {
-                inputs
-                    .get_mut(i)
-                    .and_then(Option::take)
-                    .ok_or_else(|| crate::error::Error::config("sink", "stream instance count mismatch"))
-            })
+            let sink_task = TaskId::new(id, 0);
+            let mut rxs = Vec::new();
+            let mut count = 0;
+            build(plan, &mut |plan, up| {
+                count += 1;
+                let (tx, rx) = plan.edge::<T>(up.task, sink_task)?;
+                rxs.extend(rx);
+                Ok(plan.forward(tx, sink_task))
+            })?;
+            plan.spawn_sink(id, sink, count, rxs)
         }));
     }
 }

@@ -43,6 +43,28 @@ pub trait Consumer<T>: Send {
     }
 }
 
+/// The head of a task placed on another node: never fed here.
+pub(crate) struct Unplaced;
+
+impl<T> Consumer<T> for Unplaced {
+    fn batch(&mut self, _: Vec<Record<T>>) -> Result<()> {
+        Err(unplaced())
+    }
+    fn watermark(&mut self, _: i64) -> Result<()> {
+        Err(unplaced())
+    }
+    fn barrier(&mut self, _: &mut Checkpoint, _: bool) -> Result<()> {
+        Err(unplaced())
+    }
+    fn end(&mut self) -> Result<()> {
+        Err(unplaced())
+    }
+}
+
+fn unplaced() -> crate::error::Error {
+    crate::error::Error::Task { task: "unplaced".into(), reason: "a task placed on another node was fed here".into() }
+}
+
 macro_rules! pass_control {
     () => {
         fn watermark(&mut self, wm: i64) -> Result<()> {

@@ -11,6 +11,7 @@ mod input;
 mod source;
 
 pub use chain::Consumer;
+pub(crate) use chain::Unplaced;
 pub(crate) use chain::{FilterC, FlatMapC, MapC};
 pub(crate) use exchange::{Forward, Partition};
 pub(crate) use input::run_input_task;

@@ -17,6 +17,23 @@ impl CheckpointStore {
     /// [`Error::Fenced`] if a newer generation was claimed; [`Error::Invalid`]
     /// for unsorted or out-of-range keys; [`Error::Backend`] on I/O.
     pub fn put_delta(&self, generation: u64, epoch: u64, groups: KeyGroups, entries: &[Entry]) -> Result<DeltaRef> {
+        self.put_delta_part(generation, epoch, groups, 0, entries)
+    }
+
+    /// [`CheckpointStore::put_delta`] for one of several writers of the
+    /// same key groups in one epoch (e.g. the operator-level entries of
+    /// sources on different workers): `part` tells their objects apart.
+    ///
+    /// # Errors
+    /// As [`CheckpointStore::put_delta`].
+    pub fn put_delta_part(
+        &self,
+        generation: u64,
+        epoch: u64,
+        groups: KeyGroups,
+        part: u16,
+        entries: &[Entry],
+    ) -> Result<DeltaRef> {
         for pair in entries.windows(2) {
             if pair[0].key >= pair[1].key {
                 return Err(Error::invalid("delta entries must be in strictly ascending key order"));
@@ -29,12 +46,13 @@ impl CheckpointStore {
             )));
         }
         self.check_fence(generation)?;
-        let name = paths::delta(generation, epoch, groups);
+        let name = paths::delta(generation, epoch, groups, part);
         let bytes = format::encode(Kind::Delta, &entries)?;
         let delta = DeltaRef {
             generation,
             epoch,
             groups,
+            part,
             bytes: bytes.len() as u64,
             crc: format::crc_of(&bytes),
             entries: entries.len() as u64,
@@ -157,7 +175,7 @@ impl CheckpointStore {
 
     /// Reads a committed delta and checks it against its reference.
     pub(crate) fn read_delta(&self, delta: &DeltaRef) -> Result<Vec<Entry>> {
-        let name = paths::delta(delta.generation, delta.epoch, delta.groups);
+        let name = paths::delta(delta.generation, delta.epoch, delta.groups, delta.part);
         let meta_name = paths::meta(Committed { epoch: delta.epoch, generation: delta.generation });
         let Some((bytes, _)) = self.io.get(&name)? else {
             return Err(Error::damaged(&name, format!("missing, but {meta_name} names it")));

@@ -73,6 +73,13 @@ impl Error {
         }
     }
 
+    /// True for a failure of the storage itself (I/O, network) that may
+    /// pass: retrying later is sensible. Refusals, damage and fencing are
+    /// not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Backend { .. })
+    }
+
     pub(crate) fn damaged(object: &str, reason: impl Into<String>) -> Self {
         Error::Damaged { object: object.to_owned(), reason: reason.into() }
     }

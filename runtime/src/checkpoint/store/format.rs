@@ -23,6 +23,9 @@ pub(crate) enum Kind {
     Latest = 4,
     Materialised = 5,
     GcFloor = 6,
+    Output = 7,
+    Published = 8,
+    Finished = 9,
 }
 
 /// Encodes `body` as an object of `kind`.

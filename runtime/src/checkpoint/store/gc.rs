@@ -59,7 +59,7 @@ impl CheckpointStore {
             for meta in below_r().filter(|m| m.epoch > floor_r) {
                 for delta in &meta.deltas {
                     if delta.groups.iter().any(|kg| base.get(&kg).is_none_or(|at| at.epoch < meta.epoch)) {
-                        keep.insert(paths::delta(delta.generation, delta.epoch, delta.groups));
+                        keep.insert(paths::delta(delta.generation, delta.epoch, delta.groups, delta.part));
                     }
                 }
             }
@@ -76,6 +76,13 @@ impl CheckpointStore {
         let mut deleted = 0u64;
         for name in self.io.list(paths::EPOCHS)? {
             let Some(epoch) = paths::epoch_of(&name) else { continue };
+            // Results staged for an epoch below the floor were published
+            // when it was committed, before any GC could see it.
+            if name.ends_with(".out") && epoch < floor {
+                self.io.delete(&name)?;
+                deleted += 1;
+                continue;
+            }
             let ours = name.ends_with(".delta") || paths::parse_meta(&name).is_some();
             if epoch <= latest.epoch && ours && !keep.contains(&name) {
                 self.io.delete(&name)?;

@@ -11,7 +11,7 @@
 //! - `generations/<g>`: claimed with a conditional create (`PutMode::Create`),
 //!   so two coordinators can never both claim `g`. The newest generation is
 //!   the fence: writes from an older one are refused.
-//! - `epochs/<e>/g<g>-kg<first>-<last>.delta`: the state entries a task set
+//! - `epochs/<e>/g<g>-kg<first>-<last>-p<part>.delta`: the state entries a task set
 //!   or deleted in epoch `e` for key groups `first..=last`, in key order.
 //!   The writing generation is in the name, so a fenced writer can only
 //!   ever add objects nobody reads, never overwrite a committed one.
@@ -25,6 +25,10 @@
 //!   epoch and its generation.
 //! - `materialised/<kg>/<e>-g<g>`: a full copy of key group `kg` as of the
 //!   committed checkpoint `(e, g)`.
+//! - `epochs/<e>/g<g>-sink<s>-p<part>.out`: results sink `s` staged in
+//!   epoch `e`, published by the coordinator once `e` is committed;
+//!   `published/<s>`: how far it got.
+//! - `finished`: the checkpoint at which the job's input ended.
 //! - `gc-floor`: written by [`CheckpointStore::gc`] before it deletes
 //!   anything: chain epochs at or below it may be gone.
 //!
@@ -76,6 +80,7 @@ mod gc;
 mod generation;
 mod location;
 mod model;
+mod outputs;
 mod paths;
 mod restore;
 
@@ -86,6 +91,7 @@ mod tests_s3;
 
 pub use error::{Error, Result};
 pub use model::{Committed, DeltaRef, Entry, EpochMeta, KeyGroups, TaskRecord};
+pub use outputs::{OutputRef, Published};
 
 use backend::Backend;
 use format::Kind;

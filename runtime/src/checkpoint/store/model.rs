@@ -75,6 +75,9 @@ pub struct DeltaRef {
     pub epoch: u64,
     /// The key groups it covers.
     pub groups: KeyGroups,
+    /// Which of several writers of the same key groups in one epoch wrote
+    /// it (0 when there is one).
+    pub part: u16,
     /// Its size in bytes, header included.
     pub bytes: u64,
     /// The CRC32 of its body (as in its header).

@@ -8,13 +8,23 @@ pub(crate) const EPOCHS: &str = "epochs/";
 pub(crate) const MATERIALISED: &str = "materialised/";
 pub(crate) const LATEST: &str = "latest";
 pub(crate) const GC_FLOOR: &str = "gc-floor";
+pub(crate) const PUBLISHED: &str = "published/";
+pub(crate) const FINISHED: &str = "finished";
 
 pub(crate) fn generation(g: u64) -> String {
     format!("{GENERATIONS}{g:020}")
 }
 
-pub(crate) fn delta(generation: u64, epoch: u64, groups: KeyGroups) -> String {
-    format!("{EPOCHS}{epoch:020}/g{generation:020}-kg{:05}-{:05}.delta", groups.first, groups.last)
+pub(crate) fn delta(generation: u64, epoch: u64, groups: KeyGroups, part: u16) -> String {
+    format!("{EPOCHS}{epoch:020}/g{generation:020}-kg{:05}-{:05}-p{part:05}.delta", groups.first, groups.last)
+}
+
+pub(crate) fn output(generation: u64, epoch: u64, sink: u16, part: u16) -> String {
+    format!("{EPOCHS}{epoch:020}/g{generation:020}-sink{sink:05}-p{part:05}.out")
+}
+
+pub(crate) fn published(sink: u16) -> String {
+    format!("{PUBLISHED}{sink:05}")
 }
 
 pub(crate) fn meta(at: Committed) -> String {

@@ -4,9 +4,12 @@
 
 use super::error::{Error, Result};
 use super::format::{self, Kind};
-use super::model::{Committed, EpochMeta, GcFloor, KeyGroups, Materialised};
+use super::model::{key_group, Committed, EpochMeta, GcFloor, KeyGroups, Materialised};
 use super::{paths, CheckpointStore};
 use std::collections::BTreeMap;
+
+/// A live state entry: key and value.
+type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// A piece of the chain of committed checkpoints, newest first, as read by
 /// following parent links.
@@ -161,6 +164,30 @@ impl CheckpointStore {
         let generation = self.epoch_meta(epoch)?.generation;
         let at = Committed { epoch, generation };
         self.write_materialised(kg, at, entries)?;
+        Ok(at)
+    }
+
+    /// [`Self::materialise`] for every key group of `groups` in one pass
+    /// over the deltas (a key group without entries gets an empty copy, so
+    /// GC can free its older deltas too). Returns the checkpoint copied.
+    ///
+    /// # Errors
+    /// As [`Self::materialise`].
+    pub fn materialise_all(&self, groups: impl IntoIterator<Item = u16>, epoch: u64) -> Result<Committed> {
+        let generation = self.epoch_meta(epoch)?.generation;
+        let at = Committed { epoch, generation };
+        let mut by_group: BTreeMap<u16, Vec<KeyValue>> = groups.into_iter().map(|kg| (kg, Vec::new())).collect();
+        let (Some(&first), Some(&last)) = (by_group.keys().next(), by_group.keys().next_back()) else {
+            return Ok(at);
+        };
+        for (k, v) in self.restore(KeyGroups { first, last }, epoch)? {
+            if let Some(list) = key_group(&k).and_then(|kg| by_group.get_mut(&kg)) {
+                list.push((k, v));
+            }
+        }
+        for (kg, entries) in by_group {
+            self.write_materialised(kg, at, entries)?;
+        }
         Ok(at)
     }
 

@@ -133,7 +133,7 @@ fn two_epochs(dir: &tempfile::TempDir) -> (String, String) {
     store.commit_epoch(g, 1, vec![d], vec![]).unwrap();
     let d = store.put_delta(g, 2, KeyGroups::one(0), &[put(0, 2, b"b")]).unwrap();
     store.commit_epoch(g, 2, vec![d.clone()], vec![]).unwrap();
-    (paths::delta(g, 2, d.groups), paths::meta(Committed { epoch: 2, generation: g }))
+    (paths::delta(g, 2, d.groups, 0), paths::meta(Committed { epoch: 2, generation: g }))
 }
 
 fn damage(path: &std::path::Path, how: &str) {
@@ -182,7 +182,7 @@ fn damaged_latest_epoch_is_refused_naming_the_object() {
 fn damaged_older_delta_fails_the_restore() {
     let dir = tempfile::tempdir().unwrap();
     two_epochs(&dir);
-    let old = paths::delta(1, 1, KeyGroups::one(0));
+    let old = paths::delta(1, 1, KeyGroups::one(0), 0);
     damage(&file(&dir, &old), "flip");
     let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
     let err = store.restore(all(), 2).unwrap_err();
@@ -242,8 +242,8 @@ fn gc_keeps_retained_epochs_and_deletes_the_rest() {
     assert_eq!(deleted, 4 + 3 + 1, "deltas 1-4, metas 1-3, materialisation 0@2");
     assert_eq!(store.restore(all(), 5).unwrap(), want5);
     assert_eq!(store.restore(all(), 6).unwrap(), want6);
-    assert!(!file(&dir, &paths::delta(g, 4, KeyGroups::new(0, 1).unwrap())).exists());
-    assert!(file(&dir, &paths::delta(g, 5, KeyGroups::new(0, 1).unwrap())).exists());
+    assert!(!file(&dir, &paths::delta(g, 4, KeyGroups::new(0, 1).unwrap(), 0)).exists());
+    assert!(file(&dir, &paths::delta(g, 5, KeyGroups::new(0, 1).unwrap(), 0)).exists());
     assert!(store.restore(all(), 3).is_err(), "epoch 3 was not retained");
     assert!(CheckpointStore::open(&url_of(&dir), "j").is_ok());
     assert_eq!(store.gc(&[5]).unwrap(), 0, "a second gc has nothing left to delete");

@@ -1,0 +1,149 @@
+//! The flags of the two cluster roles every job binary has
+//! (`JOB coordinator ...`, `JOB worker ...`), and the job arguments the
+//! coordinator hands its workers.
+
+use super::duration::nonzero_duration;
+use clap::Args;
+use rivulet::net::ClusterToken;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `coordinator`: runs no task; places the job's subtasks on the worker
+/// slots, coordinates checkpoints into the checkpoint store, publishes the
+/// results, and restarts the job from the latest checkpoint when a worker
+/// is lost.
+#[derive(Args, Debug, Clone)]
+pub struct CoordinatorArgs {
+    /// Where workers connect (`HOST:PORT`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Worker slots of the job (`0..N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// The checkpoint store shared by all nodes: `file:///abs/path` (a
+    /// shared volume or NFS mount) or `s3://bucket/prefix` (builds with the
+    /// `s3` feature).
+    #[arg(long, value_name = "URL")]
+    pub checkpoint_store: String,
+    /// How long a lost worker slot may take to come back before the job
+    /// goes on without it (its key groups move to the others).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = nonzero_duration)]
+    pub worker_timeout: Duration,
+    /// The cluster's shared secret (e.g. a Swarm secret); workers must
+    /// hold the same. May be left out only on loopback.
+    #[arg(long, value_name = "PATH")]
+    pub cluster_token_file: Option<PathBuf>,
+    /// Start from this savepoint (a directory or store URL written by
+    /// `savepoint --to`) when the checkpoint store holds no checkpoint of
+    /// the job yet; later starts resume from the checkpoint store.
+    #[arg(long, value_name = "PATH|URL", value_parser = store_url)]
+    pub from_savepoint: Option<String>,
+}
+
+/// `savepoint`: asks a running coordinator for a full, portable copy of the
+/// job's latest complete checkpoint.
+#[derive(Args, Debug, Clone)]
+pub struct SavepointArgs {
+    /// The coordinator's address (`HOST:PORT`).
+    #[arg(long, value_name = "ADDR")]
+    pub coordinator: String,
+    /// Where to write it: a directory (created if missing; must hold no
+    /// checkpoint of the job) or a store URL.
+    #[arg(long, value_name = "PATH|URL", value_parser = store_url)]
+    pub to: String,
+    /// The cluster's shared secret.
+    #[arg(long, value_name = "PATH")]
+    pub cluster_token_file: Option<PathBuf>,
+}
+
+/// A checkpoint store given as a URL (`file://`, `s3://`) or a directory
+/// path (made absolute; created if missing).
+///
+/// # Errors
+/// The directory cannot be created or resolved.
+pub fn store_url(s: &str) -> Result<String, String> {
+    if s.contains("://") {
+        return Ok(s.to_owned());
+    }
+    std::fs::create_dir_all(s).map_err(|e| format!("{s}: {e}"))?;
+    let abs = std::fs::canonicalize(s).map_err(|e| format!("{s}: {e}"))?;
+    Ok(format!("file://{}", abs.display()))
+}
+
+/// `worker`: runs the subtasks the coordinator places on its slot.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// The coordinator's address (`HOST:PORT`, resolved again at every
+    /// attempt).
+    #[arg(long, value_name = "ADDR")]
+    pub coordinator: String,
+    /// This worker's slot, `0..N`: its identity across restarts.
+    #[arg(long, value_name = "K")]
+    pub slot: u16,
+    /// Node-local state (a cache of the checkpoint store; may be lost).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Where to listen for the other workers' data links.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// The address other workers dial (default: the bound --listen
+    /// address), e.g. the container's name on an overlay network.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// The cluster's shared secret; the coordinator's must match.
+    #[arg(long, value_name = "PATH")]
+    pub cluster_token_file: Option<PathBuf>,
+}
+
+/// The cluster token from `--cluster-token-file`, if given.
+///
+/// # Errors
+/// The file is unreadable or empty (named, never quoted).
+pub fn cluster_token(path: Option<&PathBuf>) -> rivulet::Result<Option<ClusterToken>> {
+    path.map(|p| ClusterToken::from_file(p)).transpose()
+}
+
+/// Flags of the coordinator role that take a value: what is left of its
+/// command line is the job's arguments, sent to the workers.
+const COORDINATOR_FLAGS: [&str; 6] =
+    ["--listen", "--workers", "--checkpoint-store", "--worker-timeout", "--cluster-token-file", "--from-savepoint"];
+
+/// The job's arguments from the arguments after `coordinator`: the
+/// coordinator's own flags (`--flag VALUE` and `--flag=VALUE`) removed.
+pub fn job_args(after_role: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = after_role.iter();
+    while let Some(a) = it.next() {
+        if COORDINATOR_FLAGS.contains(&a.as_str()) {
+            it.next();
+        } else if !COORDINATOR_FLAGS.iter().any(|f| a.starts_with(&format!("{f}="))) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_args_drop_the_coordinators_flags() {
+        let argv: Vec<String> = [
+            "--listen",
+            "127.0.0.1:7000",
+            "--input",
+            "in.csv",
+            "--workers=3",
+            "--checkpoint-store",
+            "file:///x",
+            "--output",
+            "out.csv",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(job_args(&argv), ["--input", "in.csv", "--output", "out.csv"]);
+    }
+}

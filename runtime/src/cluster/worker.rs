@@ -1,0 +1,512 @@
+//! A worker slot: connects to the coordinator, runs the tasks each
+//! deployment places on it, uploads what they checkpoint.
+
+use super::control::{worker_end, CtlTx, Deploy, ToCoord, ToWorker, SLOT};
+use super::{graph_hash, placement, BuildJob, EnvMaker, Wiring};
+use crate::checkpoint::protocol::{Generation, ToCoordinator, ToTask};
+use crate::checkpoint::store::{CheckpointStore, DeltaRef, Entry, KeyGroups, OutputRef};
+use crate::checkpoint::TaskId;
+use crate::error::{Error, Result};
+use crate::key::group_range;
+use crate::net::{ClusterToken, HandshakeConfig, Identity, Link, LinkConfig, NetError, NetMetrics};
+use crate::record::{Message, Record};
+use crate::state::codec::OPERATOR_GROUP;
+use crate::state::Store;
+use crate::stream::{open_state, start_tasks, Built};
+use crate::Env;
+use crossbeam_channel::{select, Receiver};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The job's name (both ends of every link must agree on it).
+    pub job: String,
+    /// The coordinator's address, `HOST:PORT` (resolved at every attempt,
+    /// so a coordinator moved to another node is found again).
+    pub coordinator: String,
+    /// This worker's slot: a stable identity across restarts.
+    pub slot: u16,
+    /// The node-local state directory (a cache of the checkpoint store).
+    pub state_dir: PathBuf,
+    /// Where to listen for data links from other workers.
+    pub listen: SocketAddr,
+    /// The address other workers dial (default: the bound listen address).
+    pub advertise: Option<String>,
+    /// The cluster token; `None` only on loopback.
+    pub token: Option<ClusterToken>,
+}
+
+/// How one deployment ended.
+enum Ended {
+    /// The job finished: exit.
+    Finished,
+    /// The generation ended: wait for the next deployment.
+    Stopped,
+}
+
+/// Runs the worker until the job finishes (exit 0 for the caller).
+/// Reconnects to the coordinator whenever the link to it ends.
+///
+/// # Errors
+/// The coordinator refused this worker (e.g. its slot is out of range or
+/// its job graph differs), or the node's state or listener failed.
+pub fn run_worker(opts: &WorkerOptions, build: BuildJob<'_>) -> Result<()> {
+    let listener = TcpListener::bind(opts.listen).map_err(|e| Error::io(opts.listen.to_string(), e))?;
+    let bound = listener.local_addr().map_err(|e| Error::io(opts.listen.to_string(), e))?;
+    let data_addr = opts.advertise.clone().unwrap_or_else(|| bound.to_string());
+    std::fs::create_dir_all(&opts.state_dir).map_err(|e| Error::io(&opts.state_dir, e))?;
+    tracing::info!(slot = opts.slot, data = %data_addr, coordinator = %opts.coordinator, "worker starting");
+    let mut waiting_since = Instant::now();
+    loop {
+        let link = match dial_coordinator(opts) {
+            Ok(l) => l,
+            Err(DialError::Refused(reason)) => return Err(Error::ClusterRefused(reason)),
+            Err(DialError::Other(e)) => {
+                if waiting_since.elapsed() > Duration::from_secs(5) {
+                    let e = e.to_string();
+                    tracing::warn!(error = %e, "waiting for the coordinator");
+                    waiting_since = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        match serve(opts, &listener, &data_addr, &link, build) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e @ Error::ClusterRefused(_)) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "lost the coordinator; reconnecting"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Asks the coordinator at `coordinator` of job `job` for a savepoint: a
+/// full, self-contained copy of its latest complete checkpoint in the
+/// (empty) store at `to`. Returns the epoch copied.
+///
+/// # Errors
+/// The coordinator cannot be reached or refuses this process, or the copy
+/// failed (its reason).
+pub fn request_savepoint(coordinator: &str, job: &str, token: Option<ClusterToken>, to: &str) -> Result<u64> {
+    let opts = WorkerOptions {
+        job: job.to_owned(),
+        coordinator: coordinator.to_owned(),
+        slot: 0,
+        state_dir: PathBuf::new(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        advertise: None,
+        token,
+    };
+    let link = match dial_coordinator(&opts) {
+        Ok(l) => l,
+        Err(DialError::Refused(r)) => return Err(Error::ClusterRefused(r)),
+        Err(DialError::Other(e)) => return Err(e),
+    };
+    let (tx, mut rx) = worker_end(&link)?;
+    tx.send(ToCoord::Savepoint { to: to.to_owned() })?;
+    match rx.recv_timeout(Duration::from_secs(3600))? {
+        Some(ToWorker::SavepointDone { epoch }) => Ok(epoch),
+        Some(ToWorker::SavepointFailed { reason }) => Err(Error::Cluster(format!("savepoint failed: {reason}"))),
+        other => Err(Error::Cluster(format!("unexpected answer to a savepoint request: {other:?}"))),
+    }
+}
+
+/// Why the coordinator could not be reached.
+enum DialError {
+    /// The membership handshake refused this worker (another job, a wrong
+    /// or missing token): trying again cannot help.
+    Refused(String),
+    /// Anything else (not up yet, moved, network): try again.
+    Other(Error),
+}
+
+fn dial_coordinator(opts: &WorkerOptions) -> std::result::Result<Link, DialError> {
+    let other = |m: String| DialError::Other(Error::Cluster(m));
+    let addr = opts
+        .coordinator
+        .to_socket_addrs()
+        .map_err(|e| other(format!("coordinator address {}: {e}", opts.coordinator)))?
+        .next()
+        .ok_or_else(|| other(format!("coordinator address {} resolves to nothing", opts.coordinator)))?;
+    let cfg = LinkConfig::new(HandshakeConfig {
+        identity: Identity { job: opts.job.clone(), graph_hash: 0, generation: 0 },
+        token: opts.token.clone(),
+        timeout: Duration::from_secs(10),
+    });
+    Link::dial(addr, &cfg, Arc::new(NetMetrics::default())).map_err(|e| match e {
+        NetError::Refused { reason, .. } => DialError::Refused(format!("the coordinator at {addr}: {reason}")),
+        e => DialError::Other(Error::Cluster(e.to_string())),
+    })
+}
+
+/// Serves one connection to the coordinator; true when the job finished.
+fn serve(
+    opts: &WorkerOptions,
+    listener: &TcpListener,
+    data_addr: &str,
+    link: &Link,
+    build: BuildJob<'_>,
+) -> Result<bool> {
+    let (tx, rx) = worker_end(link)?;
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    rx.forward((), events_tx)?;
+    tx.send(ToCoord::Hello { slot: opts.slot, data_addr: data_addr.to_owned() })?;
+    loop {
+        let ((), msg) = events.recv().map_err(|_| Error::Cluster("control link ended".into()))?;
+        match msg? {
+            ToWorker::Deploy(d) => match deployment(opts, listener, &tx, &events, d, build)? {
+                Ended::Finished => return Ok(true),
+                Ended::Stopped => {}
+            },
+            ToWorker::Refuse { reason } => return Err(Error::ClusterRefused(reason)),
+            ToWorker::Stop { finished: true, .. } => return Ok(true),
+            other => tracing::debug!(?other, "control message outside a deployment ignored"),
+        }
+    }
+}
+
+/// The links to the other live workers: dials the higher slots, accepts
+/// the lower ones (each names its slot first).
+fn data_links(opts: &WorkerOptions, listener: &TcpListener, d: &Deploy) -> Result<BTreeMap<u16, Arc<Link>>> {
+    let cfg = LinkConfig::new(HandshakeConfig {
+        identity: Identity { job: opts.job.clone(), graph_hash: d.graph_hash, generation: d.generation },
+        token: opts.token.clone(),
+        timeout: Duration::from_secs(10),
+    });
+    let metrics = Arc::new(NetMetrics::default());
+    let net = |e: crate::net::NetError| Error::Cluster(e.to_string());
+    let mut links = BTreeMap::new();
+    for (slot, addr) in d.slots.iter().filter(|(s, _)| *s > opts.slot) {
+        let sock = addr
+            .to_socket_addrs()
+            .map_err(|e| Error::Cluster(format!("worker {slot} address {addr}: {e}")))?
+            .next()
+            .ok_or_else(|| Error::Cluster(format!("worker {slot} address {addr} resolves to nothing")))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let link = loop {
+            match Link::dial(sock, &cfg, metrics.clone()) {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(slot, error = %e, "dialing worker");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(net(e)),
+            }
+        };
+        link.outbox::<u16>(SLOT)
+            .map_err(net)?
+            .send(&Message::Data(vec![Record { ts: 0, wm: 0, value: opts.slot }]))
+            .map_err(net)?;
+        links.insert(*slot, Arc::new(link));
+    }
+    let lower: BTreeSet<u16> = d.slots.iter().map(|(s, _)| *s).filter(|s| *s < opts.slot).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    listener.set_nonblocking(true).map_err(|e| Error::io(data_addr_of(listener), e))?;
+    while links.len() < d.slots.len() - 1 {
+        if Instant::now() > deadline {
+            return Err(Error::Cluster("timed out waiting for the other workers' links".into()));
+        }
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => return Err(Error::io(data_addr_of(listener), e)),
+        };
+        let _ = stream.set_nonblocking(false);
+        let link = match Link::accept(stream, &cfg, metrics.clone()) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "data link refused");
+                continue;
+            }
+        };
+        let mut inbox = link.inbox::<u16>(SLOT, 1).map_err(net)?;
+        let slot = match inbox.recv_timeout(Duration::from_secs(10)).map_err(net)? {
+            Some(Message::Data(recs)) => recs.first().map(|r| r.value),
+            _ => None,
+        };
+        match slot {
+            Some(s) if lower.contains(&s) && !links.contains_key(&s) => {
+                links.insert(s, Arc::new(link));
+            }
+            other => tracing::warn!(?other, "data link from an unexpected slot dropped"),
+        }
+    }
+    Ok(links)
+}
+
+fn data_addr_of(listener: &TcpListener) -> String {
+    listener.local_addr().map_or_else(|_| "listener".into(), |a| a.to_string())
+}
+
+/// Prepares this node's state for `config` in deployment `d`: a fresh
+/// directory per generation, loaded with this slot's key groups of the
+/// checkpoint to restore.
+fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, wiring: Wiring) -> Result<Env> {
+    let dir = opts.state_dir.join(format!("g{:020}", d.generation));
+    if let Ok(entries) = std::fs::read_dir(&opts.state_dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let older = name.len() == 21 && name.starts_with('g') && name[1..].bytes().all(|b| b.is_ascii_digit());
+            if older && e.path() != dir {
+                std::fs::remove_dir_all(e.path()).map_err(|err| Error::io(e.path(), err))?;
+            }
+        }
+    }
+    config.state_dir = Some(dir);
+    config.restore_checkpoint = None;
+    if let Some(epoch) = d.restore {
+        let store = CheckpointStore::open(&d.store_url, &config.name)?;
+        let slots: Vec<u16> = d.slots.iter().map(|(s, _)| *s).collect();
+        let p = config.parallelism;
+        let mut entries = store.restore(KeyGroups::one(OPERATOR_GROUP), epoch)?;
+        for i in 0..p {
+            if placement(&slots, TaskId::new(0, i)) != opts.slot {
+                continue;
+            }
+            let r = group_range(i, config.key_groups, p);
+            if let Some(groups) = KeyGroups::new(r.start, r.end.saturating_sub(1)) {
+                entries.extend(store.restore(groups, epoch)?);
+            }
+        }
+        let (local, _) = open_state(&config)?;
+        local.load_checkpoint(entries, epoch)?;
+        tracing::info!(epoch, slot = opts.slot, "restored this slot's key groups from the checkpoint store");
+    }
+    Env::create(config, Some(wiring))
+}
+
+/// Runs deployment `d` until the coordinator ends it.
+fn deployment(
+    opts: &WorkerOptions,
+    listener: &TcpListener,
+    ctl: &CtlTx<ToCoord>,
+    events: &Receiver<((), Result<ToWorker>)>,
+    d: Deploy,
+    build: BuildJob<'_>,
+) -> Result<Ended> {
+    let g = d.generation;
+    let links = match data_links(opts, listener, &d) {
+        Ok(l) => l,
+        Err(e) => {
+            ctl.send(ToCoord::Refused { generation: g, reason: e.to_string(), fatal: false })?;
+            return Ok(Ended::Stopped);
+        }
+    };
+    let slots: Vec<u16> = d.slots.iter().map(|(s, _)| *s).collect();
+    let wiring = Wiring::new(Some(opts.slot), slots, links, 16);
+    let built = build(&d.args, EnvMaker::new(|config| prepare(opts, &d, config, wiring)))
+        .map_err(Error::Cluster)
+        .and_then(Env::build);
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => {
+            ctl.send(ToCoord::Refused { generation: g, reason: e.to_string(), fatal: false })?;
+            return Ok(Ended::Stopped);
+        }
+    };
+    let ids: Vec<_> = built.tasks.iter().map(|t| (t.id, t.name.clone(), t.source)).collect();
+    let hash = graph_hash(&ids, built.config.key_groups, built.config.parallelism);
+    if hash != d.graph_hash {
+        let reason = format!(
+            "this worker builds another job graph (hash {hash:#018x}, the coordinator's {:#018x}): a different binary or job",
+            d.graph_hash
+        );
+        ctl.send(ToCoord::Refused { generation: g, reason: reason.clone(), fatal: true })?;
+        return Err(Error::ClusterRefused(reason));
+    }
+    ctl.send(ToCoord::Ready { generation: g, graph_hash: hash })?;
+    loop {
+        let ((), msg) = events.recv().map_err(|_| Error::Cluster("control link ended".into()))?;
+        match msg? {
+            ToWorker::Start { generation } if generation == g => break,
+            ToWorker::Stop { finished, .. } => return Ok(if finished { Ended::Finished } else { Ended::Stopped }),
+            other => tracing::debug!(?other, "ignored while waiting to start"),
+        }
+    }
+    Running::start(opts, ctl, built, g, &d.store_url)?.run(events)
+}
+
+/// A deployment's tasks at work.
+struct Running<'a> {
+    slot: u16,
+    ctl: &'a CtlTx<ToCoord>,
+    generation: u64,
+    built_store: Arc<Store>,
+    cstore: CheckpointStore,
+    handle: crate::checkpoint::CoordHandle,
+    reports: Receiver<ToCoordinator>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Keeps the data links up while the tasks run.
+    wiring: Option<Wiring>,
+    live: BTreeSet<TaskId>,
+    acked: BTreeMap<u64, BTreeSet<TaskId>>,
+    /// Reports in order; an ack waits here until its epoch is uploaded.
+    queue: VecDeque<ToCoordinator>,
+    uploaded: u64,
+}
+
+impl<'a> Running<'a> {
+    fn start(opts: &WorkerOptions, ctl: &'a CtlTx<ToCoord>, built: Built, generation: u64, url: &str) -> Result<Self> {
+        let Built { coord, tasks, handle, store, cluster, recovered, config, .. } = built;
+        let store = store.ok_or_else(|| Error::Cluster("a worker needs a state directory".into()))?;
+        let cstore = CheckpointStore::open(url, &config.name)?;
+        let wiring = cluster.ok_or_else(|| Error::Cluster("a worker needs its wiring".into()))?;
+        let live: BTreeSet<TaskId> = tasks.iter().filter(|t| wiring.is_local(t.id)).map(|t| t.id).collect();
+        let reports = coord.into_reports();
+        let threads = start_tasks(tasks, &handle)?;
+        tracing::info!(slot = opts.slot, generation, tasks = live.len(), resumed_from = ?recovered.complete, "deployment running");
+        Ok(Running {
+            slot: opts.slot,
+            ctl,
+            generation,
+            built_store: store,
+            cstore,
+            handle,
+            reports,
+            threads,
+            wiring: Some(wiring),
+            live,
+            acked: BTreeMap::new(),
+            queue: VecDeque::new(),
+            uploaded: recovered.complete.unwrap_or(0),
+        })
+    }
+
+    fn run(mut self, events: &Receiver<((), Result<ToWorker>)>) -> Result<Ended> {
+        let outcome = self.serve(events);
+        self.stop();
+        outcome
+    }
+
+    fn serve(&mut self, events: &Receiver<((), Result<ToWorker>)>) -> Result<Ended> {
+        let g = Generation(self.generation);
+        loop {
+            select! {
+                recv(self.reports) -> r => {
+                    let Ok(r) = r else { continue };
+                    self.local_report(r)?;
+                }
+                recv(events) -> m => {
+                    let ((), m) = m.map_err(|_| Error::Cluster("control link ended".into()))?;
+                    match m? {
+                        ToWorker::Trigger { generation, epoch } if generation == self.generation => {
+                            self.handle.deliver(ToTask::Trigger { generation: g, epoch });
+                        }
+                        ToWorker::Complete { generation, epoch } if generation == self.generation => {
+                            let s = &self.built_store;
+                            s.mark_complete(epoch, false)?;
+                            s.seal_checkpoint(epoch)?;
+                            s.apply_epoch(epoch)?;
+                            s.drop_outbox_through(epoch)?;
+                            self.handle.deliver(ToTask::Complete { generation: g, epoch });
+                        }
+                        ToWorker::Stop { finished, .. } => {
+                            return Ok(if finished { Ended::Finished } else { Ended::Stopped });
+                        }
+                        other => tracing::debug!(?other, "control message ignored"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_report(&mut self, r: ToCoordinator) -> Result<()> {
+        let r = r.in_generation(Generation(self.generation));
+        match &r {
+            ToCoordinator::Ack(a) => {
+                self.acked.entry(a.epoch).or_default().insert(a.task);
+                self.queue.push_back(r);
+            }
+            ToCoordinator::Done { task, .. } => {
+                self.live.remove(task);
+                self.queue.push_back(r);
+            }
+            ToCoordinator::Failed { .. } | ToCoordinator::Want { .. } | ToCoordinator::FinalWanted { .. } => {
+                self.ctl.send(ToCoord::Report { generation: self.generation, report: r })?;
+            }
+        }
+        if let Err(e) = self.upload_ready() {
+            // The coordinator fails the generation and starts the next one
+            // from the latest checkpoint (after waiting out a store outage).
+            let task = self.live.first().copied().unwrap_or(TaskId::new(0, 0));
+            let reason = format!("worker {}: uploading to the checkpoint store failed: {e}", self.slot);
+            tracing::warn!("{reason}");
+            let report = ToCoordinator::Failed { task, generation: Generation(self.generation), reason };
+            return self.ctl.send(ToCoord::Report { generation: self.generation, report });
+        }
+        self.flush()
+    }
+
+    /// Uploads every epoch all live local tasks have staged.
+    fn upload_ready(&mut self) -> Result<()> {
+        while let Some((&epoch, tasks)) = self.acked.first_key_value() {
+            if !self.live.iter().all(|t| tasks.contains(t)) {
+                return Ok(());
+            }
+            self.acked.remove(&epoch);
+            self.upload(epoch)?;
+            self.uploaded = self.uploaded.max(epoch);
+        }
+        Ok(())
+    }
+
+    fn upload(&mut self, epoch: u64) -> Result<()> {
+        let g = self.generation;
+        let staged = self.built_store.staged_entries(epoch)?;
+        let (ops, keyed): (Vec<_>, Vec<_>) = staged
+            .into_iter()
+            .map(|(key, value)| Entry { key, value })
+            .partition(|e| e.key_group() == Some(OPERATOR_GROUP));
+        let mut deltas: Vec<DeltaRef> = Vec::new();
+        if !ops.is_empty() {
+            deltas.push(self.cstore.put_delta_part(g, epoch, KeyGroups::one(OPERATOR_GROUP), self.slot, &ops)?);
+        }
+        let groups = keyed.iter().filter_map(Entry::key_group);
+        if let (Some(first), Some(last)) = (groups.clone().min(), groups.max()) {
+            if let Some(range) = KeyGroups::new(first, last) {
+                deltas.push(self.cstore.put_delta_part(g, epoch, range, self.slot, &keyed)?);
+            }
+        }
+        let mut outputs: Vec<OutputRef> = Vec::new();
+        for (sink, bytes) in self.built_store.outbox_of(epoch)? {
+            outputs.push(self.cstore.put_output(g, epoch, sink, self.slot, &bytes)?);
+        }
+        self.ctl.send(ToCoord::Uploaded { generation: g, epoch, deltas, outputs })
+    }
+
+    /// Sends queued reports up to the first ack of an epoch not uploaded.
+    fn flush(&mut self) -> Result<()> {
+        while let Some(r) = self.queue.front() {
+            if let ToCoordinator::Ack(a) = r {
+                if a.epoch > self.uploaded {
+                    return Ok(());
+                }
+            }
+            if let Some(r) = self.queue.pop_front() {
+                self.ctl.send(ToCoord::Report { generation: self.generation, report: r })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the tasks: the stop flag for sources, the links closed for
+    /// tasks waiting on the network; waits for every thread.
+    fn stop(&mut self) {
+        self.handle.stop.store(true, Ordering::Release);
+        self.wiring = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        tracing::info!(slot = self.slot, generation = self.generation, "deployment stopped");
+    }
+}
