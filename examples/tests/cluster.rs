@@ -163,6 +163,13 @@ fn input(dir: &Path, lines: usize) -> PathBuf {
 /// Runs the cluster to its end; `chaos` acts on the running processes
 /// (coordinator first, then the workers by slot).
 fn run(c: &Cluster, chaos: impl FnOnce(&Cluster, &mut Vec<Child>)) -> Output {
+    run_with(c, chaos, true)
+}
+
+/// [`run`]; with `strict` false a worker started again just as the job
+/// finished (it waits for a coordinator that is gone) is stopped instead
+/// of failing the test.
+fn run_with(c: &Cluster, chaos: impl FnOnce(&Cluster, &mut Vec<Child>), strict: bool) -> Output {
     let mut procs = vec![c.coordinator()];
     for slot in 0..c.workers {
         procs.push(c.worker(slot));
@@ -171,9 +178,17 @@ fn run(c: &Cluster, chaos: impl FnOnce(&Cluster, &mut Vec<Child>)) -> Output {
     let coordinator = procs.remove(0);
     let out = finish(coordinator, &mut procs);
     assert!(out.status.success(), "coordinator: {}", String::from_utf8_lossy(&out.stderr));
-    for w in procs.drain(..) {
-        let mut rest = Vec::new();
-        let o = finish(w, &mut rest);
+    for mut w in procs.drain(..) {
+        if !strict {
+            let start = Instant::now();
+            while w.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = w.kill();
+            w.wait().unwrap();
+            continue;
+        }
+        let o = finish(w, &mut []);
         assert!(o.status.success(), "worker: {}", String::from_utf8_lossy(&o.stderr));
     }
     out
@@ -515,4 +530,58 @@ fn rescaling_from_a_savepoint_to_a_new_store() {
     c2.extra = vec!["--from-savepoint".into(), sp.display().to_string()];
     run(&c2, |_, _| {});
     assert_eq!(seed::sorted_rows(&c2.output), want);
+}
+
+/// Bounded chaos: rounds that each wait for a new checkpoint, then kill a
+/// random process (the coordinator or a worker, a worker sometimes with
+/// its state directory) after a random pause and start it again with the
+/// same command. The seed is printed for a rerun (`CHAOS_SEED`).
+#[test]
+fn chaos_random_kills_at_random_moments() {
+    let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    eprintln!("chaos seed {seed} (rerun with CHAOS_SEED={seed})");
+    let mut rng = seed;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path(), 2_000_000);
+    let want = expected(dir.path(), &input, 1);
+    let c = Cluster::new(dir.path(), &input, 3, 6);
+    let chaos = |c: &Cluster, procs: &mut Vec<Child>| {
+        for round in 0..4 {
+            let before = c.latest();
+            let start = Instant::now();
+            while c.latest() <= before {
+                if procs.iter_mut().any(|p| p.try_wait().unwrap().is_some()) {
+                    return; // the job finished
+                }
+                assert!(start.elapsed() < LIMIT, "round {round}: no checkpoint in {LIMIT:?} (seed {seed})");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(next() % 300));
+            let victim = (next() % 4) as usize;
+            if procs[victim].try_wait().unwrap().is_some() {
+                return;
+            }
+            procs[victim].kill().unwrap();
+            procs[victim].wait().unwrap();
+            procs[victim] = if victim == 0 {
+                c.coordinator()
+            } else {
+                let slot = victim as u16 - 1;
+                if next() % 2 == 0 {
+                    let _ = std::fs::remove_dir_all(c.state(slot));
+                }
+                c.worker(slot)
+            };
+        }
+    };
+    run_with(&c, chaos, false);
+    assert_eq!(seed::sorted_rows(&c.output), want, "chaos seed {seed}");
 }
