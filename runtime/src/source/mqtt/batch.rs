@@ -197,7 +197,10 @@ fn split_lines(p: &[u8], out: &mut Vec<Piece>) {
 mod tests {
     use super::*;
 
-    fn pieces(format: &PayloadFormat, payload: &str) -> Vec<(String, Option<&'static str>)> {
+    /// A reading's text and its structural error.
+    type Cut = (String, Option<&'static str>);
+
+    fn pieces(format: &PayloadFormat, payload: &str) -> Vec<Cut> {
         let mut out = Vec::new();
         split(format, payload.as_bytes(), &mut out);
         out.into_iter().map(|p| (payload[p.range].to_string(), p.error)).collect()
@@ -210,7 +213,7 @@ mod tests {
         let csv = PayloadFormat::parse("csv:ts,t").unwrap();
         let num = PayloadFormat::parse("number:t").unwrap();
         let ok = |v: &[&str]| v.iter().map(|s| (s.to_string(), None)).collect::<Vec<_>>();
-        let table: &[(&PayloadFormat, &str, Vec<(String, Option<&str>)>)] = &[
+        let table: &[(&PayloadFormat, &str, Vec<Cut>)] = &[
             // One reading, as before batching.
             (&json, r#"{"ts":1,"t":2}"#, ok(&[r#"{"ts":1,"t":2}"#])),
             (&json, "{\n  \"ts\": 1,\n  \"t\": [2, 3]\n}\n", ok(&["{\n  \"ts\": 1,\n  \"t\": [2, 3]\n}"])),
