@@ -106,3 +106,45 @@ fn batched_payloads_give_exact_records_and_dead_letters() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// `rivulet simulate --batch 50`: each message is a JSON array of one
+/// sensor's next 50 readings, and every reading is published once.
+#[test]
+fn the_simulator_publishes_batches() {
+    use rivulet_agent::seed::publish::{simulate, Simulation};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(m) = Mosquitto::start(&dir.path().join("broker")) else { return };
+    let sub = Collector::start(m.port, "batch-reader", "sensors/+/temp");
+    let sim = Simulation {
+        url: m.url(),
+        v311: false,
+        sensors: 10,
+        rate: 100_000.0,
+        count: Some(1_010),
+        late_fraction: 0.0,
+        malformed_fraction: 0.0,
+        batch: 50,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    assert_eq!(simulate(&sim, &stop).unwrap(), 1_010);
+    // Two rounds of 10 full messages, then 10 readings: one per sensor.
+    let got = sub.wait(30, Duration::from_secs(10));
+    assert_eq!(got.len(), 30);
+    let mut seqs = Vec::new();
+    for (k, (topic, payload, _)) in got.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        let readings: Vec<serde_json::Value> = match v {
+            serde_json::Value::Array(a) => a,
+            one => vec![one],
+        };
+        assert_eq!(readings.len(), if k < 20 { 50 } else { 1 }, "message {k}: {payload}");
+        assert_eq!(topic, &format!("sensors/s{:04}/temp", k % 10));
+        for r in readings {
+            let seq = r["seq"].as_u64().unwrap();
+            assert_eq!(seq % 10, k as u64 % 10, "reading {seq} belongs to its topic's sensor");
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..1_010).collect::<Vec<u64>>());
+}
