@@ -38,6 +38,11 @@ pub(crate) enum Command {
 }
 
 /// Sensors: at least one (readings are spread over them).
+/// Readings per MQTT message: up to 1,000 (far below the 256 KiB payload limit).
+fn batch() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(1..=1000)
+}
+
 fn sensors() -> clap::builder::RangedU64ValueParser<u32> {
     clap::builder::RangedU64ValueParser::<u32>::new().range(1..=u64::from(u32::MAX))
 }
@@ -85,6 +90,10 @@ pub(crate) struct SimulateArgs {
     /// Share of readings with a malformed payload (0 to 1).
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub malformed_fraction: f64,
+    /// Readings per message: N > 1 publishes each sensor's next N readings
+    /// as one JSON array (1: one JSON object per message).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = batch())]
+    pub batch: u64,
 }
 
 /// `rivulet run --parallelism` when not given.
@@ -156,6 +165,10 @@ pub(crate) struct BenchArgs {
     /// engine's, not the broker's queue.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative_rate)]
     pub rate: f64,
+    /// `--mode mqtt`: readings per message (each sensor's next N readings
+    /// as one JSON array; 1: one JSON object per message).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = batch())]
+    pub batch: u64,
     /// `--mode csv-checkpoint`: complete checkpoints kept restorable (1:
     /// only the last, no undo records).
     #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]

@@ -50,10 +50,13 @@ fn bad_flags_exit_2_naming_the_flag_and_create_nothing() {
         (vec!["simulate", "--mqtt", "ftp://127.0.0.1:1883"], "--mqtt"),
         (vec!["simulate", "--rate=-5"], "--rate"),
         (vec!["simulate", "--sensors", "0"], "--sensors"),
+        (vec!["simulate", "--batch", "0"], "--batch"),
+        (vec!["simulate", "--batch", "1001"], "--batch"),
         (vec!["generate", "--sensors", "0"], "--sensors"),
         (vec!["bench", "--mode", "fastest"], "--mode"),
         (vec!["bench", "--runs", "0"], "--runs"),
         (vec!["bench", "--mqtt", "ws://x:1"], "--mqtt"),
+        (vec!["bench", "--mode", "mqtt", "--batch", "0"], "--batch"),
     ];
     for (args, flag) in cases {
         let dir = tempfile::tempdir().expect("a temporary directory");

@@ -79,6 +79,7 @@ pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
         count: a.events,
         late_fraction: a.late_fraction,
         malformed_fraction: a.malformed_fraction,
+        batch: 1,
     };
     let s2 = sim_stop.clone();
     let sim_thread = std::thread::spawn(move || {

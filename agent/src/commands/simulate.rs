@@ -16,6 +16,7 @@ pub(crate) fn run(a: &SimulateArgs) -> anyhow::Result<()> {
         count: a.count,
         late_fraction: a.late_fraction,
         malformed_fraction: a.malformed_fraction,
+        batch: a.batch,
     };
     let n = simulate(&sim, &stop)?;
     eprintln!("rivulet simulate: published {n} readings to {} (acknowledged by the broker)", a.mqtt);

@@ -199,6 +199,69 @@ pub fn reading_message(r: &Reading) -> (String, Vec<u8>) {
     (topic, p)
 }
 
+/// How readings are grouped into messages, as a gateway that buffers each
+/// sensor's readings sends them: message `m` carries the next `batch`
+/// readings of sensor `m % sensors` (reading `i` is sensor `i % sensors`'s,
+/// as [`synthetic_reading`] numbers them), sensors in turn. With a batch
+/// of 1, message `m` is reading `m`.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Readings per message (at least 1).
+    pub batch: u64,
+    /// Number of sensors (at least 1).
+    pub sensors: u64,
+    /// Readings `0..total` are published (`None`: without end).
+    pub total: Option<u64>,
+}
+
+impl Batching {
+    /// `batch` readings per message from `sensors` sensors.
+    pub fn new(batch: u64, sensors: u32, total: Option<u64>) -> Self {
+        Self { batch: batch.max(1), sensors: u64::from(sensors.max(1)), total }
+    }
+
+    /// The readings of message `m`, in order (empty past the end).
+    pub fn readings(&self, m: u64) -> impl Iterator<Item = u64> {
+        let (s, round) = (m % self.sensors, m / self.sensors);
+        let (batch, sensors, total) = (self.batch, self.sensors, self.total.unwrap_or(u64::MAX));
+        (0..batch).map(move |k| s + (round * batch + k) * sensors).take_while(move |i| *i < total)
+    }
+
+    /// How many messages carry readings `0..total`.
+    pub fn messages(&self) -> Option<u64> {
+        let per_round = self.batch * self.sensors;
+        self.total.map(|n| n / per_round * self.sensors + (n % per_round).min(self.sensors))
+    }
+
+    /// How many readings messages `0..m` carry.
+    pub fn readings_in(&self, m: u64) -> u64 {
+        match self.total {
+            None => m * self.batch,
+            Some(_) => (0..m).map(|k| self.readings(k).count() as u64).sum(),
+        }
+    }
+}
+
+/// The topic and payload of a message carrying `readings` (all of one
+/// sensor): the single-reading JSON object for one, a JSON array of such
+/// objects for more.
+pub fn batch_message(readings: &[Reading]) -> (String, Vec<u8>) {
+    let Some(first) = readings.first() else { return (String::new(), Vec::new()) };
+    if readings.len() == 1 {
+        return reading_message(first);
+    }
+    let mut p = Vec::with_capacity(2 + readings.len() * 48);
+    p.push(b'[');
+    for (k, r) in readings.iter().enumerate() {
+        if k > 0 {
+            p.push(b',');
+        }
+        p.extend_from_slice(&reading_message(r).1);
+    }
+    p.push(b']');
+    (format!("sensors/{}/temp", first.sensor_id), p)
+}
+
 /// The simulator's settings.
 #[derive(Debug, Clone)]
 pub struct Simulation {
@@ -214,8 +277,11 @@ pub struct Simulation {
     pub count: Option<u64>,
     /// Share of messages stamped 10 s in the past (late for the job).
     pub late_fraction: f64,
-    /// Share of messages with a malformed payload.
+    /// Share of readings malformed.
     pub malformed_fraction: f64,
+    /// Readings per message (1: one JSON object per message; more: a JSON
+    /// array, grouped as [`Batching`] says).
+    pub batch: u64,
 }
 
 /// How long the simulator waits for the broker to accept its connection,
@@ -223,7 +289,7 @@ pub struct Simulation {
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Publishes live readings stamped with the current time until `count`
-/// messages were sent or `stop` is set; returns how many the broker
+/// readings were sent or `stop` is set; returns how many the broker
 /// acknowledged (only those count as published).
 ///
 /// # Errors
@@ -233,41 +299,56 @@ pub fn simulate(s: &Simulation, stop: &AtomicBool) -> anyhow::Result<u64> {
     let client_id = format!("rivulet-simulator-{}", std::process::id());
     let mut p = Publisher::connect(&s.url, &client_id, s.v311).context("connecting the simulator")?;
     p.wait_connected(BROKER_TIMEOUT).with_context(|| format!("connecting the simulator to {}", s.url))?;
+    let batching = Batching::new(s.batch, s.sensors, s.count);
     let started = Instant::now();
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) && s.count.is_none_or(|c| i < c) {
+    // Readings sent, and messages.
+    let (mut sent, mut m) = (0u64, 0u64);
+    let mut body = Vec::new();
+    while !stop.load(Ordering::Relaxed) && batching.messages().is_none_or(|n| m < n) {
         let due = (started.elapsed().as_secs_f64() * s.rate) as u64;
-        if i >= due {
+        if sent >= due {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        let mut r = synthetic_reading(i, s.sensors);
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let h = frac(i);
-        r.ts_ms = now - (i % 7) as i64 * 13;
-        if h < s.late_fraction {
-            r.ts_ms -= 10_000;
+        let mut topic = String::new();
+        body.clear();
+        let mut n = 0;
+        for i in batching.readings(m) {
+            let mut r = synthetic_reading(i, s.sensors);
+            r.ts_ms = now - (i % 7) as i64 * 13;
+            if frac(i) < s.late_fraction {
+                r.ts_ms -= 10_000;
+            }
+            if n == 0 {
+                topic = format!("sensors/{}/temp", r.sensor_id);
+            } else {
+                body.push(b',');
+            }
+            // `seq` keeps two equal readings apart: identical messages
+            // count as one broker redelivery.
+            if frac(i ^ 0x5555) < s.malformed_fraction {
+                let _ = write!(body, "{{\"ts_ms\": \"soon\", \"temp_f\": , \"seq\":{i}}}");
+            } else {
+                let _ = write!(body, "{{\"ts_ms\":{},\"temp_f\":{},\"seq\":{i}}}", r.ts_ms, r.temp);
+            }
+            n += 1;
         }
-        // `seq` keeps two equal readings apart: identical messages count
-        // as one broker redelivery.
-        let topic = format!("sensors/{}/temp", r.sensor_id);
-        let mut payload = format!("{{\"ts_ms\":{},\"temp_f\":{},\"seq\":{i}}}", r.ts_ms, r.temp).into_bytes();
-        if frac(i ^ 0x5555) < s.malformed_fraction {
-            payload = format!("{{\"ts_ms\": \"soon\", \"temp_f\": , \"seq\":{i}}}").into_bytes();
-        }
+        let payload = if n > 1 { [&b"["[..], &body, b"]"].concat() } else { body.clone() };
         if !p.send_unless(&topic, payload, stop)? {
             break;
         }
-        i += 1;
+        sent += n;
+        m += 1;
     }
     if stop.load(Ordering::Relaxed) {
         // Stopped: what the broker acknowledged by now is what was published.
         p.wait_acked(Duration::from_secs(1)).ok();
-        return Ok(p.acked().min(i));
+        return Ok(batching.readings_in(p.acked().min(m)));
     }
-    p.wait_acked(BROKER_TIMEOUT).with_context(|| format!("publishing {i} readings to {}", s.url))?;
-    Ok(i)
+    p.wait_acked(BROKER_TIMEOUT).with_context(|| format!("publishing {sent} readings to {}", s.url))?;
+    Ok(sent)
 }
 
 fn frac(i: u64) -> f64 {

@@ -17,8 +17,10 @@ use std::time::Duration;
 /// `sensor_id,window_end_ms,avg_c,count`.
 ///
 /// With `--mqtt`, readings arrive as MQTT messages on `--topic` with JSON
-/// payloads `{"ts_ms": 1700000001234, "temp_f": 71.35}`; each is acked to the
-/// broker only once it is durable in the state directory's ingest log.
+/// payloads `{"ts_ms": 1700000001234, "temp_f": 71.35}` (or many readings in
+/// one message: a JSON array of them, or one per line); each message is
+/// acked to the broker only once it is durable in the state directory's
+/// ingest log.
 /// Ctrl-C (SIGINT/SIGTERM) stops after a final checkpoint, leaving windows
 /// open for the next run.
 ///

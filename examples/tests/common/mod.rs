@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
-use rivulet_agent::seed::publish::{reading_message, Publisher};
+use rivulet_agent::seed::publish::{batch_message, reading_message, Batching, Publisher};
 use rivulet_agent::seed::sensor::{synthetic_reading, Reading};
 use std::collections::HashSet;
 use std::io::Write;
@@ -237,17 +237,43 @@ pub(crate) fn wait_subscribed(m: &Mosquitto, dir: &Path, ids: &[&str]) {
     }
 }
 
+/// One message per reading of `data`.
+pub(crate) fn single_messages(data: &[Reading]) -> Vec<(String, Vec<u8>)> {
+    data.iter().map(reading_message).collect()
+}
+
+/// `data` grouped `batch` readings per message as [`Batching`] says (JSON
+/// arrays), and the readings as the engine reads them, in publish order:
+/// each takes its message's topic, so its sensor is the topic's.
+pub(crate) fn batched(data: &[Reading], batch: u64, sensors: u32) -> (Vec<(String, Vec<u8>)>, Vec<Reading>) {
+    let b = Batching::new(batch, sensors, Some(data.len() as u64));
+    let (mut msgs, mut read) = (Vec::new(), Vec::new());
+    for m in 0..b.messages().unwrap() {
+        let mut rs: Vec<Reading> = b.readings(m).map(|i| data[i as usize].clone()).collect();
+        let id = rs[0].sensor_id.clone();
+        rs.iter_mut().for_each(|r| r.sensor_id = id.clone());
+        msgs.push(batch_message(&rs));
+        read.extend(rs);
+    }
+    (msgs, read)
+}
+
 /// Publishes `data` at about `per_sec` messages per second; returns when
 /// the broker acknowledged all of it.
 pub(crate) fn publish(url: &str, id: &str, data: &[Reading], per_sec: f64) {
+    publish_messages(url, id, &single_messages(data), per_sec);
+}
+
+/// Publishes `msgs` (topic, payload) at about `per_sec` per second;
+/// returns when the broker acknowledged all of them.
+pub(crate) fn publish_messages(url: &str, id: &str, msgs: &[(String, Vec<u8>)], per_sec: f64) {
     let mut p = Publisher::connect(url, id, false).unwrap();
     let t0 = Instant::now();
-    for (i, r) in data.iter().enumerate() {
+    for (i, (t, pl)) in msgs.iter().enumerate() {
         while (t0.elapsed().as_secs_f64() * per_sec) < i as f64 {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let (t, pl) = reading_message(r);
-        p.send(&t, pl).unwrap();
+        p.send(t, pl.clone()).unwrap();
         // rumqttc resends unacknowledged messages after a reconnect in
         // packet-id order, not send order (MQTT asks for send order); with
         // acks awaited every 500 messages its 1000-id cycle never wraps
@@ -336,12 +362,25 @@ pub(crate) fn publish_with_kills(
     data: &[Reading],
     publisher: &str,
 ) {
+    publish_messages_with_kills(m, broker_dir, dir, args, &single_messages(data), 4000.0, publisher);
+}
+
+/// The same with messages of any form, sent at `per_sec` messages/s.
+pub(crate) fn publish_messages_with_kills(
+    m: &Mosquitto,
+    broker_dir: &Path,
+    dir: &Path,
+    args: &[&str],
+    msgs: &[(String, Vec<u8>)],
+    per_sec: f64,
+    publisher: &str,
+) {
     let url = m.url();
     let mut child = engine(&url, dir, "eng", args).spawn().unwrap();
     wait_subscribed(m, broker_dir, &["eng"]);
     let pubr = {
-        let (url, data, publisher) = (url.clone(), data.to_vec(), publisher.to_string());
-        std::thread::spawn(move || publish(&url, &publisher, &data, 4000.0))
+        let (url, msgs, publisher) = (url.clone(), msgs.to_vec(), publisher.to_string());
+        std::thread::spawn(move || publish_messages(&url, &publisher, &msgs, per_sec))
     };
     for delay in [700u64, 1100, 900, 1300] {
         std::thread::sleep(Duration::from_millis(delay));

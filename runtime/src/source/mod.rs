@@ -54,7 +54,10 @@ pub trait Source: Send + 'static {
     /// The records it produces.
     type Item: Send + 'static;
 
-    /// Appends up to `max` records to `out`.
+    /// Appends up to `max` records to `out`. A source whose unit of input
+    /// carries several records (an MQTT message with a batch of readings)
+    /// hands out whole units, up to `max` of them, so its positions stay
+    /// unit boundaries.
     ///
     /// # Errors
     /// I/O failures of the input (not malformed records: those are counted).

@@ -1,14 +1,16 @@
 //! `rivulet bench --mode mqtt`: the seed job end to end through a local
 //! Mosquitto with exactly-once on (ingest log, manual acks, checkpoints),
 //! beside the broker's own ceiling — a plain QoS 1 subscriber receiving the
-//! same stream from the same publisher. Also the delay from a window's
-//! watermark passing to its committed result, and peak RSS.
+//! same stream from the same publisher, `--batch` readings per message.
+//! Also the delay from a window's watermark passing to its committed
+//! result, and peak RSS. Each of `--runs` runs has a Mosquitto of its own;
+//! the medians are reported.
 
 use super::rss::peak_rss_kib;
 use crate::cli::BenchArgs;
 use anyhow::Context;
 use rivulet::{JobConfig, OutputMode};
-use rivulet_agent::seed::publish::{reading_message, Publisher};
+use rivulet_agent::seed::publish::{batch_message, Batching, Publisher};
 use rivulet_agent::seed::sensor::{build_sensor_average, synthetic_reading, Input, MqttInput, SensorAverage};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -73,7 +75,7 @@ fn start_mosquitto(dir: &Path) -> anyhow::Result<Broker> {
     Ok(Broker { child, url: format!("mqtt://127.0.0.1:{port}") })
 }
 
-/// How readings are published: connections and pace.
+/// How readings are published: connections, pace and readings per message.
 #[derive(Clone, Copy)]
 struct Load {
     n: u64,
@@ -81,14 +83,28 @@ struct Load {
     publishers: usize,
     /// Readings per second over all connections (0: unpaced).
     rate: f64,
+    /// Readings per message.
+    batch: u64,
 }
 
-/// Publishes readings `0..n` over `publishers` connections (reading `i`
-/// goes out on connection `i % publishers`: when that divides the number of
-/// sensors, each sensor's readings stay on one connection, in order);
-/// returns when all are acked.
+impl Load {
+    fn batching(&self) -> Batching {
+        Batching::new(self.batch, self.sensors, Some(self.n))
+    }
+
+    /// Messages carrying the `n` readings.
+    fn messages(&self) -> u64 {
+        self.batching().messages().unwrap_or(self.n)
+    }
+}
+
+/// Publishes readings `0..n`, grouped into messages as [`Batching`] says,
+/// over `publishers` connections (message `m` goes out on connection
+/// `m % publishers`: when that divides the number of sensors, each sensor's
+/// messages stay on one connection, in order); returns when all are acked.
 fn publish_all(url: &str, id: &str, load: Load) -> anyhow::Result<Duration> {
-    let Load { n, sensors, publishers, rate } = load;
+    let Load { sensors, publishers, rate, batch, .. } = load;
+    let (batching, messages) = (load.batching(), load.messages());
     let t0 = Instant::now();
     let threads: Vec<_> = (0..publishers)
         .map(|k| {
@@ -96,17 +112,20 @@ fn publish_all(url: &str, id: &str, load: Load) -> anyhow::Result<Duration> {
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut p = Publisher::connect(&url, &id, false)?;
                 let started = Instant::now();
-                let mut i = k as u64;
-                while i < n {
+                let mut m = k as u64;
+                let mut readings = Vec::with_capacity(batch as usize);
+                while m < messages {
                     if rate > 0.0 {
-                        let due = started + Duration::from_secs_f64(i as f64 / rate);
+                        let due = started + Duration::from_secs_f64((m * batch) as f64 / rate);
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }
                     }
-                    let (t, pl) = reading_message(&synthetic_reading(i, sensors));
+                    readings.clear();
+                    readings.extend(batching.readings(m).map(|i| synthetic_reading(i, sensors)));
+                    let (t, pl) = batch_message(&readings);
                     p.send(&t, pl)?;
-                    i += publishers as u64;
+                    m += publishers as u64;
                 }
                 p.wait_acked(Duration::from_secs(300))
             })
@@ -118,9 +137,10 @@ fn publish_all(url: &str, id: &str, load: Load) -> anyhow::Result<Duration> {
     Ok(t0.elapsed())
 }
 
-/// Events/s a plain auto-acking QoS 1 subscriber receives.
+/// Events/s a plain auto-acking QoS 1 subscriber receives (readings: it
+/// counts messages, each carrying `batch` readings but the last few).
 fn ceiling(url: &str, load: Load) -> anyhow::Result<f64> {
-    let n = load.n;
+    let (n, messages) = (load.n, load.messages());
     use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
     let (host, port) = rivulet::mqtt::parse_url(url)?;
     let mut o = MqttOptions::new("bench-ceiling", host, port);
@@ -141,7 +161,7 @@ fn ceiling(url: &str, load: Load) -> anyhow::Result<f64> {
                     if let Ok(mut f) = f.lock() {
                         f.get_or_insert_with(Instant::now);
                     }
-                    if g.fetch_add(1, Ordering::AcqRel) + 1 >= n {
+                    if g.fetch_add(1, Ordering::AcqRel) + 1 >= messages {
                         return Instant::now();
                     }
                 }
@@ -247,14 +267,14 @@ fn results_subscriber(
 /// from its first to its last record, and the delay from the sink's
 /// watermark passing a window's end to the committed rows appearing in the
 /// output file and to a subscriber receiving them.
-fn exactly_once(url: &str, dir: &Path, load: Load, v: Variant) -> anyhow::Result<Run> {
+fn exactly_once(url: &str, dir: &Path, load: Load, v: Variant, round: usize) -> anyhow::Result<Run> {
     let n = load.n;
     let output = dir.join(format!("out-{}.csv", v.tag()));
     let mut job = JobConfig::new("bench-mqtt");
     job.state_dir = Some(dir.join(format!("state-{}", v.tag())));
     job.checkpoint_interval = v.interval;
     job.output_mode = v.mode;
-    let client_id = format!("bench-eo-{}", v.tag());
+    let client_id = format!("bench-eo-{}-r{round}", v.tag());
     let results_topic = format!("averages-{}", v.tag());
     let cfg = SensorAverage {
         input: Input::Mqtt(MqttInput {
@@ -283,7 +303,7 @@ fn exactly_once(url: &str, dir: &Path, load: Load, v: Variant) -> anyhow::Result
     };
     let publisher = {
         let url = url.to_string();
-        let tag = v.tag();
+        let tag = format!("{}-r{round}", v.tag());
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(1000)); // the job subscribed
             publish_all(&url, &format!("bench-pub-eo-{tag}"), load)
@@ -392,32 +412,24 @@ fn new_window_ends(path: &Path, offset: &mut u64) -> Vec<i64> {
     ends
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let (broker_proc, url) = match &a.mqtt {
-        Some(u) => (None, u.clone()),
-        None => {
-            let b = start_mosquitto(dir.path())?;
-            let u = b.url.clone();
-            (Some(b), u)
-        }
-    };
     let n = a.events;
     let publishers = a.publishers.max(1);
-    let load = Load { n, sensors: a.sensors, publishers, rate: a.rate.max(0.0) };
+    let load = Load { n, sensors: a.sensors, publishers, rate: a.rate.max(0.0), batch: a.batch };
     let pace = if a.rate > 0.0 { format!("{:.0} readings/s", a.rate) } else { "unpaced".into() };
     eprintln!(
-        "broker {url}; {n} readings from {} sensors per phase, {publishers} publisher connection(s), {pace}",
-        a.sensors
+        "{n} readings from {} sensors per phase in {} messages ({} per message), {publishers} publisher connection(s), {pace}, {} run(s)",
+        a.sensors,
+        load.messages(),
+        a.batch,
+        a.runs
     );
-    let cpu = || broker_proc.as_ref().and_then(Broker::cpu);
-    let before = cpu();
-    let ceil = ceiling(&url, load)?;
-    eprintln!("plain QoS 1 subscriber: {:.0} events/s", ceil);
-    let broker = broker_cost(before, cpu(), n);
-    if let Some((us, bound)) = broker {
-        eprintln!("mosquitto: {us:.2} µs of CPU per reading (in, acked, out, acked): at most {bound:.0} readings/s on a core of its own");
-    }
     let second = Duration::from_secs(1);
     let variants = [
         Variant { interval: second, mode: OutputMode::Checkpoint },
@@ -425,40 +437,73 @@ pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
         Variant { interval: second, mode: OutputMode::CommitOnOutput },
         Variant { interval: second, mode: OutputMode::Eager },
     ];
-    let mut runs = Vec::new();
-    for v in variants {
+    let mut ceils = Vec::new();
+    let mut broker = None;
+    let mut runs: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
+    for round in 0..a.runs {
+        let rdir = dir.path().join(format!("run-{round}"));
+        std::fs::create_dir_all(&rdir).context("creating a temporary directory")?;
+        // A broker of its own per run: the sessions earlier runs' jobs left
+        // behind would otherwise queue this run's readings too.
+        let (broker_proc, url) = match &a.mqtt {
+            Some(u) => (None, u.clone()),
+            None => {
+                let b = start_mosquitto(&rdir)?;
+                let u = b.url.clone();
+                (Some(b), u)
+            }
+        };
+        eprintln!("run {}: broker {url}", round + 1);
+        let cpu = || broker_proc.as_ref().and_then(Broker::cpu);
         let before = cpu();
-        let r = exactly_once(&url, dir.path(), load, v)?;
-        if let Some((us, _)) = broker_cost(before, cpu(), n) {
-            eprintln!("mosquitto: {us:.2} µs of CPU per reading in this run (results and acks included)");
+        let ceil = ceiling(&url, load)?;
+        eprintln!("plain QoS 1 subscriber: {:.0} events/s", ceil);
+        let cost = broker_cost(before, cpu(), n);
+        if let Some((us, bound)) = cost {
+            eprintln!("mosquitto: {us:.2} µs of CPU per reading (in, acked, out, acked): at most {bound:.0} readings/s on a core of its own");
         }
-        eprintln!(
-            "exactly-once, {}: {:.0} events/s ({:.0} % of the ceiling), {} checkpoints; after the watermark passed a window's end: rows committed to the file p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} windows; results received over MQTT p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} results",
-            v.name(),
-            r.rate,
-            r.rate / ceil * 100.0,
-            r.checkpoints,
-            pct(&r.file, 0.5),
-            pct(&r.file, 0.99),
-            r.file.last().copied().unwrap_or(f64::NAN),
-            r.file.len(),
-            pct(&r.mqtt, 0.5),
-            pct(&r.mqtt, 0.99),
-            r.mqtt.last().copied().unwrap_or(f64::NAN),
-            r.mqtt.len(),
-        );
-        runs.push((v, r));
+        broker = broker.or(cost);
+        ceils.push(ceil);
+        for (v, done) in variants.iter().zip(&mut runs) {
+            let before = cpu();
+            let r = exactly_once(&url, &rdir, load, *v, round)?;
+            if let Some((us, _)) = broker_cost(before, cpu(), n) {
+                eprintln!("mosquitto: {us:.2} µs of CPU per reading in this run (results and acks included)");
+            }
+            eprintln!(
+                "exactly-once, {}: {:.0} events/s ({:.0} % of the ceiling), {} checkpoints; after the watermark passed a window's end: rows committed to the file p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} windows; results received over MQTT p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} results",
+                v.name(),
+                r.rate,
+                r.rate / ceil * 100.0,
+                r.checkpoints,
+                pct(&r.file, 0.5),
+                pct(&r.file, 0.99),
+                r.file.last().copied().unwrap_or(f64::NAN),
+                r.file.len(),
+                pct(&r.mqtt, 0.5),
+                pct(&r.mqtt, 0.99),
+                r.mqtt.last().copied().unwrap_or(f64::NAN),
+                r.mqtt.len(),
+            );
+            done.push(r);
+        }
     }
-    for (v, r) in &runs {
+    let ceil = median(ceils);
+    for (v, done) in variants.iter().zip(&mut runs) {
+        // The run of median throughput, with its latencies.
+        done.sort_by(|x, y| x.rate.total_cmp(&y.rate));
+        let Some(r) = done.get(done.len() / 2) else { continue };
         println!(
-            "bench mode=mqtt events={n} sensors={} publishers={publishers} ({pace}) {}: {:.0} events/s exactly-once vs {:.0} plain QoS 1 ({:.0} %), result published p50 {:.1} ms p99 {:.1} ms after the watermark",
+            "bench mode=mqtt events={n} sensors={} batch={} publishers={publishers} ({pace}) {}: {:.0} events/s exactly-once vs {:.0} plain QoS 1 ({:.0} %), result published p50 {:.1} ms p99 {:.1} ms after the watermark (medians of {} runs)",
             a.sensors,
+            a.batch,
             v.name(),
             r.rate,
             ceil,
             r.rate / ceil * 100.0,
             pct(&r.mqtt, 0.5),
             pct(&r.mqtt, 0.99),
+            a.runs,
         );
     }
     if let Some((us, bound)) = broker {

@@ -10,9 +10,17 @@
 //! republished (at most `DEAD_LETTER_KEEP` bytes of them) to a dead-letter
 //! topic when one is configured.
 //!
+//! A message may carry many readings (a JSON array, JSON lines, CSV lines;
+//! see `batch` for how the form is recognised). The message stays the unit
+//! of the ingest log, of redelivery and of the ack — it is acked once it is
+//! durable, with all its readings — while each reading is decoded, counted
+//! and dead-lettered on its own. A poll hands out the readings of up to
+//! `max` messages, never part of one, so positions stay message boundaries.
+//!
 //! Without a state directory there is no ingest log: messages are acked as
 //! soon as they are handed to the job (at-most-once across a crash).
 
+mod batch;
 mod dedupe;
 mod payload;
 
@@ -48,7 +56,8 @@ pub struct MqttSourceConfig {
     /// Subscription QoS (0, 1 or 2). Exactly-once needs 1 or 2.
     #[serde(default = "default_qos")]
     pub qos: u8,
-    /// Payload layout.
+    /// Payload layout; a message may carry many readings (a JSON array,
+    /// JSON lines, CSV or number lines).
     #[serde(default = "default_format")]
     pub payload: PayloadFormat,
     /// Field mapping: record field name → payload key.
@@ -170,6 +179,7 @@ impl MqttSourceConfig {
             dead_sent: 0,
             replay: Vec::new(),
             entries: Vec::new(),
+            pieces: Vec::new(),
         })
     }
 }
@@ -209,6 +219,8 @@ pub struct MqttSource<T> {
     dead_sent: u64,
     replay: Vec<(u64, Vec<u8>)>,
     entries: Vec<Vec<u8>>,
+    /// The readings of the message being parsed (reused).
+    pieces: Vec<batch::Piece>,
 }
 
 /// Most dead letters waiting for the connection before new ones are dropped.
@@ -353,6 +365,9 @@ impl<T: Send + 'static> MqttSource<T> {
         Ok(())
     }
 
+    /// Decodes the readings of message `seq` into `out`; what cannot be
+    /// read is reported (and, when `live`, dead-lettered) reading by
+    /// reading, or once for the whole message when it cannot be split.
     fn parse_one(
         &mut self,
         seq: u64,
@@ -363,34 +378,60 @@ impl<T: Send + 'static> MqttSource<T> {
         out: &mut Vec<T>,
     ) -> Result<()> {
         let mut caps = Vec::new();
-        let r = if let Some(n) = cut_from {
-            Err(format!(
+        if let Some(n) = cut_from {
+            let reason = format!(
                 "payload of {n} bytes is over the {}-byte limit (the first {} bytes are kept)",
                 self.cfg.max_payload,
                 payload.len()
-            ))
-        } else if payload.is_empty() {
-            Err("empty payload".to_string())
-        } else if self.template.capture(topic, &mut caps) {
-            Fields::decode(&self.cfg.payload, &self.cfg.rename, &caps, payload).and_then(|f| (self.parse)(&f))
-        } else {
-            Err(format!("topic `{topic}` does not match `{}`", self.cfg.topic))
-        };
-        match r {
-            Ok(v) => out.push(v),
-            Err(reason) => {
-                let kept = &payload[..payload.len().min(DEAD_LETTER_KEEP)];
-                self.bad.report(seq, &reason, kept)?;
-                if live && self.cfg.dead_letter.is_some() {
-                    if self.dead.len() < MAX_DEAD_PENDING {
-                        self.dead.push_back((topic.to_string(), kept.to_vec(), reason));
-                    } else {
-                        tracing::warn!(topic, "dead-letter queue full; a malformed message was only counted");
+            );
+            return self.reject(seq, topic, payload, reason, live);
+        }
+        if payload.is_empty() {
+            return self.reject(seq, topic, payload, "empty payload".into(), live);
+        }
+        if !self.template.capture(topic, &mut caps) {
+            let reason = format!("topic `{topic}` does not match `{}`", self.cfg.topic);
+            return self.reject(seq, topic, payload, reason, live);
+        }
+        let mut pieces = std::mem::take(&mut self.pieces);
+        batch::split(&self.cfg.payload, payload, &mut pieces);
+        if pieces.is_empty() {
+            self.pieces = pieces;
+            return self.reject(
+                seq,
+                topic,
+                payload,
+                "no reading in the payload (blank, or an empty array)".into(),
+                live,
+            );
+        }
+        let n = pieces.len();
+        let mut r = Ok(());
+        for (k, piece) in pieces.iter().enumerate() {
+            let raw = &payload[piece.range.clone()];
+            let parsed = match piece.error {
+                Some(e) => Err(e.to_string()),
+                None => Fields::decode(&self.cfg.payload, &self.cfg.rename, &caps, raw).and_then(|f| (self.parse)(&f)),
+            };
+            match parsed {
+                Ok(v) => out.push(v),
+                Err(reason) => {
+                    let reason = if n > 1 { format!("reading {} of {n}: {reason}", k + 1) } else { reason };
+                    let dead = (live && self.cfg.dead_letter.is_some()).then_some(&mut self.dead);
+                    r = reject(&mut self.bad, dead, seq, topic, raw, reason);
+                    if r.is_err() {
+                        break;
                     }
                 }
             }
         }
-        Ok(())
+        self.pieces = pieces;
+        r
+    }
+
+    fn reject(&mut self, seq: u64, topic: &str, raw: &[u8], reason: String, live: bool) -> Result<()> {
+        let dead = (live && self.cfg.dead_letter.is_some()).then_some(&mut self.dead);
+        reject(&mut self.bad, dead, seq, topic, raw, reason)
     }
 
     fn replay_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
@@ -417,6 +458,29 @@ impl<T: Send + 'static> MqttSource<T> {
         self.replay = buf;
         Ok(Poll::Ready)
     }
+}
+
+/// Counts and logs a malformed message or reading (its first
+/// `DEAD_LETTER_KEEP` bytes), and queues it for the dead-letter topic when
+/// `dead` is given (a live message, a dead-letter topic configured).
+fn reject(
+    bad: &mut BadInput,
+    dead: Option<&mut VecDeque<(String, Vec<u8>, String)>>,
+    seq: u64,
+    topic: &str,
+    raw: &[u8],
+    reason: String,
+) -> Result<()> {
+    let kept = &raw[..raw.len().min(DEAD_LETTER_KEEP)];
+    bad.report(seq, &reason, kept)?;
+    if let Some(dead) = dead {
+        if dead.len() < MAX_DEAD_PENDING {
+            dead.push_back((topic.to_string(), kept.to_vec(), reason));
+        } else {
+            tracing::warn!(topic, "dead-letter queue full; a malformed reading was only counted");
+        }
+    }
+    Ok(())
 }
 
 impl<T: Send + 'static> Source for MqttSource<T> {
@@ -687,6 +751,44 @@ mod tests {
         src.replay_batch(&mut out, 16).unwrap();
         assert_eq!(out.len(), 3, "the three logged messages are replayed");
         assert_eq!(src.read_seq, 10, "replay continues after the last one read");
+    }
+
+    /// Each reading of a batch counts or is dead-lettered on its own; a
+    /// message with no reading, or over the limit, is malformed once.
+    #[test]
+    fn batched_readings_are_parsed_one_by_one() {
+        let mut cfg = MqttSourceConfig::new("mqtt://127.0.0.1:1", "c", "t/{sensor_id}");
+        cfg.dead_letter = Some("dead".into());
+        let mut src = cfg.build(|f| Ok((f.str("sensor_id")?.into_owned(), f.f64("v")?))).unwrap();
+        let mut items: Vec<String> = (0..50).map(|i| format!(r#"{{"v":{i}}}"#)).collect();
+        items[3] = r#"{"v": }"#.into();
+        items[40] = r#"{"w":1}"#.into();
+        let payload = format!("[{}]", items.join(","));
+        let mut out = Vec::new();
+        src.parse_one(0, "t/s1", payload.as_bytes(), None, true, &mut out).unwrap();
+        assert_eq!(out.len(), 48);
+        assert_eq!(out[3], ("s1".to_string(), 4.0));
+        assert_eq!(src.bad_records(), 2);
+        let dead: Vec<_> = src.dead.iter().map(|(t, p, r)| (t.as_str(), p.as_slice(), r.as_str())).collect();
+        assert_eq!(dead.len(), 2);
+        assert_eq!((dead[0].0, dead[0].1), ("t/s1", &br#"{"v": }"#[..]));
+        assert!(dead[0].2.starts_with("reading 4 of 50: payload is not JSON"), "{}", dead[0].2);
+        assert_eq!((dead[1].1, dead[1].2), (&br#"{"w":1}"#[..], "reading 41 of 50: missing field `v`"));
+        // JSON lines; a replayed message (not live) is counted, not resent.
+        out.clear();
+        src.parse_one(1, "t/s2", b"{\"v\":1}\n{\"v\":2}\nx\n", None, false, &mut out).unwrap();
+        assert_eq!(out, [("s2".to_string(), 1.0), ("s2".to_string(), 2.0)]);
+        assert_eq!((src.bad_records(), src.dead.len()), (3, 2));
+        for (payload, cut) in [(&b"[]"[..], None), (b" \n ", None), (b"", None), (b"[{\"v\":1}", Some(300_000))] {
+            out.clear();
+            src.parse_one(2, "t/s3", payload, cut, true, &mut out).unwrap();
+            assert!(out.is_empty(), "{payload:?}");
+        }
+        assert_eq!((src.bad_records(), src.dead.len()), (7, 6));
+        let reasons: Vec<&str> = src.dead.iter().skip(2).map(|d| d.2.as_str()).collect();
+        assert_eq!(reasons[0], "no reading in the payload (blank, or an empty array)");
+        assert_eq!(reasons[2], "empty payload");
+        assert!(reasons[3].starts_with("payload of 300000 bytes is over"), "{}", reasons[3]);
     }
 
     #[test]

@@ -1,22 +1,26 @@
-//! Payload decoding: a JSON object, a CSV line, or a bare number, read
-//! through a field mapping and the fields the topic template captured.
+//! Reading decoding: a JSON object, a CSV line, or a bare number, read
+//! through a field mapping and the fields the topic template captured. A
+//! payload carrying several readings is cut into them first (`batch`).
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// How a payload is laid out.
+/// How a reading is laid out (a payload may carry several: see `batch`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PayloadFormat {
-    /// A JSON object; fields are its top-level keys.
+    /// A JSON object; fields are its top-level keys. A payload holds one,
+    /// an array of them, or one per line.
     Json,
-    /// One CSV line without quoting; fields are named by `columns`.
+    /// A CSV line without quoting, one reading per line; fields are named
+    /// by `columns`.
     Csv {
         /// Column names, in order.
         columns: Vec<String>,
     },
-    /// A bare number (e.g. `71.35`), read as the field `field`.
+    /// A bare number (e.g. `71.35`), one reading per line, read as the
+    /// field `field`.
     Number {
         /// The field name the number is known by.
         field: String,
