@@ -209,13 +209,6 @@ impl Args {
 }
 
 fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
-    if a.mqtt.is_some() {
-        return Err(rivulet::Error::Config {
-            field: "--mqtt",
-            reason: "MQTT sources do not run in a cluster yet: run the single-process form".into(),
-        }
-        .into());
-    }
     if a.engine.state_dir.is_some() || a.list_checkpoints {
         return Err(rivulet::Error::Config {
             field: "--state-dir",

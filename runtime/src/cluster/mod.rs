@@ -86,11 +86,13 @@ pub(crate) struct Wiring {
     credits: u32,
     /// The sinks' outputs, by sink id (used by the coordinator).
     outputs: Vec<(u16, Box<dyn Output>)>,
+    /// Where sources mirror their ingest logs (in a worker).
+    pub(crate) mirror: Option<crate::state::MirrorSpec>,
 }
 
 impl Wiring {
     pub(crate) fn new(me: Option<u16>, slots: Vec<u16>, links: BTreeMap<u16, Arc<Link>>, credits: u32) -> Self {
-        Wiring { me, slots, links, credits, outputs: Vec::new() }
+        Wiring { me, slots, links, credits, outputs: Vec::new(), mirror: None }
     }
 
     /// The slot `task` runs on.

@@ -11,7 +11,7 @@ use crate::key::group_range;
 use crate::net::{ClusterToken, HandshakeConfig, Identity, Link, LinkConfig, NetError, NetMetrics};
 use crate::record::{Message, Record};
 use crate::state::codec::OPERATOR_GROUP;
-use crate::state::Store;
+use crate::state::{MirrorSpec, Store};
 use crate::stream::{open_state, start_tasks, Built};
 use crate::Env;
 use crossbeam_channel::{select, Receiver};
@@ -251,7 +251,8 @@ fn data_addr_of(listener: &TcpListener) -> String {
 /// Prepares this node's state for `config` in deployment `d`: a fresh
 /// directory per generation, loaded with this slot's key groups of the
 /// checkpoint to restore.
-fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, wiring: Wiring) -> Result<Env> {
+fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, mut wiring: Wiring) -> Result<Env> {
+    wiring.mirror = Some(MirrorSpec { url: d.store_url.clone(), job: config.name.clone(), generation: d.generation });
     let dir = opts.state_dir.join(format!("g{:020}", d.generation));
     if let Ok(entries) = std::fs::read_dir(&opts.state_dir) {
         for e in entries.flatten() {

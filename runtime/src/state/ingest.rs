@@ -6,14 +6,31 @@
 //! Keys in the `ingest` keyspace: `source u16 BE | seq u64 BE`.
 
 use super::Store;
+use crate::checkpoint::store::CheckpointStore;
 use crate::error::Result;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One source's slice of the node's ingest log.
 #[derive(Clone)]
 pub struct IngestLog {
     store: Arc<Store>,
     source: u16,
+    /// In a cluster: the copy in the checkpoint store, written before an
+    /// append returns (so before anything is acknowledged upstream).
+    mirror: Option<Arc<Mirror>>,
+}
+
+/// Where a worker of a cluster mirrors its sources' ingest logs.
+#[derive(Debug, Clone)]
+pub(crate) struct MirrorSpec {
+    pub(crate) url: String,
+    pub(crate) job: String,
+    pub(crate) generation: u64,
+}
+
+struct Mirror {
+    store: Mutex<CheckpointStore>,
+    generation: u64,
 }
 
 impl std::fmt::Debug for IngestLog {
@@ -39,7 +56,40 @@ fn seq_of(k: &[u8]) -> Result<u64> {
 
 impl IngestLog {
     pub(crate) fn new(store: Arc<Store>, source: u16) -> Self {
-        Self { store, source }
+        Self { store, source, mirror: None }
+    }
+
+    /// The log of `source` mirrored in the checkpoint store of `spec`:
+    /// first brings the node's copy up to the mirror (a worker that lost
+    /// its disk, or took the source over from another, gets every entry
+    /// some earlier generation acknowledged upstream).
+    pub(crate) fn mirrored(store: Arc<Store>, source: u16, spec: &MirrorSpec) -> Result<Self> {
+        let remote = CheckpointStore::open(&spec.url, &spec.job)?;
+        let log = Self { store, source, mirror: None };
+        let from = match log.bounds()? {
+            Some((_, last)) => last + 1,
+            None => 0,
+        };
+        let entries = remote.read_ingest(source, from)?;
+        let mut run: Vec<&[u8]> = Vec::new();
+        let mut run_first = 0;
+        for (i, (seq, e)) in entries.iter().enumerate() {
+            if run.is_empty() || run_first + run.len() as u64 != *seq {
+                if !run.is_empty() {
+                    log.append(run_first, run.drain(..))?;
+                }
+                run_first = *seq;
+            }
+            run.push(e);
+            if i + 1 == entries.len() {
+                log.append(run_first, run.drain(..))?;
+            }
+        }
+        if !entries.is_empty() {
+            tracing::info!(source, entries = entries.len(), from, "ingest log brought up to its mirror");
+        }
+        let mirror = Mirror { store: Mutex::new(remote), generation: spec.generation };
+        Ok(Self { mirror: Some(Arc::new(mirror)), ..log })
     }
 
     /// The state directory holding the log.
@@ -53,16 +103,20 @@ impl IngestLog {
     /// # Errors
     /// The store failed; nothing of the batch may be assumed durable.
     pub fn append<'a>(&self, first: u64, entries: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
-        let mut batch = self.store.batch();
-        let mut seq = first;
-        for e in entries {
-            batch.insert(&self.store.ingest, key(self.source, seq), e.to_vec());
-            seq += 1;
-        }
-        if seq == first {
+        let entries: Vec<&[u8]> = entries.into_iter().collect();
+        if entries.is_empty() {
             return Ok(());
         }
-        self.store.commit_durable(batch)
+        let mut batch = self.store.batch();
+        for (i, e) in entries.iter().enumerate() {
+            batch.insert(&self.store.ingest, key(self.source, first + i as u64), e.to_vec());
+        }
+        self.store.commit_durable(batch)?;
+        if let Some(m) = &self.mirror {
+            let store = m.store.lock().unwrap_or_else(PoisonError::into_inner);
+            store.put_ingest(m.generation, self.source, first, &entries)?;
+        }
+        Ok(())
     }
 
     /// Reads up to `max` entries with sequence numbers `>= from`, in order.
@@ -107,7 +161,11 @@ impl IngestLog {
                 self.store.commit(std::mem::replace(&mut batch, self.store.batch()))?;
             }
         }
-        self.store.commit(batch)
+        self.store.commit(batch)?;
+        if let Some(m) = &self.mirror {
+            m.store.lock().unwrap_or_else(PoisonError::into_inner).truncate_ingest(self.source, below)?;
+        }
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@ pub use handles::{
 };
 pub(crate) use handles::{Slot, TableSite};
 pub use ingest::IngestLog;
+pub(crate) use ingest::MirrorSpec;
 pub use retain::{CheckpointList, RetainedCheckpoint};
 pub(crate) use store::{outbox_epoch, outbox_key};
 pub use store::{Recovered, Store, StoreConfig, DEFAULT_RETAIN_CHECKPOINTS, STATE_FORMAT};

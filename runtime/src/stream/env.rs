@@ -250,6 +250,7 @@ impl Plan {
             metrics: self.metrics.clone(),
             key_groups: self.config.key_groups,
             cache_bytes: self.config.state_cache_bytes,
+            mirror: self.cluster.as_ref().and_then(|c| c.mirror.clone()),
         }
     }
 

@@ -38,6 +38,8 @@ pub struct TaskCtx {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) key_groups: u16,
     pub(crate) cache_bytes: usize,
+    /// In a cluster: where sources mirror their ingest logs.
+    pub(crate) mirror: Option<crate::state::MirrorSpec>,
 }
 
 impl TaskCtx {

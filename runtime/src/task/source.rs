@@ -42,9 +42,14 @@ pub(crate) fn run_source_task<S: Source>(
     };
     let mut gen = BoundedOutOfOrderness::new(delay);
     let key = position_key(op);
+    let ingest = match (&ctx.store, &ctx.mirror) {
+        (Some(s), Some(m)) => Some(IngestLog::mirrored(s.clone(), op, m)?),
+        (Some(s), None) => Some(IngestLog::new(s.clone(), op)),
+        (None, _) => None,
+    };
     source.open(&SourceContext {
         name: ctx.name.clone(),
-        ingest: ctx.store.as_ref().map(|s| IngestLog::new(s.clone(), op)),
+        ingest,
         restored: ctx.restored,
         retain_checkpoints: ctx.store.as_ref().map_or(1, |s| s.retain_checkpoints()),
     })?;

@@ -26,6 +26,7 @@ pub(crate) enum Kind {
     Output = 7,
     Published = 8,
     Finished = 9,
+    Ingest = 10,
 }
 
 /// Encodes `body` as an object of `kind`.

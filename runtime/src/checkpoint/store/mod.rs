@@ -29,6 +29,8 @@
 //!   epoch `e`, published by the coordinator once `e` is committed;
 //!   `published/<s>`: how far it got.
 //! - `finished`: the checkpoint at which the job's input ended.
+//! - `ingest/<source>/...`: sources' ingest logs, mirrored before their
+//!   input is acknowledged upstream (see `ingest.rs`).
 //! - `gc-floor`: written by [`CheckpointStore::gc`] before it deletes
 //!   anything: chain epochs at or below it may be gone.
 //!
@@ -78,6 +80,7 @@ mod export;
 mod format;
 mod gc;
 mod generation;
+mod ingest;
 mod location;
 mod model;
 mod outputs;
