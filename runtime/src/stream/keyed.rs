@@ -8,7 +8,7 @@ use crate::key::{group_range, Key};
 use crate::operator::{KeyedProcessFunction, Lateness, ProcessOp, TimeWindowOp};
 use crate::record::Message;
 use crate::sink::Sink;
-use crate::task::{Consumer, Partition};
+use crate::task::{Consumer, Partition, TaskCtx};
 use crate::window::{Assigner, Windowed};
 use crossbeam_channel::Receiver;
 use std::time::Duration;
@@ -43,9 +43,8 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
     pub fn process<F: KeyedProcessFunction<K, T>>(self, f: F) -> DataStream<F::Out> {
         let op = self.stream.env.next_op();
         let key = self.key.clone();
-        self.stage("process", move |plan, i, groups, down| {
-            let ctx = plan.ctx(format!("process-{op}-{i}"), TaskId::new(op, i));
-            let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(&ctx, op, groups, key.clone(), f.clone(), down)?);
+        self.stage("process", move |_plan, ctx, _i, groups, down| {
+            let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(ctx, op, groups, key.clone(), f.clone(), down)?);
             Ok(head)
         })
     }
@@ -55,7 +54,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
     pub(crate) fn stage<O: Send + 'static>(
         self,
         name: &'static str,
-        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>) -> Result<Box<dyn Consumer<T>>>
+        make: impl Fn(&mut Plan, &TaskCtx, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>) -> Result<Box<dyn Consumer<T>>>
             + 'static,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
@@ -82,9 +81,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> KeyedS
                 })?;
                 for (i, inputs) in rxs.into_iter().enumerate() {
                     let d = down(plan, i)?;
-                    let head = make(plan, i, group_range(i, groups, p), d)?;
                     let tname = format!("{name}-{op}-{i}");
                     let ctx = plan.ctx(tname.clone(), TaskId::new(op, i));
+                    let head = make(plan, &ctx, i, group_range(i, groups, p), d)?;
                     plan.spawn(ctx.task, tname, false, move || crate::task::run_input_task(ctx, inputs, head));
                 }
                 Ok(())
@@ -125,16 +124,15 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
         let p = keyed.parallelism.unwrap_or_else(|| env.config().parallelism);
         let late = std::cell::RefCell::new((late, Vec::<Option<Box<dyn Consumer<T>>>>::new()));
         let op = env.next_op();
-        keyed.stage("window", move |plan, i, groups, down| {
+        keyed.stage("window", move |plan, ctx, i, groups, down| {
             let mut l = late.borrow_mut();
             if let (Some(sink), Some(id)) = (l.0.take(), late_id) {
                 l.1 = plan.spawn_sink(id, sink, p)?.into_iter().map(Some).collect();
             }
             let late_i = l.1.get_mut(i).and_then(Option::take);
-            let ctx = plan.ctx(format!("window-{op}-{i}"), TaskId::new(op, i));
             let head: Box<dyn Consumer<T>> = match assigner {
                 Assigner::Time(panes) => Box::new(TimeWindowOp::new(
-                    &ctx,
+                    ctx,
                     op,
                     groups,
                     key.clone(),
@@ -145,7 +143,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
                     late_i,
                 )?),
                 Assigner::Session(s) => Box::new(crate::operator::SessionWindowOp::new(
-                    &ctx,
+                    ctx,
                     op,
                     groups,
                     key.clone(),
@@ -156,7 +154,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Clone + Send + 'static> Window
                     late_i,
                 )?),
                 Assigner::Count(n) => {
-                    Box::new(crate::operator::CountWindowOp::new(&ctx, op, groups, key.clone(), agg.clone(), n, down)?)
+                    Box::new(crate::operator::CountWindowOp::new(ctx, op, groups, key.clone(), agg.clone(), n, down)?)
                 }
             };
             Ok(head)
