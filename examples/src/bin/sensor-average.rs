@@ -3,7 +3,7 @@
 use clap::Parser;
 use rivulet::{JobConfig, OutputMode};
 use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, EngineArgs, EngineDefaults};
-use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
+use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage, RESULT_COLUMNS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -118,6 +118,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut job = JobConfig::new("sensor-average");
     let output_mode = if a.mqtt.is_some() { OutputMode::CommitOnOutput } else { OutputMode::Checkpoint };
     a.engine.fill(&mut job, EngineDefaults { parallelism: 1, output_mode })?;
+    let http = a.engine.http_config()?;
     let (input, dead_letter) = match (a.input, a.mqtt) {
         (Some(p), _) => (Input::Csv(p), a.dead_letter.map(PathBuf::from)),
         (None, Some(url)) => {
@@ -149,6 +150,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
         job,
     };
     let env = build_sensor_average(&cfg)?;
+    let served = rivulet_agent::endpoint::serve(http.as_ref(), &cfg.job.name, env.metrics(), &RESULT_COLUMNS)?;
     let stop = env.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
@@ -157,9 +159,18 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
     if seen.load(std::sync::atomic::Ordering::SeqCst) {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-    let out = env.execute()?;
+    let out = env.execute();
+    served.finish(out.is_ok());
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            served.linger(&seen);
+            return Err(e.into());
+        }
+    };
     if out.already_finished {
         eprintln!("sensor-average: the job in this state directory already finished; its output is complete");
+        served.linger(&seen);
         return Ok(ExitCode::SUCCESS);
     }
     let m = out.metrics;
@@ -174,6 +185,8 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
         out.elapsed
     );
     let sig = which.load(std::sync::atomic::Ordering::SeqCst);
+    // A signal during the linger ends it; the job's own outcome stands.
+    served.linger(&seen);
     if sig == 0 {
         return Ok(ExitCode::SUCCESS);
     }
