@@ -149,32 +149,39 @@ pub(crate) fn checkpoints(shared: &Shared) -> Value {
 }
 
 /// `/api/v1/results`: the rows the sinks received last, split into the
-/// job's columns (numbers where they parse as numbers).
-pub(crate) fn results(shared: &Shared) -> Value {
+/// job's columns (numbers where they parse as numbers). Written straight
+/// into the body, row by row, so a full tap costs no tree of values.
+pub(crate) fn results(shared: &Shared) -> Vec<u8> {
     let (rows, seen) = shared.job.metrics.results.rows();
     let cols = &shared.job.result_columns;
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            let mut obj = serde_json::Map::new();
-            for (i, field) in row.split(',').enumerate() {
-                let key = cols.get(i).map_or_else(|| format!("column_{i}"), |c| (*c).to_string());
-                let v = field
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .or_else(|_| field.parse::<f64>().map(|f| json!(f)))
-                    .unwrap_or_else(|_| Value::from(field));
-                obj.insert(key, v);
+    let mut out = Vec::with_capacity(64 + rows.iter().map(|r| r.len() + 64).sum::<usize>());
+    let head = json!({ "columns": cols, "capacity": rivulet::metrics::RESULTS_CAPACITY, "seen": seen });
+    let head = head.to_string();
+    // `{"capacity":..,"columns":..,"seen":..` then `,"rows":[...]}`.
+    out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    out.extend_from_slice(b",\"rows\":[");
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        for (i, field) in row.split(',').enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-            Value::Object(obj)
-        })
-        .collect();
-    json!({
-        "columns": cols,
-        "capacity": rivulet::metrics::RESULTS_CAPACITY,
-        "seen": seen,
-        "rows": rows,
-    })
+            let key = cols.get(i).map_or_else(|| format!("column_{i}"), |c| (*c).to_string());
+            let _ = serde_json::to_writer(&mut out, &key);
+            out.push(b':');
+            let _ = match (field.parse::<i64>(), field.parse::<f64>()) {
+                (Ok(v), _) => serde_json::to_writer(&mut out, &v),
+                (_, Ok(v)) if v.is_finite() => serde_json::to_writer(&mut out, &v),
+                _ => serde_json::to_writer(&mut out, field),
+            };
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `/api/v1/nodes`: this process (a cluster's coordinator lists each

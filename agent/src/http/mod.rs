@@ -238,7 +238,7 @@ fn route(shared: &Shared, rates: &api::Rates, path: &str) -> Reply {
         },
         "/api/v1/job" => Reply::json(&api::job(shared, rates)),
         "/api/v1/checkpoints" => Reply::json(&api::checkpoints(shared)),
-        "/api/v1/results" => Reply::json(&api::results(shared)),
+        "/api/v1/results" => Reply { status: 200, content_type: "application/json", body: api::results(shared) },
         "/api/v1/nodes" => Reply::json(&api::nodes(shared)),
         _ => Reply::error(
             404,
