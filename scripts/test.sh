@@ -2,6 +2,7 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # It installs what the tests need first, so it passes on a fresh Debian 12
 # machine with the Rust toolchain, Python and Docker: Mosquitto for the MQTT
+# tests, promtool (Debian's prometheus) and Chromium for the HTTP endpoint's
 # tests, moto's S3 server for the S3 checkpoint store, and (through
 # cross/test.sh) the ARM cross toolchains and qemu.
 set -euo pipefail
@@ -10,13 +11,16 @@ export DEBIAN_FRONTEND=noninteractive
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
+# promtool checks /metrics; headless Chromium renders the job's page.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]})); then
   # A stale foreign-architecture index must not stop the install.
   apt-get update -qq || echo "scripts/test.sh: apt-get update reported errors; installing anyway" >&2
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
-# The tests start their own brokers on free loopback ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
+# The tests start their own brokers (and no Prometheus server) on free loopback ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto prometheus >/dev/null 2>&1 || true; fi
 
 step() { printf '\n== %s\n' "$*"; }
 

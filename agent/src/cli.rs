@@ -3,7 +3,7 @@
 //! before any command starts anything.
 
 use clap::{Args, Parser, Subcommand};
-use rivulet_agent::args::{fraction, mqtt_url, nonzero_duration, positive_rate, EngineArgs};
+use rivulet_agent::args::{fraction, http_addr, mqtt_url, nonzero_duration, positive_rate, EngineArgs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Exit codes: 0 success, 1 the job or command failed, 2 bad arguments or
 /// config (the message names the flag; nothing was started or created),
 /// 3 a state directory was refused, or a checkpoint to restore is not
-/// retained (nothing in it was changed).
+/// retained (nothing in it was changed), 4 `status` found no job.
 #[derive(Parser, Debug)]
 #[command(version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -35,6 +35,23 @@ pub(crate) enum Command {
     /// List the retained checkpoints of a state directory (epoch and
     /// completion time), changing nothing in it.
     Checkpoints(CheckpointsArgs),
+    /// Show a running job (read from its --http endpoint's /api/v1/job).
+    /// Exit 4 when no job answers at the address.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct StatusArgs {
+    /// The job's --http address (IP:PORT or a port on 127.0.0.1).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464", value_parser = http_addr)]
+    pub http: std::net::SocketAddr,
+    /// A file whose first line is the endpoint's bearer token (or the
+    /// RIVULET_HTTP_TOKEN environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub http_token: Option<PathBuf>,
+    /// Print the job's JSON document as it came.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Sensors: at least one (readings are spread over them).
@@ -173,6 +190,10 @@ pub(crate) struct BenchArgs {
     /// only the last, no undo records).
     #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub retain_checkpoints: usize,
+    /// Memory, csv, csv-checkpoint: serve the job's HTTP endpoint here
+    /// while it runs (metrics, API, result tap), to measure its cost.
+    #[arg(long, value_name = "ADDR", value_parser = http_addr)]
+    pub http: Option<std::net::SocketAddr>,
     /// Repetitions; the median is reported.
     #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000))]
     pub runs: usize,

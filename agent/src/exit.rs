@@ -4,7 +4,8 @@
 //! 0 success; 1 the job or command failed; 2 bad arguments or config (the
 //! message names the flag); 3 a state directory or an output file was
 //! refused (damaged, another job's, changed outside the job), or the
-//! checkpoint to restore is not retained; 128 + N stopped by signal N
+//! checkpoint to restore is not retained; 4 `rivulet status` found no job
+//! at its address; 128 + N stopped by signal N
 //! (chosen by the binary that caught it).
 //! clap exits 2 by itself for values its parsers refuse.
 
@@ -15,9 +16,31 @@ pub const USAGE: u8 = 2;
 /// A state directory, checkpoint store or output file was refused, or a
 /// cluster refused this process's membership.
 pub const STATE_REFUSED: u8 = 3;
+/// `rivulet status`: no job answered at the address.
+pub const NO_JOB: u8 = 4;
+
+/// No job answered at an HTTP address (`rivulet status`): exit [`NO_JOB`].
+#[derive(Debug)]
+pub struct NoJob {
+    /// The address asked.
+    pub addr: String,
+    /// What happened instead.
+    pub reason: String,
+}
+
+impl std::fmt::Display for NoJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no job is serving at {} ({}); start one with --http {}", self.addr, self.reason, self.addr)
+    }
+}
+
+impl std::error::Error for NoJob {}
 
 /// The exit code for `e`.
 pub fn code(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<NoJob>()) {
+        return NO_JOB;
+    }
     match e.chain().find_map(|c| c.downcast_ref::<rivulet::Error>()) {
         Some(
             rivulet::Error::StateRefused { .. }

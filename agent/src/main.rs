@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Simulate(a) => commands::simulate::run(&a),
         cli::Command::Bench(a) => commands::bench::run(&a),
         cli::Command::Checkpoints(a) => commands::checkpoints::run(&a),
+        cli::Command::Status(a) => commands::status::run(&a),
     };
     rivulet_agent::exit::report("rivulet", r)
 }

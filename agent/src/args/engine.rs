@@ -5,6 +5,7 @@ use super::duration::{duration, nonzero_duration};
 use super::size::{mem_total, state_cache_size};
 use clap::{Args, ValueEnum};
 use rivulet::{JobConfig, OutputMode};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -86,9 +87,34 @@ pub struct EngineArgs {
     /// is read back from disk when touched.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = state_cache_size)]
     pub state_cache: usize,
+    /// Serve Prometheus metrics (/metrics), the JSON API (/api/v1/...) and
+    /// the job's page (/) at this address: IP:PORT or a port (on
+    /// 127.0.0.1); 0.0.0.0:PORT (any address that is not loopback) needs
+    /// --http-token [default: off].
+    #[arg(long, value_name = "ADDR", value_parser = super::http::http_addr)]
+    pub http: Option<SocketAddr>,
+    /// A file whose first line is the bearer token every HTTP request must
+    /// carry (`Authorization: Bearer TOKEN`; the page takes `/?token=`);
+    /// without it, the RIVULET_HTTP_TOKEN environment variable.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub http_token: Option<PathBuf>,
+    /// After the job ends, keep serving its final figures this long (for
+    /// a last scrape); a signal ends the wait.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = duration, requires = "http")]
+    pub http_linger: Duration,
 }
 
 impl EngineArgs {
+    /// The HTTP endpoint's settings, or `None` without `--http`.
+    ///
+    /// # Errors
+    /// [`rivulet::Error::Config`] naming `--http-token` (see
+    /// [`super::resolve_http`]).
+    pub fn http_config(&self) -> Result<Option<super::HttpConfig>, rivulet::Error> {
+        let Some(addr) = self.http else { return Ok(None) };
+        super::http::resolve(addr, self.http_token.as_deref(), self.http_linger).map(Some)
+    }
+
     /// Fills `job` from the flags, `defaults` for those left out.
     ///
     /// # Errors

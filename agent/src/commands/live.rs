@@ -7,8 +7,9 @@ use crate::cli::{RunArgs, RUN_PARALLELISM};
 use anyhow::Context;
 use rivulet::JobConfig;
 use rivulet_agent::args::EngineDefaults;
+use rivulet_agent::endpoint::serve;
 use rivulet_agent::seed::publish::{simulate, Simulation};
-use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage};
+use rivulet_agent::seed::sensor::{build_sensor_average, Input, MqttInput, SensorAverage, RESULT_COLUMNS};
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
         &mut job,
         EngineDefaults { parallelism: RUN_PARALLELISM, output_mode: rivulet::OutputMode::CommitOnOutput },
     )?;
+    let http = a.engine.http_config()?;
     let (url, embedded) = match &a.mqtt {
         Some(u) => (u.clone(), false),
         None => (embedded_broker()?, true),
@@ -54,9 +56,12 @@ pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
         job,
     };
     let env = build_sensor_average(&cfg)?;
+    let served = serve(http.as_ref(), &cfg.job.name, env.metrics(), &RESULT_COLUMNS)?;
     let stop = env.stop_flag();
     let sim_stop = Arc::new(AtomicBool::new(false));
+    let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())?;
         signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
         signal_hook::flag::register(sig, stop.clone())?;
         signal_hook::flag::register(sig, sim_stop.clone())?;
@@ -102,6 +107,7 @@ pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
         std::thread::spawn(move || live_view(&out, &m, &done))
     };
     let outcome = env.execute();
+    served.finish(outcome.is_ok());
     sim_stop.store(true, Ordering::Release);
     view_done.store(true, Ordering::Release);
     let _ = view.join();
@@ -117,6 +123,7 @@ pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
         out.checkpoints,
         out.elapsed.as_secs_f64()
     );
+    served.linger(&interrupted);
     Ok(())
 }
 

@@ -5,8 +5,11 @@ use crate::cli::{RunArgs, RUN_PARALLELISM};
 use anyhow::Context;
 use rivulet::JobConfig;
 use rivulet_agent::args::EngineDefaults;
-use rivulet_agent::seed::sensor::{run_sensor_average, Input, SensorAverage};
+use rivulet_agent::endpoint::serve;
+use rivulet_agent::seed::sensor::{build_sensor_average, Input, SensorAverage, RESULT_COLUMNS};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
     if a.generated {
@@ -23,6 +26,7 @@ fn run_generated(a: &RunArgs) -> anyhow::Result<()> {
         &mut job,
         EngineDefaults { parallelism: RUN_PARALLELISM, output_mode: rivulet::OutputMode::Checkpoint },
     )?;
+    let http = a.engine.http_config()?;
     let output = a.output.clone().unwrap_or_else(|| tempfile_path("rivulet-run.csv"));
     let cfg = SensorAverage {
         input: Input::Synthetic { n: events, sensors: a.sensors },
@@ -37,7 +41,21 @@ fn run_generated(a: &RunArgs) -> anyhow::Result<()> {
         "rivulet: seed job on {} generated readings from {} sensors (°F → °C, key by sensor, 5 s tumbling average, watermark delay 2 s)",
         events, a.sensors
     );
-    let out = run_sensor_average(&cfg)?;
+    let env = build_sensor_average(&cfg)?;
+    let served = serve(http.as_ref(), &cfg.job.name, env.metrics(), &RESULT_COLUMNS)?;
+    // With an endpoint, a first Ctrl-C stops the job (or the linger after
+    // it) so the endpoint closes cleanly; a second exits at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    if http.is_some() {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())?;
+            signal_hook::flag::register(sig, interrupted.clone())?;
+            signal_hook::flag::register(sig, env.stop_flag())?;
+        }
+    }
+    let out = env.execute();
+    served.finish(out.is_ok());
+    let out = out?;
     let m = out.metrics;
     let secs = out.elapsed.as_secs_f64();
     println!(
@@ -54,6 +72,7 @@ fn run_generated(a: &RunArgs) -> anyhow::Result<()> {
     for line in text.lines().take(8) {
         println!("  {line}");
     }
+    served.linger(&interrupted);
     Ok(())
 }
 

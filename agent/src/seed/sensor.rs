@@ -166,6 +166,9 @@ pub struct SensorAverage {
     pub job: JobConfig,
 }
 
+/// The columns of an output row, as `write_row` writes them.
+pub const RESULT_COLUMNS: [&str; 4] = ["sensor_id", "window_end_ms", "avg_c", "count"];
+
 /// Appends one output row.
 pub fn write_row(w: &Windowed<SensorId, (f64, u64)>, out: &mut Vec<u8>) {
     // Display for f64 prints the shortest digits that round-trip.

@@ -5,7 +5,9 @@ use rivulet::cluster::{CoordinatorOptions, EnvMaker, WorkerOptions};
 use rivulet::{JobConfig, OutputMode};
 use rivulet_agent::args::cluster::{cluster_token, job_args, CoordinatorArgs, SavepointArgs, WorkerArgs};
 use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, EngineArgs, EngineDefaults};
-use rivulet_agent::seed::sensor::{build_sensor_average, build_sensor_average_with, Input, MqttInput, SensorAverage};
+use rivulet_agent::seed::sensor::{
+    build_sensor_average, build_sensor_average_with, Input, MqttInput, SensorAverage, RESULT_COLUMNS,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -272,6 +274,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_usize(sig, which.clone(), sig as usize)?;
     }
     let mqtt_without_state = a.mqtt.is_some() && a.engine.state_dir.is_none();
+    let http = a.engine.http_config()?;
     let Some(cfg) = settings(a)? else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -281,6 +284,7 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let env = build_sensor_average(&cfg)?;
+    let served = rivulet_agent::endpoint::serve(http.as_ref(), &cfg.job.name, env.metrics(), &RESULT_COLUMNS)?;
     let stop = env.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
@@ -289,9 +293,18 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
     if seen.load(std::sync::atomic::Ordering::SeqCst) {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
-    let out = env.execute()?;
+    let out = env.execute();
+    served.finish(out.is_ok());
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            served.linger(&seen);
+            return Err(e.into());
+        }
+    };
     if out.already_finished {
         eprintln!("sensor-average: the job in this state directory already finished; its output is complete");
+        served.linger(&seen);
         return Ok(ExitCode::SUCCESS);
     }
     let m = out.metrics;
@@ -306,6 +319,8 @@ fn run(a: Args) -> anyhow::Result<ExitCode> {
         out.elapsed
     );
     let sig = which.load(std::sync::atomic::Ordering::SeqCst);
+    // A signal during the linger ends it; the job's own outcome stands.
+    served.linger(&seen);
     if sig == 0 {
         return Ok(ExitCode::SUCCESS);
     }

@@ -125,6 +125,8 @@ pub(crate) struct Coordinator {
     names: BTreeMap<TaskId, String>,
     committers: Vec<Box<dyn Committer>>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// When each epoch in progress was triggered.
+    triggered: BTreeMap<u64, Instant>,
 }
 
 impl Coordinator {
@@ -158,6 +160,7 @@ impl Coordinator {
             names: BTreeMap::new(),
             committers: Vec::new(),
             metrics,
+            triggered: BTreeMap::new(),
         }
     }
 
@@ -222,7 +225,12 @@ impl Coordinator {
                 .next_deadline()
                 .map_or(self.interval, |d| d.saturating_sub(start.elapsed()).max(MIN_WAIT).min(self.interval));
             input = match self.acks.recv_timeout(wait) {
-                Ok(msg) => Input::Report(msg),
+                Ok(msg) => {
+                    if let ToCoordinator::Ack(a) = &msg {
+                        self.metrics.checkpoint_log.staged(a.epoch, a.staged.entries);
+                    }
+                    Input::Report(msg)
+                }
                 Err(RecvTimeoutError::Timeout) => Input::Tick,
                 Err(RecvTimeoutError::Disconnected) => return Ok(self.machine.completed()),
             };
@@ -238,7 +246,11 @@ impl Coordinator {
         let generation = self.machine.generation();
         for action in actions {
             match action {
-                Action::Trigger { epoch } => self.handle.deliver(ToTask::Trigger { generation, epoch }),
+                Action::Trigger { epoch } => {
+                    self.triggered.insert(epoch, Instant::now());
+                    self.metrics.checkpoint_log.triggered(epoch);
+                    self.handle.deliver(ToTask::Trigger { generation, epoch })
+                }
                 Action::WriteCompleteMarker { epoch, finished } => {
                     if let Some(store) = &self.store {
                         store.mark_complete(epoch, finished)?;
@@ -249,6 +261,7 @@ impl Coordinator {
                 Action::Abort { epoch, missing } => {
                     let missing: Vec<String> = missing.into_iter().map(|t| self.name(t)).collect();
                     self.handle.deliver(ToTask::Abort { generation, epoch });
+                    self.metrics.checkpoint_log.failed(epoch);
                     tracing::error!(epoch, missing = ?missing, "checkpoint timed out: epoch aborted, job stopped");
                     return Err(Error::Task {
                         task: "checkpoint coordinator".into(),
@@ -284,9 +297,12 @@ impl Coordinator {
             c.commit(store, epoch)?;
         }
         store.seal_checkpoint(epoch)?;
-        store.apply_epoch(epoch)?;
+        let bytes = store.apply_epoch(epoch)?;
         self.handle.deliver(ToTask::Complete { generation: self.machine.generation(), epoch });
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+        let took = self.triggered.remove(&epoch).map_or(Duration::ZERO, |t| t.elapsed());
+        self.triggered.retain(|e, _| *e > epoch);
+        self.metrics.checkpoint_log.completed(epoch, took, bytes);
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ pub(crate) struct CountWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     table: Table<K, (), Filling<A::Acc>>,
     out: Vec<Record<Windowed<K, A::Out>>>,
     down: Box<dyn Consumer<Windowed<K, A::Out>>>,
+    task: std::sync::Arc<crate::metrics::TaskMetrics>,
 }
 
 impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> CountWindowOp<T, K, KF, A> {
@@ -48,6 +49,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> CountWi
             table: Table::new(op, ctx.key_groups, ctx.cache_bytes, ctx.backing(), ctx.next_epoch),
             out: Vec::new(),
             down,
+            task: ctx.task_metrics.clone(),
         })
     }
 }
@@ -70,7 +72,11 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
                 self.out.push(Record { ts: w.max_timestamp(), wm: r.wm, value: Windowed { key: k, window: w, value } });
             }
         }
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.task.state_cache_bytes.store(self.table.cached_bytes() as u64, relaxed);
+        self.task.spilled_entries.store(self.table.spilled_entries(), relaxed);
         if !self.out.is_empty() {
+            self.task.records_out.fetch_add(self.out.len() as u64, relaxed);
             self.down.batch(std::mem::take(&mut self.out))?;
         }
         Ok(())

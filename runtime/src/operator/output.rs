@@ -14,11 +14,13 @@ pub(crate) struct WindowOutput<T, O> {
     down: Box<dyn Consumer<O>>,
     late: Option<Box<dyn Consumer<T>>>,
     late_buf: Vec<Record<T>>,
+    /// Results passed downstream so far.
+    pub(crate) emitted: u64,
 }
 
 impl<T, O> WindowOutput<T, O> {
     pub(crate) fn new(down: Box<dyn Consumer<O>>, late: Option<Box<dyn Consumer<T>>>) -> Self {
-        Self { out: Vec::new(), down, late, late_buf: Vec::new() }
+        Self { out: Vec::new(), down, late, late_buf: Vec::new(), emitted: 0 }
     }
 
     /// An element too late for any window: kept for the side output if the
@@ -31,6 +33,7 @@ impl<T, O> WindowOutput<T, O> {
 
     pub(crate) fn flush(&mut self) -> Result<()> {
         if !self.out.is_empty() {
+            self.emitted += self.out.len() as u64;
             self.down.batch(std::mem::take(&mut self.out))?;
         }
         if !self.late_buf.is_empty() {

@@ -228,6 +228,7 @@ pub(crate) struct ProcessOp<T, K: Key, KF, F: KeyedProcessFunction<K, T>> {
     now: i64,
     out: Vec<Record<F::Out>>,
     down: Box<dyn Consumer<F::Out>>,
+    task: std::sync::Arc<crate::metrics::TaskMetrics>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
@@ -267,6 +268,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, F: KeyedProcessFunction<
             now: now_ms(),
             out: Vec::new(),
             down,
+            task: ctx.task_metrics.clone(),
             _t: std::marker::PhantomData,
         })
     }
@@ -319,6 +321,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, F: KeyedProcessFunction<
         if self.out.is_empty() {
             return Ok(());
         }
+        self.task.records_out.fetch_add(self.out.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.down.batch(std::mem::take(&mut self.out))
     }
 }

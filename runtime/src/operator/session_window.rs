@@ -7,7 +7,7 @@ use crate::aggregate::Aggregate;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::key::Key;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TaskMetrics};
 use crate::record::Record;
 use crate::state::{Table, TimerQueue};
 use crate::task::{Consumer, TaskCtx};
@@ -41,6 +41,7 @@ pub(crate) struct SessionWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     wm: i64,
     output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
+    task: Arc<TaskMetrics>,
 }
 
 impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> SessionWindowOp<T, K, KF, A> {
@@ -68,6 +69,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             wm: i64::MIN,
             output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
+            task: ctx.task_metrics.clone(),
         };
         if ctx.restored {
             let Self { table, fire, cleanup, lateness, .. } = &mut me;
@@ -140,7 +142,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.output.flush()
+        self.output.flush()?;
+        self.task.records_out.store(self.output.emitted, Ordering::Relaxed);
+        Ok(())
     }
 
     fn add(&mut self, r: Record<T>) -> Result<bool> {

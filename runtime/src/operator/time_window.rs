@@ -6,7 +6,7 @@ use crate::aggregate::Aggregate;
 use crate::checkpoint::Checkpoint;
 use crate::error::Result;
 use crate::key::Key;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TaskMetrics};
 use crate::record::Record;
 use crate::state::{Table, TimerQueue};
 use crate::task::{Consumer, TaskCtx};
@@ -36,6 +36,7 @@ pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     wm: i64,
     output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
+    task: Arc<TaskMetrics>,
 }
 
 impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWindowOp<T, K, KF, A> {
@@ -66,6 +67,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
             wm: i64::MIN,
             output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
+            task: ctx.task_metrics.clone(),
         };
         if ctx.restored {
             let Self { table, fire, cleanup, panes, lateness, wm, .. } = &mut me;
@@ -149,7 +151,11 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.output.flush()
+        self.output.flush()?;
+        self.task.records_out.store(self.output.emitted, Ordering::Relaxed);
+        self.task.state_cache_bytes.store(self.table.cached_bytes() as u64, Ordering::Relaxed);
+        self.task.spilled_entries.store(self.table.spilled_entries(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// A late element within allowed lateness re-fires the windows of its

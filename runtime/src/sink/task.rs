@@ -4,7 +4,7 @@
 use super::Output;
 use crate::checkpoint::{Checkpoint, Committer, CoordHandle};
 use crate::error::Result;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TaskMetrics};
 use crate::record::Record;
 use crate::state::{codec, outbox_key, Store};
 use crate::task::Consumer;
@@ -28,6 +28,8 @@ pub(crate) struct SinkConsumer<T> {
     pub(crate) epoch: u64,
     pub(crate) chunk: u32,
     pub(crate) metrics: Arc<Metrics>,
+    /// The sink task's own counters.
+    pub(crate) task: Arc<TaskMetrics>,
     /// With commit on output: where to ask for the epoch holding results.
     pub(crate) request: Option<CoordHandle>,
     /// The last epoch asked for.
@@ -58,6 +60,7 @@ impl<T> SinkConsumer<T> {
 impl<T: Send> Consumer<T> for SinkConsumer<T> {
     fn batch(&mut self, recs: Vec<Record<T>>) -> Result<()> {
         self.metrics.records_out.fetch_add(recs.len() as u64, Ordering::Relaxed);
+        self.task.records_out.fetch_add(recs.len() as u64, Ordering::Relaxed);
         if let Some(c) = &self.request {
             if !recs.is_empty() && self.requested < self.epoch {
                 // Results of `epoch` leave when it completes: ask for it now.
@@ -65,8 +68,12 @@ impl<T: Send> Consumer<T> for SinkConsumer<T> {
                 self.requested = self.epoch;
             }
         }
+        let start = self.buf.len();
         for r in &recs {
             (self.encode)(&r.value, &mut self.buf);
+        }
+        if self.metrics.results.is_enabled() {
+            self.metrics.results.push(&self.buf[start..]);
         }
         if let (true, Some(out)) = (self.eager, &mut self.direct) {
             out.publish_eager(&self.buf)?;

@@ -81,6 +81,12 @@ pub trait Source: Send + 'static {
         0
     }
 
+    /// The state of its connection, for a source reading from a broker
+    /// (for metrics; asked once per batch).
+    fn health(&self) -> Option<crate::metrics::SourceHealth> {
+        None
+    }
+
     /// Continues from a position previously returned by `position`.
     ///
     /// # Errors

@@ -318,7 +318,8 @@ impl Store {
     /// Moves the delta of a complete `epoch` from `stage` into `state`,
     /// recording what it overwrote when older checkpoints are retained.
     /// Idempotent: a crash half-way is finished by the next recovery.
-    pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<()> {
+    /// Returns the bytes of the delta applied (keys and entries).
+    pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<u64> {
         // Trimmed first: with retain 1 the delta writes no undo records, so
         // older list entries must be gone before it lands.
         self.trim_retained()?;
@@ -331,11 +332,14 @@ impl Store {
     /// `state` entry becomes an undo record in the batch that overwrites
     /// it, so a crash never records a key twice (the second time, after its
     /// new value).
-    fn drain_stage(&self, epoch: u64, apply: bool, force_undo: bool) -> Result<()> {
+    /// Returns the bytes drained (keys and entries).
+    fn drain_stage(&self, epoch: u64, apply: bool, force_undo: bool) -> Result<u64> {
         let undo = apply && (self.retain > 1 || force_undo);
+        let mut bytes = 0u64;
         self.chunks(&self.stage, epoch, epoch.checked_add(1), |chunk| {
             let mut batch = self.batch();
             for (k, v) in chunk {
+                bytes += (k.len() + v.len()) as u64;
                 if apply {
                     let state_key = epoch_key_tail(&k, "stage key")?.to_vec();
                     if undo {
@@ -350,7 +354,8 @@ impl Store {
                 batch.remove(&self.stage, k);
             }
             self.commit(batch)
-        })
+        })?;
+        Ok(bytes)
     }
 
     /// Writes a stored entry (a value or a tombstone) to `state` in `batch`.
@@ -439,7 +444,7 @@ impl Store {
     }
 
     fn drop_stage(&self, epoch: u64) -> Result<()> {
-        self.drain_stage(epoch, false, false)
+        self.drain_stage(epoch, false, false).map(drop)
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Table<K: Key, N: Namespace, V> {
     cap: usize,
     backing: Option<Backing>,
     spilled: bool,
+    /// Entries written to `spill` so far (for metrics).
+    spilled_entries: u64,
     /// The epoch whose delta evicted dirty entries belong to.
     next_epoch: u64,
     what: String,
@@ -88,6 +90,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             cap: cap.unwrap_or(0),
             backing,
             spilled: false,
+            spilled_entries: 0,
             next_epoch,
             what: format!("state of operator {op}"),
             scratch: Vec::new(),
@@ -97,6 +100,11 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// Number of entries cached in memory.
     pub fn cached(&self) -> usize {
         self.map.len()
+    }
+
+    /// Entries evicted to disk so far.
+    pub fn spilled_entries(&self) -> u64 {
+        self.spilled_entries
     }
 
     /// Estimated bytes held in memory.
@@ -297,6 +305,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 batch.insert(&b.store.stage, codec::stage_key(self.next_epoch, &sk), entry.clone());
             }
             batch.insert(&b.store.spill, sk, entry);
+            self.spilled_entries += 1;
         }
         b.store.commit(batch)?;
         self.spilled = true;

@@ -240,7 +240,15 @@ impl Plan {
         Box::new(Forward { tx, task: format!("task {dst}") })
     }
     pub(crate) fn ctx(&self, name: String, task: TaskId) -> TaskCtx {
+        // `window-3-0` is subtask 0 of operator `window-3`; `source-1` and
+        // `sink-4` have one subtask.
+        let operator = match name.rsplit_once('-') {
+            Some((op, _)) if name.matches('-').count() >= 2 => op,
+            _ => name.as_str(),
+        };
+        let task_metrics = self.metrics.task(&name, operator, task.subtask);
         TaskCtx {
+            task_metrics,
             name,
             task,
             store: self.store.clone(),
@@ -299,6 +307,7 @@ impl Plan {
                 epoch: ctx.next_epoch,
                 chunk: 0,
                 metrics: self.metrics.clone(),
+                task: ctx.task_metrics.clone(),
                 request: (self.config.output_mode == OutputMode::CommitOnOutput).then(|| self.handle.clone()),
                 requested: 0,
             });
@@ -337,6 +346,7 @@ impl Plan {
             epoch: ctx.next_epoch,
             chunk: 0,
             metrics: self.metrics.clone(),
+            task: ctx.task_metrics.clone(),
             request: (self.store.is_some() && self.config.output_mode == OutputMode::CommitOnOutput)
                 .then(|| self.handle.clone()),
             requested: 0,

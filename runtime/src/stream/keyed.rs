@@ -9,8 +9,7 @@ use crate::key::{group_range, Key};
 use crate::operator::{KeyedProcessFunction, Lateness, ProcessOp, TimeWindowOp};
 use crate::record::Message;
 use crate::sink::Sink;
-use crate::task::Unplaced;
-use crate::task::{Consumer, Partition};
+use crate::task::{Consumer, Partition, TaskCtx, Unplaced};
 use crate::window::{Assigner, Windowed};
 use crossbeam_channel::Receiver;
 use serde::{de::DeserializeOwned, Serialize};
@@ -51,12 +50,11 @@ where
     pub fn process<F: KeyedProcessFunction<K, T>>(self, f: F) -> DataStream<F::Out> {
         let op = self.stream.env.next_op();
         let key = self.key.clone();
-        self.stage("process", move |plan, i, groups, down, local| {
+        self.stage("process", move |_plan, ctx, _i, groups, down, local| {
             if !local {
                 return Ok(Box::new(Unplaced));
             }
-            let ctx = plan.ctx(format!("process-{op}-{i}"), TaskId::new(op, i));
-            let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(&ctx, op, groups, key.clone(), f.clone(), down)?);
+            let head: Box<dyn Consumer<T>> = Box::new(ProcessOp::new(ctx, op, groups, key.clone(), f.clone(), down)?);
             Ok(head)
         })
     }
@@ -68,7 +66,14 @@ where
     pub(crate) fn stage<O: Send + 'static>(
         self,
         name: &'static str,
-        make: impl Fn(&mut Plan, usize, std::ops::Range<u16>, Box<dyn Consumer<O>>, bool) -> Result<Box<dyn Consumer<T>>>
+        make: impl Fn(
+                &mut Plan,
+                &TaskCtx,
+                usize,
+                std::ops::Range<u16>,
+                Box<dyn Consumer<O>>,
+                bool,
+            ) -> Result<Box<dyn Consumer<T>>>
             + 'static,
     ) -> DataStream<O> {
         let env = self.stream.env.clone();
@@ -96,9 +101,9 @@ where
                     let task = TaskId::new(op, i);
                     let local = plan.is_local(task);
                     let d = down(plan, Up { index: i, task })?;
-                    let head = make(plan, i, group_range(i, groups, p), d, local)?;
                     let tname = format!("{name}-{op}-{i}");
                     let ctx = plan.ctx(tname.clone(), task);
+                    let head = make(plan, &ctx, i, group_range(i, groups, p), d, local)?;
                     plan.spawn(task, tname, false, move || crate::task::run_input_task(ctx, inputs, head));
                 }
                 Ok(())
@@ -144,7 +149,7 @@ where
         let p = keyed.parallelism.unwrap_or_else(|| env.config().parallelism);
         let late = std::cell::RefCell::new((late, Vec::<Option<Box<dyn Consumer<T>>>>::new()));
         let op = env.next_op();
-        keyed.stage("window", move |plan, i, groups, down, local| {
+        keyed.stage("window", move |plan, ctx, i, groups, down, local| {
             let mut l = late.borrow_mut();
             if let (Some(sink), Some(id)) = (l.0.take(), late_id) {
                 let late_task = TaskId::new(id, 0);
@@ -160,10 +165,9 @@ where
             if !local {
                 return Ok(Box::new(Unplaced));
             }
-            let ctx = plan.ctx(format!("window-{op}-{i}"), TaskId::new(op, i));
             let head: Box<dyn Consumer<T>> = match assigner {
                 Assigner::Time(panes) => Box::new(TimeWindowOp::new(
-                    &ctx,
+                    ctx,
                     op,
                     groups,
                     key.clone(),
@@ -174,7 +178,7 @@ where
                     late_i,
                 )?),
                 Assigner::Session(s) => Box::new(crate::operator::SessionWindowOp::new(
-                    &ctx,
+                    ctx,
                     op,
                     groups,
                     key.clone(),
@@ -185,7 +189,7 @@ where
                     late_i,
                 )?),
                 Assigner::Count(n) => {
-                    Box::new(crate::operator::CountWindowOp::new(&ctx, op, groups, key.clone(), agg.clone(), n, down)?)
+                    Box::new(crate::operator::CountWindowOp::new(ctx, op, groups, key.clone(), agg.clone(), n, down)?)
                 }
             };
             Ok(head)

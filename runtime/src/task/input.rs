@@ -6,6 +6,7 @@ use crate::checkpoint::{Checkpoint, Inputs};
 use crate::error::{Error, Result};
 use crate::record::Message;
 use crossbeam_channel::Receiver;
+use std::sync::atomic::Ordering;
 
 /// Runs `head` over `inputs` until every input ends.
 pub(crate) fn run_input_task<T>(
@@ -16,9 +17,15 @@ pub(crate) fn run_input_task<T>(
     let mut inputs = Inputs::new(inputs);
     loop {
         match inputs.next(head.next_deadline()) {
-            Event::Data(recs) => head.batch(recs)?,
+            Event::Data(recs) => {
+                ctx.task_metrics.records_in.fetch_add(recs.len() as u64, Ordering::Relaxed);
+                head.batch(recs)?
+            }
             Event::Deadline => head.on_time()?,
-            Event::Watermark(w) => head.watermark(w)?,
+            Event::Watermark(w) => {
+                ctx.task_metrics.watermark.store(w, Ordering::Relaxed);
+                head.watermark(w)?
+            }
             Event::Barrier { epoch, last } => {
                 let mut cp = Checkpoint::new(epoch, ctx.store.as_ref());
                 head.barrier(&mut cp, last)?;

@@ -18,7 +18,7 @@ pub(crate) use input::run_input_task;
 pub(crate) use source::run_source_task;
 
 use crate::checkpoint::{CoordHandle, TaskId};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TaskMetrics};
 use crate::state::{Backing, Store};
 use std::sync::Arc;
 
@@ -36,6 +36,8 @@ pub struct TaskCtx {
     /// The job restarted from a checkpoint.
     pub(crate) restored: bool,
     pub(crate) metrics: Arc<Metrics>,
+    /// This task's own counters (registered in `metrics`).
+    pub(crate) task_metrics: Arc<TaskMetrics>,
     pub(crate) key_groups: u16,
     pub(crate) cache_bytes: usize,
     /// In a cluster: where sources mirror their ingest logs.

@@ -112,12 +112,18 @@ pub(crate) fn run_source_task<S: Source>(
                 recs.push(Record { ts, wm, value });
             }
             metrics.records_in.fetch_add(recs.len() as u64, Ordering::Relaxed);
+            ctx.task_metrics.records_in.fetch_add(recs.len() as u64, Ordering::Relaxed);
+            ctx.task_metrics.records_out.fetch_add(recs.len() as u64, Ordering::Relaxed);
             chain.batch(recs)?;
         }
         let wm = if stamp.is_some() { gen.current() } else { now_ms() - 1 };
         if wm > last_wm {
             last_wm = wm;
+            ctx.task_metrics.watermark.store(wm, Ordering::Relaxed);
             chain.watermark(wm)?;
+        }
+        if let Some(h) = source.health() {
+            ctx.task_metrics.set_health(h);
         }
         match poll {
             Poll::Ready => {}

@@ -5,8 +5,10 @@ use super::rss::peak_rss_kib;
 use crate::cli::{BenchArgs, BenchMode};
 use anyhow::Context;
 use rivulet::JobConfig;
+use rivulet_agent::args::HttpConfig;
 use rivulet_agent::dataset::write_csv;
-use rivulet_agent::seed::sensor::{run_sensor_average, Input, SensorAverage};
+use rivulet_agent::endpoint::serve;
+use rivulet_agent::seed::sensor::{build_sensor_average, Input, SensorAverage, RESULT_COLUMNS};
 use std::time::Duration;
 
 pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
@@ -42,7 +44,16 @@ pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
             publish: None,
             job,
         };
-        let out = run_sensor_average(&cfg)?;
+        let env = build_sensor_average(&cfg)?;
+        let http = a.http.map(|addr| HttpConfig { addr, token: None, linger: Duration::ZERO });
+        let served = serve(http.as_ref(), &cfg.job.name, env.metrics(), &RESULT_COLUMNS)?;
+        let reader = served.addr().map(super::scrape::Reader::start);
+        let out = env.execute()?;
+        served.finish(true);
+        if let Some(r) = reader {
+            let n = r.stop();
+            eprintln!("  the endpoint answered {n} requests during the run");
+        }
         let rate = out.metrics.records_in as f64 / out.elapsed.as_secs_f64();
         eprintln!(
             "run {}: {} events in {:.3} s = {:.2} M events/s, {} checkpoints",
@@ -57,9 +68,10 @@ pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
     println!(
-        "bench mode={}{} events={} sensors={} parallelism={}: median {:.2} M events/s, peak RSS {:.1} MiB",
+        "bench mode={}{}{} events={} sensors={} parallelism={}: median {:.2} M events/s, peak RSS {:.1} MiB",
         a.mode.name(),
         if a.mode == BenchMode::CsvCheckpoint { format!(" retain={}", a.retain_checkpoints) } else { String::new() },
+        if a.http.is_some() { " http=on" } else { "" },
         a.events,
         a.sensors,
         a.parallelism,

@@ -5,6 +5,7 @@
 mod csv;
 mod mqtt;
 mod rss;
+mod scrape;
 
 use crate::cli::{BenchArgs, BenchMode};
 

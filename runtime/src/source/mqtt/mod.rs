@@ -307,6 +307,18 @@ fn decode_entry(b: &[u8]) -> Result<Stored<'_>> {
 }
 
 impl<T: Send + 'static> MqttSource<T> {
+    fn health_now(&self) -> Option<crate::metrics::SourceHealth> {
+        let conn = self.conn.as_ref()?;
+        Some(crate::metrics::SourceHealth {
+            connected: conn.connected(),
+            inflight: self.acks.len() as u64,
+            redeliveries: self.duplicates,
+            dead_letters: self.dead_sent,
+            // The generation counts CONNACKs.
+            reconnects: conn.gen().saturating_sub(1),
+        })
+    }
+
     fn dead_letters_acked(&self) -> bool {
         self.dead.is_empty() && self.conn.as_ref().is_none_or(|c| c.acked() >= self.dead_sent)
     }
@@ -630,6 +642,10 @@ impl<T: Send + 'static> Source for MqttSource<T> {
 
     fn bad_records(&self) -> u64 {
         self.bad.count()
+    }
+
+    fn health(&self) -> Option<crate::metrics::SourceHealth> {
+        self.health_now()
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<()> {
