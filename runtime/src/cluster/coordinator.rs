@@ -268,6 +268,7 @@ enum GenEnd {
 impl Cluster<'_> {
     fn run(&mut self) -> Result<ClusterOutcome> {
         let mut first = true;
+        let mut failures = 0u64;
         loop {
             self.gather(first);
             first = false;
@@ -280,6 +281,7 @@ impl Cluster<'_> {
                 }
                 Err(e) => return Err(e),
             };
+            let committed_before = self.checkpoints;
             let end = match self.generation(generation, latest) {
                 Err(Error::CheckpointStore(e)) if e.is_transient() => GenEnd::Failed(e.to_string()),
                 other => other?,
@@ -299,6 +301,10 @@ impl Cluster<'_> {
                 GenEnd::Failed(why) => {
                     tracing::warn!(generation, reason = %why, "generation failed; restarting from the latest checkpoint");
                     self.broadcast(ToWorker::Stop { generation, finished: false });
+                    // Back to back failures (a worker that cannot deploy)
+                    // are retried at a growing pace, up to once a second.
+                    failures = if self.checkpoints > committed_before { 1 } else { failures + 1 };
+                    std::thread::sleep(Duration::from_millis((50 * failures).min(1000)));
                 }
             }
         }

@@ -248,42 +248,102 @@ fn data_addr_of(listener: &TcpListener) -> String {
     listener.local_addr().map_or_else(|_| "listener".into(), |a| a.to_string())
 }
 
-/// Prepares this node's state for `config` in deployment `d`: a fresh
-/// directory per generation, loaded with this slot's key groups of the
-/// checkpoint to restore.
+/// Prepares this node's state for `config` in deployment `d`: a directory
+/// per generation holding this slot's key groups of the checkpoint to
+/// restore. When the previous generation's directory is at exactly that
+/// checkpoint and this slot keeps the same key groups, it is taken over
+/// as it is (task-local recovery: nothing is downloaded); otherwise the
+/// key groups are loaded from the checkpoint store into a fresh one.
 fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, mut wiring: Wiring) -> Result<Env> {
     wiring.mirror = Some(MirrorSpec { url: d.store_url.clone(), job: config.name.clone(), generation: d.generation });
+    let slots: Vec<u16> = d.slots.iter().map(|(s, _)| *s).collect();
+    let p = config.parallelism;
+    let ranges: Vec<std::ops::Range<u16>> = (0..p)
+        .filter(|i| placement(&slots, TaskId::new(0, *i)) == opts.slot)
+        .map(|i| group_range(i, config.key_groups, p))
+        .collect();
+    let assignment = format!("key groups {} parallelism {p} ranges {ranges:?}", config.key_groups);
     let dir = opts.state_dir.join(format!("g{:020}", d.generation));
+    let reused = d.restore.is_some_and(|epoch| take_over(opts, &dir, &assignment, &config, epoch));
     if let Ok(entries) = std::fs::read_dir(&opts.state_dir) {
         for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let older = name.len() == 21 && name.starts_with('g') && name[1..].bytes().all(|b| b.is_ascii_digit());
-            if older && e.path() != dir {
-                std::fs::remove_dir_all(e.path()).map_err(|err| Error::io(e.path(), err))?;
-            }
-        }
-    }
-    config.state_dir = Some(dir);
-    config.restore_checkpoint = None;
-    if let Some(epoch) = d.restore {
-        let store = CheckpointStore::open(&d.store_url, &config.name)?;
-        let slots: Vec<u16> = d.slots.iter().map(|(s, _)| *s).collect();
-        let p = config.parallelism;
-        let mut entries = store.restore(KeyGroups::one(OPERATOR_GROUP), epoch)?;
-        for i in 0..p {
-            if placement(&slots, TaskId::new(0, i)) != opts.slot {
+            let path = e.path();
+            if generation_dir(&path).is_none() || path == dir {
                 continue;
             }
-            let r = group_range(i, config.key_groups, p);
-            if let Some(groups) = KeyGroups::new(r.start, r.end.saturating_sub(1)) {
-                entries.extend(store.restore(groups, epoch)?);
-            }
+            let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            gone.map_err(|err| Error::io(&path, err))?;
         }
-        let (local, _) = open_state(&config)?;
-        local.load_checkpoint(entries, epoch)?;
-        tracing::info!(epoch, slot = opts.slot, "restored this slot's key groups from the checkpoint store");
+    }
+    let marker = opts.state_dir.join(format!("g{:020}.assignment", d.generation));
+    std::fs::write(&marker, &assignment).map_err(|e| Error::io(&marker, e))?;
+    config.state_dir = Some(dir);
+    config.restore_checkpoint = None;
+    match d.restore {
+        Some(epoch) if reused => {
+            tracing::info!(epoch, slot = opts.slot, "task-local recovery: this node's state is at the checkpoint");
+        }
+        Some(epoch) => {
+            let store = CheckpointStore::open(&d.store_url, &config.name)?;
+            let mut entries = store.restore(KeyGroups::one(OPERATOR_GROUP), epoch)?;
+            for r in &ranges {
+                if let Some(groups) = KeyGroups::new(r.start, r.end.saturating_sub(1)) {
+                    entries.extend(store.restore(groups, epoch)?);
+                }
+            }
+            let (local, _) = open_state(&config)?;
+            local.load_checkpoint(entries, epoch)?;
+            tracing::info!(epoch, slot = opts.slot, "restored this slot's key groups from the checkpoint store");
+        }
+        None => {}
     }
     Env::create(config, Some(wiring))
+}
+
+/// The generation of a directory `g<20 digits>` (or its `.assignment`
+/// file) under a worker's state directory.
+fn generation_dir(path: &std::path::Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let digits = name.strip_prefix('g')?;
+    let digits = digits.strip_suffix(".assignment").unwrap_or(digits);
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+/// Moves the newest earlier generation's directory to `dir` if it holds
+/// exactly checkpoint `epoch` of the same key groups; any doubt (another
+/// assignment, another epoch, a directory that does not open) says no.
+fn take_over(
+    opts: &WorkerOptions,
+    dir: &std::path::Path,
+    assignment: &str,
+    config: &crate::JobConfig,
+    epoch: u64,
+) -> bool {
+    let Ok(entries) = std::fs::read_dir(&opts.state_dir) else { return false };
+    let newest = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p != dir)
+        .filter_map(|p| generation_dir(&p).map(|g| (g, p)))
+        .max_by_key(|(g, _)| *g);
+    let Some((g, prev)) = newest else { return false };
+    let marker = opts.state_dir.join(format!("g{g:020}.assignment"));
+    if std::fs::read_to_string(marker).ok().as_deref() != Some(assignment) {
+        return false;
+    }
+    let mut probe = config.clone();
+    probe.state_dir = Some(prev.clone());
+    let at = match open_state(&probe) {
+        Ok((store, recovered)) => {
+            drop(store);
+            recovered.complete
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "the previous generation's state is not reusable");
+            return false;
+        }
+    };
+    at == Some(epoch) && std::fs::rename(&prev, dir).is_ok()
 }
 
 /// Runs deployment `d` until the coordinator ends it.
