@@ -27,7 +27,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::Dialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Token, TokenWithSpan};
+use sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 use std::cell::RefCell;
 
 /// The pseudo function `TABLE t` parses into (`TABLE(t)`).
@@ -52,6 +52,8 @@ pub struct JobStatement {
     pub statement: Statement,
     /// For a `CREATE TABLE`: its `WATERMARK FOR` clause, if any.
     pub watermark: Option<WatermarkDef>,
+    /// Where the statement starts (its first token).
+    pub at: Span,
 }
 
 /// Flink SQL on sqlparser (see the module docs).
@@ -67,19 +69,38 @@ pub struct FlinkDialect {
 /// A syntax error, naming line, column and what was expected.
 pub fn parse(sql: &str) -> Result<Vec<JobStatement>> {
     let dialect = FlinkDialect::default();
-    let statements = Parser::new(&dialect)
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| Error::syntax(sql, e))?;
+    let statements = statements(&dialect, sql).map_err(|e| Error::syntax(sql, e))?;
     let mut watermarks = dialect.watermarks.take().into_iter();
     Ok(statements
         .into_iter()
-        .map(|statement| {
+        .map(|(statement, at)| {
             let watermark =
                 if matches!(statement, Statement::CreateTable(_)) { watermarks.next().flatten() } else { None };
-            JobStatement { statement, watermark }
+            JobStatement { statement, watermark, at }
         })
         .collect())
+}
+
+/// sqlparser's `parse_statements`, keeping where each statement starts.
+fn statements(dialect: &FlinkDialect, sql: &str) -> std::result::Result<Vec<(Statement, Span)>, ParserError> {
+    let mut p = Parser::new(dialect).try_with_sql(sql)?;
+    let mut out = Vec::new();
+    let mut expect_delimiter = false;
+    loop {
+        while p.consume_token(&Token::SemiColon) {
+            expect_delimiter = false;
+        }
+        let next = p.peek_token();
+        if next.token == Token::EOF {
+            break;
+        }
+        if expect_delimiter {
+            return p.expected("end of statement (;)", next);
+        }
+        out.push((p.parse_statement()?, next.span));
+        expect_delimiter = true;
+    }
+    Ok(out)
 }
 
 impl Dialect for FlinkDialect {
