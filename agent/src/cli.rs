@@ -35,6 +35,22 @@ pub(crate) enum Command {
     /// List the retained checkpoints of a state directory (epoch and
     /// completion time), changing nothing in it.
     Checkpoints(CheckpointsArgs),
+    /// Run a Flink SQL job: CREATE TABLE statements and one INSERT INTO
+    /// (`EXPLAIN INSERT ...` prints the plan and runs nothing). A bad job
+    /// exits 2 naming line and column.
+    Sql(SqlArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SqlArgs {
+    /// The job's SQL file.
+    #[arg(short = 'f', long = "file", value_name = "JOB.sql")]
+    pub file: PathBuf,
+    /// Print the plan and exit, as `EXPLAIN` in the file does.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Sensors: at least one (readings are spread over them).

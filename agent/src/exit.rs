@@ -17,6 +17,9 @@ pub const STATE_REFUSED: u8 = 3;
 
 /// The exit code for `e`.
 pub fn code(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<rivulet_sql::Error>()) {
+        return USAGE;
+    }
     match e.chain().find_map(|c| c.downcast_ref::<rivulet::Error>()) {
         Some(rivulet::Error::StateRefused { .. } | rivulet::Error::OutputRefused { .. }) => STATE_REFUSED,
         Some(rivulet::Error::Config { .. }) => USAGE,

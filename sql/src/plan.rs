@@ -95,7 +95,15 @@ pub fn plan(sql: &str) -> Result<Job> {
             "the job has no INSERT INTO ... SELECT: nothing would run",
         ));
     };
-    let text = statements.iter().map(|s| s.statement.to_string()).collect::<Vec<_>>().join(";\n");
+    // sqlparser's CREATE TABLE has no watermark: it is added after it.
+    let text = statements
+        .iter()
+        .map(|s| match &s.watermark {
+            Some(w) => format!("{} WATERMARK FOR {} AS {}", s.statement, w.column, w.expr),
+            None => s.statement.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";\n");
     let (explain, stmt) = match &s.statement {
         Statement::Explain { statement, analyze: false, verbose: false, .. } => (true, statement.as_ref()),
         Statement::Explain { .. } => return Err(Error::at(s.at, "EXPLAIN ANALYZE / VERBOSE is not supported")),

@@ -8,3 +8,4 @@ pub(crate) mod generate;
 pub(crate) mod live;
 pub(crate) mod run;
 pub(crate) mod simulate;
+pub(crate) mod sql;
