@@ -607,7 +607,9 @@ impl Job {
             Kind::Project => stream.map(move |r: Row| project.iter().map(|p| p(&r)).collect()),
             Kind::Window(w) => {
                 let keys: Arc<Vec<usize>> = Arc::new(w.keys.iter().map(|(i, _)| *i).collect());
-                let keyed = stream.key_by(move |r: &Row| RowKey(keys.iter().map(|&i| r[i].clone()).collect()));
+                let keyed = stream.key_by(move |r: &Row| {
+                    RowKey(keys.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect())
+                });
                 let size = Duration::from_millis(w.size as u64);
                 let windowed = if w.size == w.slide {
                     keyed.window(Tumbling::of(size)?)
