@@ -38,6 +38,10 @@ pub(crate) enum Command {
     /// Show a running job (read from its --http endpoint's /api/v1/job).
     /// Exit 4 when no job answers at the address.
     Status(StatusArgs),
+    /// Run a Flink SQL job: CREATE TABLE statements and one INSERT INTO
+    /// (`EXPLAIN INSERT ...` prints the plan and runs nothing). A bad job
+    /// exits 2 naming line and column.
+    Sql(SqlArgs),
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +56,18 @@ pub(crate) struct StatusArgs {
     /// Print the job's JSON document as it came.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SqlArgs {
+    /// The job's SQL file.
+    #[arg(short = 'f', long = "file", value_name = "JOB.sql")]
+    pub file: PathBuf,
+    /// Print the plan and exit, as `EXPLAIN` in the file does.
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Sensors: at least one (readings are spread over them).

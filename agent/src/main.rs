@@ -24,12 +24,13 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let r = match cli.command {
-        cli::Command::Generate(a) => commands::generate::run(&a),
-        cli::Command::Run(a) => commands::run::run(&a),
-        cli::Command::Simulate(a) => commands::simulate::run(&a),
-        cli::Command::Bench(a) => commands::bench::run(&a),
-        cli::Command::Checkpoints(a) => commands::checkpoints::run(&a),
-        cli::Command::Status(a) => commands::status::run(&a),
+        cli::Command::Generate(a) => commands::generate::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Run(a) => commands::run::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Simulate(a) => commands::simulate::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Bench(a) => commands::bench::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Checkpoints(a) => commands::checkpoints::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Sql(a) => commands::sql::run(&a),
+        cli::Command::Status(a) => commands::status::run(&a).map(|()| std::process::ExitCode::SUCCESS),
     };
-    rivulet_agent::exit::report("rivulet", r)
+    rivulet_agent::exit::report_code("rivulet", r)
 }

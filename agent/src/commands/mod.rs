@@ -8,4 +8,5 @@ pub(crate) mod generate;
 pub(crate) mod live;
 pub(crate) mod run;
 pub(crate) mod simulate;
+pub(crate) mod sql;
 pub(crate) mod status;

@@ -36,11 +36,11 @@ pub(crate) fn run_source_task<S: Source>(
     batch_size: usize,
     mut chain: Box<dyn Consumer<S::Item>>,
 ) -> Result<()> {
-    let (delay, stamp) = match &wms.kind {
-        WatermarkKind::EventTime { delay, timestamp } => (*delay, Some(timestamp.clone())),
-        WatermarkKind::ProcessingTime => (Duration::ZERO, None),
+    let (lag, stamp) = match &wms.kind {
+        WatermarkKind::EventTime { lag, timestamp } => (*lag, Some(timestamp.clone())),
+        WatermarkKind::ProcessingTime => (0, None),
     };
-    let mut gen = BoundedOutOfOrderness::new(delay);
+    let mut gen = BoundedOutOfOrderness::with_lag(lag);
     let key = position_key(op);
     let ingest = match (&ctx.store, &ctx.mirror) {
         (Some(s), Some(m)) => Some(IngestLog::mirrored(s.clone(), op, m)?),

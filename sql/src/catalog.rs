@@ -1,0 +1,212 @@
+//! Tables declared by `CREATE TABLE`: columns, event time, connector.
+
+use crate::dialect::{JobStatement, WatermarkDef};
+use crate::error::{Error, Result};
+use crate::expr::{compile, interval_ms, span_of, sql_type, Compiled, Scope};
+use crate::types::SqlType;
+use sqlparser::ast::{BinaryOperator, ColumnOption, CreateTable, CreateTableOptions, Expr, Function, Ident, SqlOption};
+use sqlparser::tokenizer::Span;
+use std::path::PathBuf;
+
+/// Where a table's rows come from or go.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Connector {
+    /// `'connector' = 'filesystem', 'path' = ..., 'format' = 'csv'`.
+    FileCsv { path: PathBuf },
+    /// `'connector' = 'print'`: standard output, as Flink's print sink.
+    Print { identifier: Option<String> },
+}
+
+/// A declared table.
+#[derive(Clone)]
+pub(crate) struct Table {
+    pub(crate) name: String,
+    pub(crate) at: Span,
+    /// Physical columns first (those the connector reads or writes), then
+    /// computed ones.
+    pub(crate) columns: Vec<(String, SqlType)>,
+    pub(crate) physical: usize,
+    /// The computed columns' expressions over the physical ones, with the
+    /// text they were written as.
+    pub(crate) computed: Vec<(Compiled, String)>,
+    /// The event-time column and the watermark delay in ms.
+    pub(crate) rowtime: Option<(usize, i64)>,
+    pub(crate) connector: Connector,
+}
+
+/// A table's columns as a scope for its computed columns and queries.
+pub(crate) struct Columns<'a> {
+    pub(crate) table: &'a str,
+    pub(crate) columns: &'a [(String, SqlType)],
+    /// What an aggregate here would be, for its error (`None`: allowed
+    /// nowhere, e.g. a computed column).
+    pub(crate) place: &'a str,
+}
+
+impl Scope for Columns<'_> {
+    fn column(&self, id: &Ident, span: Span) -> Result<(usize, SqlType)> {
+        lookup(self.table, self.columns, id, span)
+    }
+
+    fn aggregate(&mut self, f: &Function, span: Span) -> Result<(usize, SqlType)> {
+        Err(Error::at(span, format!("aggregate function {} is not allowed in {}", f.name, self.place)))
+    }
+}
+
+/// The position and type of column `id` of `table`.
+pub(crate) fn lookup(table: &str, columns: &[(String, SqlType)], id: &Ident, span: Span) -> Result<(usize, SqlType)> {
+    let span = if id.span.start.line == 0 { span } else { id.span };
+    if let Some(i) = columns.iter().position(|(n, _)| *n == id.value) {
+        return Ok((i, columns[i].1));
+    }
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let hint = match columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(&id.value)) {
+        Some((n, _)) => format!(" (names are case-sensitive: did you mean `{n}`?)"),
+        None => String::new(),
+    };
+    Err(Error::at(span, format!("unknown column `{}` in {table} (columns: {}){hint}", id.value, names.join(", "))))
+}
+
+/// Builds a table from its `CREATE TABLE`.
+pub(crate) fn table(s: &JobStatement, t: &CreateTable) -> Result<Table> {
+    let name = t.name.to_string();
+    let mut columns = Vec::new();
+    let mut computed_exprs = Vec::new();
+    for c in &t.columns {
+        let span = if c.name.span.start.line == 0 { s.at } else { c.name.span };
+        if columns
+            .iter()
+            .chain(computed_exprs.iter().map(|(n, _, _)| n))
+            .any(|(n, _): &(String, SqlType)| *n == c.name.value)
+        {
+            return Err(Error::at(span, format!("column `{}` is declared twice", c.name.value)));
+        }
+        let generated = c.options.iter().find_map(|o| match &o.option {
+            ColumnOption::Generated { generation_expr: Some(e), .. } => Some(e),
+            _ => None,
+        });
+        match generated {
+            Some(e) => computed_exprs.push(((c.name.value.clone(), SqlType::Boolean), e, span)),
+            None => {
+                if !computed_exprs.is_empty() {
+                    return Err(Error::at(span, "physical columns come before computed ones (`name AS expr`)"));
+                }
+                columns.push((c.name.value.clone(), sql_type(&c.data_type, span)?));
+            }
+        }
+    }
+    let physical = columns.len();
+    let mut computed = Vec::new();
+    for ((cname, _), e, span) in computed_exprs {
+        // A computed column sees the physical columns (as in Flink).
+        let mut scope = Columns { table: &name, columns: &columns[..physical], place: "a computed column" };
+        let c = compile(e, &mut scope, span)?;
+        columns.push((cname, c.ty));
+        computed.push((c, e.to_string()));
+    }
+    let rowtime = s.watermark.as_ref().map(|w| watermark(&name, &columns, w, s.at)).transpose()?;
+    let connector = connector(&name, t, s.at)?;
+    Ok(Table { name, at: s.at, columns, physical, computed, rowtime, connector })
+}
+
+/// `WATERMARK FOR ts AS ts - INTERVAL 'n' unit` (or `AS ts`: no delay).
+fn watermark(table: &str, columns: &[(String, SqlType)], w: &WatermarkDef, at: Span) -> Result<(usize, i64)> {
+    let span = if w.column.span.start.line == 0 { at } else { w.column.span };
+    let (i, ty) = lookup(table, columns, &w.column, span)?;
+    if !ty.is_timestamp() {
+        return Err(Error::at(
+            span,
+            format!(
+                "type mismatch: the WATERMARK FOR column `{}` is {ty}; it must be TIMESTAMP(3) or TIMESTAMP_LTZ(3)",
+                w.column.value
+            ),
+        ));
+    }
+    let espan = span_of(&w.expr, span);
+    let same = |e: &Expr| matches!(e, Expr::Identifier(id) if id.value == w.column.value);
+    let delay = match &w.expr {
+        e if same(e) => 0,
+        Expr::BinaryOp { left, op: BinaryOperator::Minus, right } if same(left) => interval_ms(right, espan)?,
+        other => {
+            return Err(Error::at(
+                espan,
+                format!(
+                    "watermark `{other}` is not supported: write `{c} - INTERVAL 'n' SECOND` (or `{c}` for no delay)",
+                    c = w.column.value
+                ),
+            ))
+        }
+    };
+    Ok((i, delay))
+}
+
+/// The connector from the `WITH` options.
+fn connector(table: &str, t: &CreateTable, at: Span) -> Result<Connector> {
+    let CreateTableOptions::With(opts) = &t.table_options else {
+        return Err(Error::at(at, format!("table {table} needs WITH ('connector' = ...)")));
+    };
+    let mut kv: Vec<(String, String, Span)> = Vec::new();
+    for o in opts {
+        let SqlOption::KeyValue { key, value } = o else {
+            return Err(Error::at(at, format!("option `{o}` of {table} is not 'key' = 'value'")));
+        };
+        let kspan = key.0.first().and_then(|p| p.as_ident()).map_or(at, |i| i.span);
+        let Expr::Value(v) = value else {
+            return Err(Error::at(kspan, format!("option {key} of {table} must be a string literal")));
+        };
+        let Some(text) = v.value.clone().into_string() else {
+            return Err(Error::at(kspan, format!("option {key} of {table} must be a string literal")));
+        };
+        let k = key.to_string().trim_matches('\'').to_string();
+        if kv.iter().any(|(n, _, _)| *n == k) {
+            return Err(Error::at(kspan, format!("option '{k}' of {table} is given twice")));
+        }
+        kv.push((k, text, kspan));
+    }
+    let get = |k: &str| kv.iter().find(|(n, _, _)| n == k);
+    let Some((_, conn, cspan)) = get("connector") else {
+        return Err(Error::at(at, format!("table {table} has no 'connector' option (supported: filesystem, print)")));
+    };
+    let known: &[&str] = match conn.as_str() {
+        "filesystem" => &["connector", "path", "format"],
+        "print" => &["connector", "print-identifier"],
+        other => {
+            return Err(Error::at(
+                *cspan,
+                format!(
+                "connector '{other}' is not supported (supported: filesystem, print; mqtt and blackhole are not yet)"
+            ),
+            ))
+        }
+    };
+    if let Some((k, _, span)) = kv.iter().find(|(k, _, _)| !known.contains(&k.as_str())) {
+        return Err(Error::at(
+            *span,
+            format!("unknown option '{k}' for connector '{conn}' of {table} (known: {})", known.join(", ")),
+        ));
+    }
+    match conn.as_str() {
+        "filesystem" => {
+            let Some((_, path, _)) = get("path") else {
+                return Err(Error::at(*cspan, format!("connector 'filesystem' of {table} needs a 'path' option")));
+            };
+            match get("format") {
+                Some((_, f, _)) if f == "csv" => {}
+                Some((_, f, span)) => {
+                    return Err(Error::at(*span, format!("format '{f}' of {table} is not supported (supported: csv)")))
+                }
+                None => {
+                    return Err(Error::at(
+                        *cspan,
+                        format!("connector 'filesystem' of {table} needs a 'format' option ('csv')"),
+                    ))
+                }
+            }
+            if path.is_empty() {
+                return Err(Error::at(*cspan, format!("option 'path' of {table} is empty")));
+            }
+            Ok(Connector::FileCsv { path: PathBuf::from(path) })
+        }
+        _ => Ok(Connector::Print { identifier: get("print-identifier").map(|(_, v, _)| v.clone()) }),
+    }
+}

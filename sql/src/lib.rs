@@ -1,0 +1,42 @@
+//! # Rivulet SQL
+//!
+//! Flink SQL jobs for Rivulet: a Flink dialect on `sqlparser`
+//! ([`dialect`]), planned onto the runtime's DataStream API. Rows are
+//! `Vec<Value>` of typed scalars in positions fixed by the planner, and
+//! expressions are compiled once into closures.
+//!
+//! Supported: `CREATE TABLE` with connector `filesystem` (format `csv`;
+//! source and sink) and `print` (sink), types BOOLEAN, INT, BIGINT,
+//! DOUBLE, STRING/VARCHAR, TIMESTAMP(3), TIMESTAMP_LTZ(3), computed columns
+//! and `WATERMARK FOR ts AS ts - INTERVAL ...` (Flink SQL's watermark,
+//! `max - delay`); `INSERT INTO sink SELECT ... FROM TABLE(TUMBLE(...))`
+//! or `TABLE(HOP(...))` with WHERE, `GROUP BY window_start, window_end,
+//! keys`, HAVING, COUNT / SUM / AVG / MIN / MAX, arithmetic, comparisons,
+//! CAST, CASE; a row-by-row `INSERT INTO sink SELECT ... FROM t WHERE ...`;
+//! `EXPLAIN`. Anything else is refused with its line and column.
+//!
+//! ```
+//! let job = rivulet_sql::plan(
+//!     "CREATE TABLE r (id STRING, ts_ms BIGINT, ts AS TO_TIMESTAMP_LTZ(ts_ms, 3),
+//!        WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+//!        WITH ('connector' = 'filesystem', 'path' = 'in.csv', 'format' = 'csv');
+//!      CREATE TABLE o (id STRING, n BIGINT) WITH ('connector' = 'print');
+//!      INSERT INTO o SELECT id, COUNT(*) FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+//!        GROUP BY window_start, window_end, id",
+//! )?;
+//! assert!(job.explain().contains("window TUMBLE size 5000 ms"));
+//! # Ok::<(), rivulet_sql::Error>(())
+//! ```
+
+mod agg;
+mod catalog;
+mod csv;
+pub mod dialect;
+mod error;
+mod expr;
+mod plan;
+pub mod types;
+
+pub use dialect::{parse, FlinkDialect};
+pub use error::{Error, Result};
+pub use plan::{plan, Job};

@@ -1,0 +1,711 @@
+//! From a job's statements to a plan, and from a plan to a runtime job.
+//!
+//! A job is `CREATE TABLE` statements and one `INSERT INTO sink SELECT
+//! ...` (or `EXPLAIN INSERT ...`). The query is either a projection with
+//! an optional `WHERE`, or a window aggregation over `TABLE(TUMBLE(...))`
+//! or `TABLE(HOP(...))` grouped by `window_start, window_end` and columns.
+
+use crate::agg::{Call, Calls, Func};
+use crate::catalog::{self, lookup, Columns, Connector, Table};
+use crate::dialect::{parse, JobStatement, DESCRIPTOR_ARG, TABLE_ARG};
+use crate::error::{Error, Result};
+use crate::expr::{assignable, coerce, compile, interval_ms, span_of, Compiled, Eval, Scope, AGGREGATES};
+use crate::types::{Row, RowKey, SqlType, Value};
+use rivulet::source::FileSource;
+use rivulet::window::{Sliding, Tumbling};
+use rivulet::{DataStream, Env, JobConfig, Sink, Watermarks, Windowed};
+use sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query, Select, SelectItem,
+    SetExpr, Spanned, Statement, TableFactor, TableObject,
+};
+use sqlparser::tokenizer::Span;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A planned job: ready to print (EXPLAIN) or to build onto an [`Env`].
+pub struct Job {
+    /// The statements as parsed, normalised (whitespace and comments do
+    /// not count): part of the state directory's identity.
+    text: String,
+    explain: bool,
+    source: Table,
+    sink: Table,
+    filter: Option<(Eval, String)>,
+    kind: Kind,
+    /// The query's output, one per sink column, typed as the sink's.
+    project: Vec<(Eval, String)>,
+}
+
+enum Kind {
+    /// Row by row.
+    Project,
+    /// A window aggregation.
+    Window(Window),
+}
+
+struct Window {
+    /// `TUMBLE` (slide = size) or `HOP`.
+    size: i64,
+    slide: i64,
+    /// GROUP BY columns (positions in the source row) besides the window.
+    keys: Vec<(usize, String)>,
+    calls: Calls,
+    having: Option<(Eval, String)>,
+}
+
+/// Names of the window columns, in the aggregated row's first positions.
+const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+/// Parses and plans a job.
+///
+/// # Errors
+/// What is wrong and where: a syntax error, an unknown table or column,
+/// a type mismatch, an unsupported construct or a bad connector option.
+pub fn plan(sql: &str) -> Result<Job> {
+    let statements = parse(sql)?;
+    let mut tables: Vec<Table> = Vec::new();
+    let mut insert = None;
+    for s in &statements {
+        match &s.statement {
+            Statement::CreateTable(t) => {
+                let table = catalog::table(s, t)?;
+                if tables.iter().any(|x| x.name == table.name) {
+                    return Err(Error::at(s.at, format!("table {} is declared twice", table.name)));
+                }
+                tables.push(table);
+            }
+            Statement::Insert(_) | Statement::Explain { .. } => {
+                if insert.is_some() {
+                    return Err(Error::at(s.at, "a job runs one INSERT INTO; this is a second one"));
+                }
+                insert = Some(s);
+            }
+            other => {
+                let word = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                return Err(Error::at(
+                    s.at,
+                    format!("statement `{word} ...` is not supported (a job is CREATE TABLE statements and one INSERT INTO)"),
+                ));
+            }
+        }
+    }
+    let Some(s) = insert else {
+        return Err(Error::at(
+            statements.last().map_or(Span::empty(), |s| s.at),
+            "the job has no INSERT INTO ... SELECT: nothing would run",
+        ));
+    };
+    // sqlparser's CREATE TABLE has no watermark: it is added after it.
+    let text = statements
+        .iter()
+        .map(|s| match &s.watermark {
+            Some(w) => format!("{} WATERMARK FOR {} AS {}", s.statement, w.column, w.expr),
+            None => s.statement.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";\n");
+    let (explain, stmt) = match &s.statement {
+        Statement::Explain { statement, analyze: false, verbose: false, .. } => (true, statement.as_ref()),
+        Statement::Explain { .. } => return Err(Error::at(s.at, "EXPLAIN ANALYZE / VERBOSE is not supported")),
+        other => (false, other),
+    };
+    let Statement::Insert(ins) = stmt else {
+        return Err(Error::at(s.at, "EXPLAIN is supported for INSERT INTO ... SELECT only"));
+    };
+    let TableObject::TableName(sink_name) = &ins.table else {
+        return Err(Error::at(s.at, "INSERT INTO a table function is not supported"));
+    };
+    let sink = find(&tables, &sink_name.to_string(), span_or(sink_name.span(), s.at))?.clone();
+    if !ins.columns.is_empty() || ins.overwrite || ins.partitioned.is_some() {
+        return Err(Error::at(s.at, "INSERT with a column list, OVERWRITE or PARTITION is not supported"));
+    }
+    if sink.physical != sink.columns.len() {
+        return Err(Error::at(
+            s.at,
+            format!("sink table {} has computed columns; a sink's columns are all written", sink.name),
+        ));
+    }
+    let Some(query) = &ins.source else {
+        return Err(Error::at(s.at, "INSERT needs a SELECT"));
+    };
+    plan_query(&tables, sink, query, s, text, explain)
+}
+
+fn span_or(span: Span, fallback: Span) -> Span {
+    if span.start.line == 0 {
+        fallback
+    } else {
+        span
+    }
+}
+
+fn find<'a>(tables: &'a [Table], name: &str, span: Span) -> Result<&'a Table> {
+    tables.iter().find(|t| t.name == name).ok_or_else(|| {
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        Error::at(span, format!("unknown table {name} (declared: {})", names.join(", ")))
+    })
+}
+
+fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: String, explain: bool) -> Result<Job> {
+    let at = s.at;
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return Err(Error::at(at, "WITH, ORDER BY, LIMIT and FETCH are not supported in a streaming INSERT"));
+    }
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(Error::at(at, format!("query `{}` is not supported: use one SELECT", q.body)));
+    };
+    let sel: &Select = sel;
+    let at = span_or(sel.select_token.0.span, at);
+    if sel.distinct.is_some() || sel.top.is_some() || !sel.lateral_views.is_empty() || sel.qualify.is_some() {
+        return Err(Error::at(at, "DISTINCT, TOP, LATERAL VIEW and QUALIFY are not supported"));
+    }
+    let [from] = sel.from.as_slice() else {
+        return Err(Error::at(
+            at,
+            "the SELECT must read FROM exactly one table or window table function (joins are not supported)",
+        ));
+    };
+    if !from.joins.is_empty() {
+        return Err(Error::at(at, "joins are not supported"));
+    }
+    let group_by: &[Expr] = match &sel.group_by {
+        GroupByExpr::Expressions(e, m) if m.is_empty() => e,
+        _ => return Err(Error::at(at, "GROUP BY ALL and GROUP BY modifiers are not supported")),
+    };
+    match &from.relation {
+        TableFactor::Table { name, args: None, .. } => {
+            let source = find(tables, &name.to_string(), span_or(name.span(), at))?.clone();
+            if !group_by.is_empty() || sel.having.is_some() {
+                return Err(Error::at(
+                    group_by.first().map_or(at, |g| span_of(g, at)),
+                    "GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)) or TABLE(HOP(...))",
+                ));
+            }
+            let mut scope =
+                Columns { table: &source.name, columns: &source.columns, place: "a query without GROUP BY" };
+            let filter = where_clause(sel, &mut scope, at)?;
+            let project = projection(sel, &mut scope, &sink, at)?;
+            check_source(&source, at)?;
+            Ok(Job { text, explain, source, sink, filter, kind: Kind::Project, project })
+        }
+        TableFactor::TableFunction { expr, .. } => {
+            let (source, size, slide) = window_tvf(tables, expr, at)?;
+            let mut scope = Columns { table: &source.name, columns: &source.columns, place: "WHERE" };
+            let filter = where_clause(sel, &mut scope, at)?;
+            let keys = grouping(&source, group_by, at)?;
+            let mut post = Aggregated { source: &source, keys: &keys, calls: Vec::new() };
+            let project = projection(sel, &mut post, &sink, at)?;
+            let having = match &sel.having {
+                Some(h) => {
+                    let c = compile(h, &mut post, at)?;
+                    if c.ty != SqlType::Boolean {
+                        return Err(Error::at(
+                            span_of(h, at),
+                            format!("type mismatch: HAVING must be BOOLEAN, not {}", c.ty),
+                        ));
+                    }
+                    Some((c.eval, h.to_string()))
+                }
+                None => None,
+            };
+            let calls = Calls(Arc::new(post.calls));
+            check_source(&source, at)?;
+            let window = Window { size, slide, keys, calls, having };
+            Ok(Job { text, explain, source, sink, filter, kind: Kind::Window(window), project })
+        }
+        other => Err(Error::at(at, format!("FROM `{other}` is not supported: read a table or TABLE(TUMBLE(...))"))),
+    }
+}
+
+/// A source must be a file with event time here: the runtime's sources
+/// run on event time.
+fn check_source(source: &Table, at: Span) -> Result<()> {
+    if !matches!(source.connector, Connector::FileCsv { .. }) {
+        return Err(Error::at(at, format!("table {} cannot be read: connector 'print' is a sink only", source.name)));
+    }
+    if source.rowtime.is_none() {
+        return Err(Error::at(
+            source.at,
+            format!(
+                "table {} needs a WATERMARK FOR clause: jobs run on event time (processing time is not supported yet)",
+                source.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn where_clause(sel: &Select, scope: &mut dyn Scope, at: Span) -> Result<Option<(Eval, String)>> {
+    let Some(w) = &sel.selection else { return Ok(None) };
+    let c = compile(w, scope, at)?;
+    if c.ty != SqlType::Boolean {
+        return Err(Error::at(span_of(w, at), format!("type mismatch: WHERE must be BOOLEAN, not {}", c.ty)));
+    }
+    Ok(Some((c.eval, w.to_string())))
+}
+
+fn projection(sel: &Select, scope: &mut dyn Scope, sink: &Table, at: Span) -> Result<Vec<(Eval, String)>> {
+    let mut out = Vec::new();
+    for item in &sel.projection {
+        let e = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            other => {
+                return Err(Error::at(
+                    span_or(other.span(), at),
+                    format!("`{other}` is not supported: list the columns the sink {} takes", sink.name),
+                ))
+            }
+        };
+        let span = span_of(e, at);
+        let c = compile(e, scope, at)?;
+        let i = out.len();
+        let Some((col, ty)) = sink.columns.get(i) else {
+            return Err(Error::at(
+                span,
+                format!("the query has more columns than the sink {} ({})", sink.name, sink.columns.len()),
+            ));
+        };
+        if !assignable(c.ty, *ty) {
+            return Err(Error::at(
+                span,
+                format!(
+                    "type mismatch: column {} of the query (`{e}`) is {}, but column `{col}` of {} is {ty}",
+                    i + 1,
+                    c.ty,
+                    sink.name
+                ),
+            ));
+        }
+        out.push((coerce(c, *ty).eval, e.to_string()));
+    }
+    if out.len() != sink.columns.len() {
+        return Err(Error::at(
+            at,
+            format!("the query has {} columns, the sink {} has {}", out.len(), sink.name, sink.columns.len()),
+        ));
+    }
+    Ok(out)
+}
+
+fn args(f: &Function) -> Vec<&Expr> {
+    match &f.args {
+        FunctionArguments::List(l) => l
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)` or `HOP(TABLE t,
+/// DESCRIPTOR(ts), slide, size)`: the table, size and slide.
+fn window_tvf(tables: &[Table], expr: &Expr, at: Span) -> Result<(Table, i64, i64)> {
+    let span = span_of(expr, at);
+    let Expr::Function(f) = expr else {
+        return Err(Error::at(
+            span,
+            format!("TABLE(`{expr}`) is not supported: use TABLE(TUMBLE(...)) or TABLE(HOP(...))"),
+        ));
+    };
+    let name = f.name.to_string().to_uppercase();
+    let a = args(f);
+    let written = match &f.args {
+        FunctionArguments::List(l) => l.args.len(),
+        _ => 0,
+    };
+    if written != a.len() {
+        return Err(Error::at(span, format!("{name}: named arguments are not supported")));
+    }
+    let n = match name.as_str() {
+        "TUMBLE" => 3,
+        "HOP" => 4,
+        "CUMULATE" | "SESSION" => {
+            return Err(Error::at(span, format!("{name} windows are not supported yet (TUMBLE and HOP are)")));
+        }
+        _ => return Err(Error::at(span, format!("table function {name} is not supported (TUMBLE and HOP are)"))),
+    };
+    if a.len() != n {
+        return Err(Error::at(
+            span,
+            format!("{name} takes {n} arguments (TABLE t, DESCRIPTOR(time column), {}), found {} (an offset is not supported)",
+                if n == 3 { "size" } else { "slide, size" }, a.len()),
+        ));
+    }
+    let table = match pseudo(a[0], TABLE_ARG) {
+        Some([Expr::Identifier(t)]) => find(tables, &t.value, span_or(t.span, span))?,
+        _ => return Err(Error::at(span_of(a[0], span), format!("the first argument of {name} must be TABLE <name>"))),
+    };
+    let col: &Ident = match pseudo(a[1], DESCRIPTOR_ARG) {
+        Some([Expr::Identifier(c)]) => c,
+        _ => {
+            return Err(Error::at(
+                span_of(a[1], span),
+                format!("the second argument of {name} must be DESCRIPTOR(<time column>)"),
+            ))
+        }
+    };
+    let cspan = span_or(col.span, span);
+    let (i, _) = lookup(&table.name, &table.columns, col, cspan)?;
+    match table.rowtime {
+        Some((r, _)) if r == i => {}
+        Some((r, _)) => {
+            return Err(Error::at(
+                cspan,
+                format!(
+                    "DESCRIPTOR({}): a window's time column must be the event-time column of {} (`{}`, its WATERMARK FOR column)",
+                    col.value, table.name, table.columns[r].0
+                ),
+            ))
+        }
+        None => {
+            return Err(Error::at(cspan, format!("table {} has no WATERMARK FOR clause: event-time windows need one", table.name)))
+        }
+    }
+    let (slide, size) = if n == 3 {
+        let s = interval_ms(a[2], span)?;
+        (s, s)
+    } else {
+        (interval_ms(a[2], span)?, interval_ms(a[3], span)?)
+    };
+    Ok((table.clone(), size, slide))
+}
+
+fn pseudo<'a>(e: &'a Expr, name: &str) -> Option<&'a [Expr]> {
+    let Expr::Function(f) = e else { return None };
+    if f.name.to_string() != name {
+        return None;
+    }
+    let FunctionArguments::List(l) = &f.args else { return None };
+    match l.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(std::slice::from_ref(x)),
+        _ => None,
+    }
+}
+
+/// GROUP BY: `window_start` and `window_end`, and columns of the source.
+fn grouping(source: &Table, group_by: &[Expr], at: Span) -> Result<Vec<(usize, String)>> {
+    let mut keys = Vec::new();
+    let (mut start, mut end) = (false, false);
+    for g in group_by {
+        let span = span_of(g, at);
+        let Expr::Identifier(id) = g else {
+            return Err(Error::at(
+                span,
+                format!("GROUP BY `{g}` is not supported: group by window_start, window_end and columns"),
+            ));
+        };
+        match id.value.as_str() {
+            "window_start" => start = true,
+            "window_end" => end = true,
+            "window_time" => {
+                return Err(Error::at(
+                    span,
+                    "GROUP BY window_time is not supported (group by window_start, window_end)",
+                ))
+            }
+            _ => {
+                let (i, _) = lookup(&source.name, &source.columns, id, span)?;
+                if !keys.iter().any(|(k, _)| *k == i) {
+                    keys.push((i, id.value.clone()));
+                }
+            }
+        }
+    }
+    if !(start && end) {
+        return Err(Error::at(
+            group_by.first().map_or(at, |g| span_of(g, at)),
+            "a window aggregation must GROUP BY window_start, window_end (and any keys)",
+        ));
+    }
+    Ok(keys)
+}
+
+/// The scope after aggregation: window columns, keys, aggregate results.
+struct Aggregated<'a> {
+    source: &'a Table,
+    keys: &'a [(usize, String)],
+    calls: Vec<Call>,
+}
+
+impl Scope for Aggregated<'_> {
+    fn column(&self, id: &Ident, span: Span) -> Result<(usize, SqlType)> {
+        let rowtime = self.source.rowtime.map_or(SqlType::Timestamp, |(i, _)| self.source.columns[i].1);
+        match id.value.as_str() {
+            "window_start" => return Ok((0, SqlType::Timestamp)),
+            "window_end" => return Ok((1, SqlType::Timestamp)),
+            "window_time" => return Ok((2, rowtime)),
+            _ => {}
+        }
+        let (i, ty) = lookup(&self.source.name, &self.source.columns, id, span)?;
+        match self.keys.iter().position(|(k, _)| *k == i) {
+            Some(k) => Ok((WINDOW_COLUMNS.len() + k, ty)),
+            None => Err(Error::at(
+                span_or(id.span, span),
+                format!(
+                    "column `{}` is neither grouped nor aggregated: add it to GROUP BY or use it in an aggregate",
+                    id.value
+                ),
+            )),
+        }
+    }
+
+    fn aggregate(&mut self, f: &Function, span: Span) -> Result<(usize, SqlType)> {
+        let name = f.name.to_string().to_uppercase();
+        let func = match name.as_str() {
+            "COUNT" => Func::Count,
+            "SUM" => Func::Sum,
+            "AVG" => Func::Avg,
+            "MIN" => Func::Min,
+            _ => Func::Max,
+        };
+        debug_assert!(AGGREGATES.contains(&name.as_str()));
+        let FunctionArguments::List(l) = &f.args else {
+            return Err(Error::at(span, format!("{name} needs an argument")));
+        };
+        if l.duplicate_treatment.is_some() || f.over.is_some() || f.filter.is_some() || !l.clauses.is_empty() {
+            return Err(Error::at(span, format!("{name} with DISTINCT, OVER, FILTER or ORDER BY is not supported")));
+        }
+        let (arg, arg_ty) = match l.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if func == Func::Count => (None, SqlType::BigInt),
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => {
+                let mut scope = Columns {
+                    table: &self.source.name,
+                    columns: &self.source.columns,
+                    place: "an aggregate's argument",
+                };
+                let c: Compiled = compile(e, &mut scope, span)?;
+                if matches!(func, Func::Sum | Func::Avg) && !c.ty.is_numeric() {
+                    return Err(Error::at(span, format!("type mismatch: {name} needs a number, not {}", c.ty)));
+                }
+                (Some(c.eval), c.ty)
+            }
+            _ => return Err(Error::at(span, format!("{name} takes one argument"))),
+        };
+        let text = f.to_string();
+        let base = WINDOW_COLUMNS.len() + self.keys.len();
+        if let Some(i) = self.calls.iter().position(|c| c.text == text) {
+            return Ok((base + i, self.calls[i].result_type()));
+        }
+        self.calls.push(Call { func, arg, arg_ty, text });
+        let c = self.calls.last().map_or(SqlType::BigInt, Call::result_type);
+        Ok((base + self.calls.len() - 1, c))
+    }
+}
+
+impl Job {
+    /// True for `EXPLAIN INSERT ...`: print [`Job::explain`], run nothing.
+    pub fn is_explain(&self) -> bool {
+        self.explain
+    }
+
+    /// The input file, when the source is one.
+    pub fn input(&self) -> Option<&std::path::Path> {
+        match &self.source.connector {
+            Connector::FileCsv { path } => Some(path),
+            Connector::Print { .. } => None,
+        }
+    }
+
+    /// The output file, when the sink is one.
+    pub fn output(&self) -> Option<&std::path::Path> {
+        match &self.sink.connector {
+            Connector::FileCsv { path } => Some(path),
+            Connector::Print { .. } => None,
+        }
+    }
+
+    /// The plan as text.
+    pub fn explain(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let src = &self.source;
+        let cols: Vec<String> = src.columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+        let _ = writeln!(s, "== Rivulet plan ==");
+        let _ = writeln!(s, "source {}: {} ({})", src.name, describe(&src.connector), cols.join(", "));
+        for ((c, e), (n, _)) in src.computed.iter().zip(&src.columns[src.physical..]) {
+            let _ = writeln!(s, "  computed {n} {} = {e}", c.ty);
+        }
+        if let Some((i, d)) = src.rowtime {
+            let _ = writeln!(
+                s,
+                "  event time {}; watermark = max({}) - {d} ms (Flink SQL: no extra -1 ms); late rows are dropped",
+                src.columns[i].0, src.columns[i].0
+            );
+        }
+        if let Some((_, w)) = &self.filter {
+            let _ = writeln!(s, "filter {w}");
+        }
+        if let Kind::Window(w) = &self.kind {
+            let keys: Vec<&str> = w.keys.iter().map(|(_, n)| n.as_str()).collect();
+            let _ = writeln!(s, "key by ({})", keys.join(", "));
+            if w.size == w.slide {
+                let _ = writeln!(s, "window TUMBLE size {} ms", w.size);
+            } else {
+                let _ = writeln!(s, "window HOP size {} ms slide {} ms", w.size, w.slide);
+            }
+            let calls: Vec<&str> = w.calls.0.iter().map(|c| c.text.as_str()).collect();
+            let _ = writeln!(s, "aggregate {}", calls.join(", "));
+            if let Some((_, h)) = &w.having {
+                let _ = writeln!(s, "having {h}");
+            }
+        }
+        let p: Vec<&str> = self.project.iter().map(|(_, t)| t.as_str()).collect();
+        let _ = writeln!(s, "project {}", p.join(", "));
+        let _ = writeln!(s, "sink {}: {}", self.sink.name, describe(&self.sink.connector));
+        s
+    }
+
+    /// What defines the job's state (see `JobConfig::identity`): the
+    /// normalised statements, and the input file's canonical path and
+    /// first line (as the seed job's).
+    ///
+    /// # Errors
+    /// The input file cannot be read.
+    pub fn identity(&self) -> std::result::Result<Vec<(String, String)>, rivulet::Error> {
+        let mut id = vec![("sql".to_string(), self.text.clone())];
+        if let Some(path) = self.input() {
+            let canon =
+                std::fs::canonicalize(path).map_err(|e| rivulet::Error::Io { path: path.to_path_buf(), source: e })?;
+            let mut head = Vec::with_capacity(256);
+            let file =
+                std::fs::File::open(&canon).map_err(|e| rivulet::Error::Io { path: path.to_path_buf(), source: e })?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, 256), &mut head)
+                .map_err(|e| rivulet::Error::Io { path: path.to_path_buf(), source: e })?;
+            let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+            id.push(("input".into(), canon.display().to_string()));
+            id.push(("input first line".into(), String::from_utf8_lossy(first).into_owned()));
+        }
+        Ok(id)
+    }
+
+    /// Builds the job onto a new [`Env`] (opening the state directory of
+    /// `config`, whose identity is set from [`Job::identity`]).
+    ///
+    /// # Errors
+    /// An output that would overwrite an input, an unreadable input, a
+    /// refused state directory, a bad window size.
+    pub fn build(&self, mut config: JobConfig) -> std::result::Result<Env, rivulet::Error> {
+        self.check_paths(&config)?;
+        if config.state_dir.is_some() {
+            config.identity = self.identity()?;
+        }
+        let env = Env::new(config)?;
+        let stream = self.source_stream(&env)?;
+        let stream = match &self.filter {
+            Some((f, _)) => {
+                let f = f.clone();
+                stream.filter(move |r: &Row| f(r) == Value::Bool(true))
+            }
+            None => stream,
+        };
+        let project: Arc<Vec<Eval>> = Arc::new(self.project.iter().map(|(e, _)| e.clone()).collect());
+        let rows: DataStream<Row> = match &self.kind {
+            Kind::Project => stream.map(move |r: Row| project.iter().map(|p| p(&r)).collect()),
+            Kind::Window(w) => {
+                let keys: Arc<Vec<usize>> = Arc::new(w.keys.iter().map(|(i, _)| *i).collect());
+                let keyed = stream.key_by(move |r: &Row| {
+                    RowKey(keys.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect())
+                });
+                let size = Duration::from_millis(w.size as u64);
+                let windowed = if w.size == w.slide {
+                    keyed.window(Tumbling::of(size)?)
+                } else {
+                    keyed.window(Sliding::of(size, Duration::from_millis(w.slide as u64))?)
+                };
+                let having = w.having.as_ref().map(|(h, _)| h.clone());
+                windowed.aggregate(w.calls.clone()).flat_map(move |out: Windowed<RowKey, Vec<Value>>| {
+                    let mut row = Vec::with_capacity(WINDOW_COLUMNS.len() + out.key.0.len() + out.value.len());
+                    row.extend([Value::Ts(out.window.start), Value::Ts(out.window.end), Value::Ts(out.window.end - 1)]);
+                    row.extend(out.key.0);
+                    row.extend(out.value);
+                    if having.as_ref().is_some_and(|h| h(&row) != Value::Bool(true)) {
+                        return None;
+                    }
+                    Some(project.iter().map(|p| p(&row)).collect::<Row>())
+                })
+            }
+        };
+        rows.sink(self.sink());
+        Ok(env)
+    }
+
+    fn check_paths(&self, config: &JobConfig) -> std::result::Result<(), rivulet::Error> {
+        use rivulet::files::{check_distinct, Declared, Role};
+        let mut paths = Vec::new();
+        if let Some(p) = self.input() {
+            paths.push(Declared::new("the source table's 'path'", p, Role::Input));
+        }
+        if let Some(p) = self.output() {
+            paths.push(Declared::new("the sink table's 'path'", p, Role::Output));
+        }
+        if let Some(p) = &config.state_dir {
+            paths.push(Declared::new("--state-dir", p, Role::StateDir));
+        }
+        check_distinct(&paths)
+    }
+
+    fn source_stream(&self, env: &Env) -> std::result::Result<DataStream<Row>, rivulet::Error> {
+        let src = &self.source;
+        let Connector::FileCsv { path } = &src.connector else {
+            return Err(rivulet::Error::Config {
+                field: "connector",
+                reason: format!("table {} cannot be read", src.name),
+            });
+        };
+        let Some((rowtime, delay)) = src.rowtime else {
+            return Err(rivulet::Error::Config {
+                field: "watermark",
+                reason: format!("table {} has no event time", src.name),
+            });
+        };
+        let names: Vec<String> = src.columns[..src.physical].iter().map(|(n, _)| n.clone()).collect();
+        let types: Vec<SqlType> = src.columns[..src.physical].iter().map(|(_, t)| *t).collect();
+        let computed: Vec<Eval> = src.computed.iter().map(|(c, _)| c.eval.clone()).collect();
+        let rowtime_name = src.columns[rowtime].0.clone();
+        let parse = move |line: &[u8]| -> std::result::Result<Row, String> {
+            let mut row = crate::csv::parse_row(line, &names, &types)?;
+            for c in &computed {
+                let v = c(&row);
+                row.push(v);
+            }
+            match row.get(rowtime) {
+                Some(Value::Ts(t)) => {
+                    rivulet::time::check_event_time(*t).map_err(|e| format!("{rowtime_name}: {e}"))?;
+                }
+                _ => return Err(format!("event-time column {rowtime_name} is NULL")),
+            }
+            Ok(row)
+        };
+        let file = FileSource::lines(path, parse)?;
+        let ts = move |r: &Row| match r.get(rowtime) {
+            Some(Value::Ts(t)) => *t,
+            _ => i64::MIN,
+        };
+        Ok(env.source(file, Watermarks::max_minus(Duration::from_millis(delay as u64), ts)))
+    }
+
+    fn sink(&self) -> Sink<Row> {
+        let types: Vec<SqlType> = self.sink.columns.iter().map(|(_, t)| *t).collect();
+        match &self.sink.connector {
+            Connector::FileCsv { path } => {
+                Sink::file(path, move |r: &Row, out: &mut Vec<u8>| crate::csv::write_row(r, &types, out))
+            }
+            Connector::Print { identifier } => {
+                let id = identifier.clone();
+                Sink::stdout(move |r: &Row, out: &mut Vec<u8>| crate::csv::print_row(r, &types, id.as_deref(), out))
+            }
+        }
+    }
+}
+
+fn describe(c: &Connector) -> String {
+    match c {
+        Connector::FileCsv { path } => format!("filesystem csv `{}`", path.display()),
+        Connector::Print { identifier: Some(i) } => format!("print (identifier {i})"),
+        Connector::Print { identifier: None } => "print".into(),
+    }
+}
