@@ -48,9 +48,10 @@ impl Cluster {
         }
     }
 
-    fn coordinator(&self) -> Child {
-        Command::new(BIN)
-            .arg("coordinator")
+    /// The coordinator's command line, not yet started.
+    fn coordinator_command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("coordinator")
             .args(["--listen", &format!("127.0.0.1:{}", self.port), "--workers", &self.workers.to_string()])
             .arg("--checkpoint-store")
             .arg(format!("file://{}", self.store.display()))
@@ -59,11 +60,12 @@ impl Cluster {
             .arg("--output")
             .arg(&self.output)
             .args(["--parallelism", &self.parallelism.to_string(), "--checkpoint-interval", &self.interval])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .args(&self.extra);
+        cmd
+    }
+
+    fn coordinator(&self) -> Child {
+        self.coordinator_command().stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
     }
 
     fn state(&self, slot: u16) -> PathBuf {
@@ -272,18 +274,7 @@ fn a_coordinator_killed_and_restarted_resumes_from_the_store() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("finished at epoch"), "{stderr}");
     // Run again: the store says the job finished; the output stays.
-    let again = Command::new(BIN)
-        .arg("coordinator")
-        .args(["--listen", "127.0.0.1:0", "--workers", "2"])
-        .arg("--checkpoint-store")
-        .arg(format!("file://{}", c.store.display()))
-        .arg("--input")
-        .arg(&c.input)
-        .arg("--output")
-        .arg(&c.output)
-        .args(["--parallelism", "4"])
-        .output()
-        .unwrap();
+    let again = c.coordinator_command().output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already finished"));
     assert_eq!(seed::sorted_rows(&c.output), want);
@@ -396,22 +387,9 @@ fn workers_without_the_right_token_or_slot_are_refused() {
     let input = input(dir.path(), 50_000);
     let good = token_file(dir.path(), "good", "s3cret-token-1234");
     let bad = token_file(dir.path(), "bad", "another-token-5678");
-    let c = Cluster::new(dir.path(), &input, 1, 1);
-    let coordinator = Command::new(BIN)
-        .arg("coordinator")
-        .args(["--listen", &format!("127.0.0.1:{}", c.port), "--workers", "1"])
-        .arg("--checkpoint-store")
-        .arg(format!("file://{}", c.store.display()))
-        .arg("--cluster-token-file")
-        .arg(&good)
-        .arg("--input")
-        .arg(&c.input)
-        .arg("--output")
-        .arg(&c.output)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut c = Cluster::new(dir.path(), &input, 1, 1);
+    c.extra = vec!["--cluster-token-file".into(), good.display().to_string()];
+    let coordinator = c.coordinator();
     let worker = |slot: &str, token: Option<&Path>| {
         let mut cmd = Command::new(BIN);
         cmd.arg("worker").args(["--coordinator", &format!("127.0.0.1:{}", c.port), "--slot", slot]);

@@ -470,6 +470,7 @@ impl Cluster<'_> {
             machine.add_task(*id, *source);
         }
         let mut uploads: BTreeMap<u64, (Vec<DeltaRef>, Vec<OutputRef>)> = BTreeMap::new();
+        let mut triggered: BTreeMap<u64, Instant> = BTreeMap::new();
         let mut finished_at = None;
         let start = Instant::now();
         let mut inputs: Vec<Input> = vec![Input::Tick];
@@ -482,12 +483,20 @@ impl Cluster<'_> {
                 let actions = machine.step(start.elapsed(), input);
                 for action in actions {
                     match action {
-                        Action::Trigger { epoch } => self.broadcast(ToWorker::Trigger { generation, epoch }),
+                        Action::Trigger { epoch } => {
+                            triggered.insert(epoch, Instant::now());
+                            self.broadcast(ToWorker::Trigger { generation, epoch });
+                        }
                         Action::WriteCompleteMarker { epoch, finished } => {
                             let (deltas, outputs) = uploads.remove(&epoch).unwrap_or_default();
                             let records = outputs.iter().map(output_record).collect::<Result<Vec<_>>>()?;
+                            let bytes: u64 = deltas.iter().map(|d| d.bytes).sum::<u64>()
+                                + outputs.iter().map(|o| o.bytes).sum::<u64>();
                             let at = self.store.commit_epoch(generation, epoch, deltas, records)?;
                             self.checkpoints += 1;
+                            let took = triggered.remove(&epoch).map(|t| t.elapsed());
+                            triggered.retain(|e, _| *e > epoch);
+                            tracing::info!(generation, epoch, uploaded_bytes = bytes, took = ?took, "checkpoint complete");
                             if finished {
                                 finished_at = Some(at);
                             }

@@ -12,7 +12,7 @@ use crate::net::{ClusterToken, HandshakeConfig, Identity, Link, LinkConfig, NetE
 use crate::record::{Message, Record};
 use crate::state::codec::OPERATOR_GROUP;
 use crate::state::{MirrorSpec, Store};
-use crate::stream::{open_state, start_tasks, Built};
+use crate::stream::{open_state, open_state_then, start_tasks, Built};
 use crate::Env;
 use crossbeam_channel::{select, Receiver};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -174,13 +174,17 @@ fn serve(
 
 /// The links to the other live workers: dials the higher slots, accepts
 /// the lower ones (each names its slot first).
-fn data_links(opts: &WorkerOptions, listener: &TcpListener, d: &Deploy) -> Result<BTreeMap<u16, Arc<Link>>> {
+fn data_links(
+    opts: &WorkerOptions,
+    listener: &TcpListener,
+    d: &Deploy,
+    metrics: &Arc<NetMetrics>,
+) -> Result<BTreeMap<u16, Arc<Link>>> {
     let cfg = LinkConfig::new(HandshakeConfig {
         identity: Identity { job: opts.job.clone(), graph_hash: d.graph_hash, generation: d.generation },
         token: opts.token.clone(),
         timeout: Duration::from_secs(10),
     });
-    let metrics = Arc::new(NetMetrics::default());
     let net = |e: crate::net::NetError| Error::Cluster(e.to_string());
     let mut links = BTreeMap::new();
     for (slot, addr) in d.slots.iter().filter(|(s, _)| *s > opts.slot) {
@@ -264,7 +268,7 @@ fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, mut w
         .collect();
     let assignment = format!("key groups {} parallelism {p} ranges {ranges:?}", config.key_groups);
     let dir = opts.state_dir.join(format!("g{:020}", d.generation));
-    let reused = d.restore.is_some_and(|epoch| take_over(opts, &dir, &assignment, &config, epoch));
+    let reused = d.restore.is_some_and(|epoch| take_over(opts, d, &dir, &assignment, &config, epoch));
     if let Ok(entries) = std::fs::read_dir(&opts.state_dir) {
         for e in entries.flatten() {
             let path = e.path();
@@ -310,10 +314,14 @@ fn generation_dir(path: &std::path::Path) -> Option<u64> {
 }
 
 /// Moves the newest earlier generation's directory to `dir` if it holds
-/// exactly checkpoint `epoch` of the same key groups; any doubt (another
-/// assignment, another epoch, a directory that does not open) says no.
+/// exactly checkpoint `epoch` of the same key groups, or holds it staged
+/// and uploaded by this node (it stopped between its upload and the
+/// commit's notification; the epoch is completed locally first); any doubt
+/// (another assignment, another epoch, a directory that does not open)
+/// says no.
 fn take_over(
     opts: &WorkerOptions,
+    d: &Deploy,
     dir: &std::path::Path,
     assignment: &str,
     config: &crate::JobConfig,
@@ -331,9 +339,13 @@ fn take_over(
     if std::fs::read_to_string(marker).ok().as_deref() != Some(assignment) {
         return false;
     }
+    // The checkpoint's generation: this node may have uploaded its part of
+    // it and stopped before it heard of the commit.
+    let committed = CheckpointStore::open(&d.store_url, &config.name).and_then(|s| s.epoch_meta(epoch));
+    let Ok(meta) = committed else { return false };
     let mut probe = config.clone();
     probe.state_dir = Some(prev.clone());
-    let at = match open_state(&probe) {
+    let at = match open_state_then(&probe, |s| s.complete_uploaded(meta.generation, epoch).map(drop)) {
         Ok((store, recovered)) => {
             drop(store);
             recovered.complete
@@ -356,7 +368,8 @@ fn deployment(
     build: BuildJob<'_>,
 ) -> Result<Ended> {
     let g = d.generation;
-    let links = match data_links(opts, listener, &d) {
+    let net = Arc::new(NetMetrics::default());
+    let links = match data_links(opts, listener, &d, &net) {
         Ok(l) => l,
         Err(e) => {
             ctl.send(ToCoord::Refused { generation: g, reason: e.to_string(), fatal: false })?;
@@ -394,7 +407,7 @@ fn deployment(
             other => tracing::debug!(?other, "ignored while waiting to start"),
         }
     }
-    Running::start(opts, ctl, built, g, &d.store_url)?.run(events)
+    Running::start(opts, ctl, built, g, &d.store_url, net)?.run(events)
 }
 
 /// A deployment's tasks at work.
@@ -409,6 +422,8 @@ struct Running<'a> {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Keeps the data links up while the tasks run.
     wiring: Option<Wiring>,
+    /// What the data links carried.
+    net: Arc<NetMetrics>,
     live: BTreeSet<TaskId>,
     acked: BTreeMap<u64, BTreeSet<TaskId>>,
     /// Reports in order; an ack waits here until its epoch is uploaded.
@@ -417,7 +432,14 @@ struct Running<'a> {
 }
 
 impl<'a> Running<'a> {
-    fn start(opts: &WorkerOptions, ctl: &'a CtlTx<ToCoord>, built: Built, generation: u64, url: &str) -> Result<Self> {
+    fn start(
+        opts: &WorkerOptions,
+        ctl: &'a CtlTx<ToCoord>,
+        built: Built,
+        generation: u64,
+        url: &str,
+        net: Arc<NetMetrics>,
+    ) -> Result<Self> {
         let Built { coord, tasks, handle, store, cluster, recovered, config, .. } = built;
         let store = store.ok_or_else(|| Error::Cluster("a worker needs a state directory".into()))?;
         let cstore = CheckpointStore::open(url, &config.name)?;
@@ -436,6 +458,7 @@ impl<'a> Running<'a> {
             reports,
             threads,
             wiring: Some(wiring),
+            net,
             live,
             acked: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -516,6 +539,7 @@ impl<'a> Running<'a> {
             }
             self.acked.remove(&epoch);
             self.upload(epoch)?;
+            self.built_store.mark_uploaded(self.generation, epoch)?;
             self.uploaded = self.uploaded.max(epoch);
         }
         Ok(())
@@ -568,6 +592,12 @@ impl<'a> Running<'a> {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        tracing::info!(slot = self.slot, generation = self.generation, "deployment stopped");
+        tracing::info!(
+            slot = self.slot,
+            generation = self.generation,
+            bytes_sent = self.net.bytes_sent(),
+            frames_sent = self.net.frames_sent(),
+            "deployment stopped"
+        );
     }
 }

@@ -7,6 +7,11 @@ use super::store::{outbox_epoch, Store, WRITE_CHUNK};
 use crate::error::Result;
 use std::ops::Bound;
 
+/// Meta key of the last epoch this node uploaded to the checkpoint store:
+/// `(generation, epoch)`. Cleared by every recovery, which drops what was
+/// staged beyond the last complete epoch.
+pub(crate) const META_UPLOADED: &[u8] = b"uploaded";
+
 /// A staged entry: a state key and its value, `None` for a deletion.
 pub(crate) type StagedEntry = (Vec<u8>, Option<Vec<u8>>);
 
@@ -54,6 +59,32 @@ impl Store {
         self.commit(batch)
     }
 
+    /// Records that every local task's delta of `epoch` (of `generation`)
+    /// is in the checkpoint store. The stage was synced before the tasks
+    /// acked, so a store that shows this marker after a crash holds the
+    /// whole delta.
+    pub(crate) fn mark_uploaded(&self, generation: u64, epoch: u64) -> Result<()> {
+        let mut b = self.batch();
+        Self::put_meta(&mut b, &self.meta, META_UPLOADED, &(generation, epoch))?;
+        self.commit(b)
+    }
+
+    /// Completes locally checkpoint `epoch` of `generation`, which the
+    /// checkpoint store committed, when this node uploaded its part of it
+    /// (and so still has it staged) but stopped before it was told of the
+    /// commit: what the notification would have done. Returns whether it
+    /// did; the recovery that follows applies the staged epochs up to it.
+    pub(crate) fn complete_uploaded(&self, generation: u64, epoch: u64) -> Result<bool> {
+        let complete: Option<u64> = self.get_meta(super::store::META_COMPLETE)?;
+        let uploaded: Option<(u64, u64)> = self.get_meta(META_UPLOADED)?;
+        let behind = complete.is_none_or(|c| c < epoch);
+        let staged = uploaded.is_some_and(|(g, e)| g == generation && e >= epoch);
+        if behind && staged {
+            self.mark_complete(epoch, false)?;
+        }
+        Ok(behind && staged)
+    }
+
     /// Loads the state of a checkpoint restored from the checkpoint store
     /// into an empty store and marks `epoch` complete, so that opening the
     /// directory again resumes from it.
@@ -66,5 +97,56 @@ impl Store {
             self.commit(batch)?;
         }
         self.mark_complete(epoch, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec;
+    use super::super::store::{Store, StoreConfig};
+
+    /// A store with epoch 1 complete and epochs 2 and 3 staged; epoch 2
+    /// uploaded in generation 7 unless `uploaded` is None.
+    fn staged(dir: &std::path::Path, uploaded: Option<(u64, u64)>) {
+        let (s, _) = Store::open(dir, "j", &StoreConfig::default()).unwrap();
+        let mut b = s.batch();
+        b.insert(&s.stage, codec::stage_key(1, b"k"), codec::put_entry(b"v1"));
+        s.commit_durable(b).unwrap();
+        s.mark_complete(1, false).unwrap();
+        s.apply_epoch(1).unwrap();
+        let mut b = s.batch();
+        b.insert(&s.stage, codec::stage_key(2, b"k"), codec::put_entry(b"v2"));
+        b.insert(&s.stage, codec::stage_key(3, b"k"), codec::put_entry(b"v3"));
+        s.commit_durable(b).unwrap();
+        if let Some((g, e)) = uploaded {
+            s.mark_uploaded(g, e).unwrap();
+        }
+    }
+
+    fn reopen(dir: &std::path::Path, generation: u64, epoch: u64) -> (Option<u64>, Option<Vec<u8>>) {
+        let (s, rec) = Store::open_job_then(dir, "j", &[], &StoreConfig::default(), |s| {
+            s.complete_uploaded(generation, epoch).map(drop)
+        })
+        .unwrap();
+        (rec.complete, s.state.get(b"k").unwrap().map(|v| v.to_vec()))
+    }
+
+    #[test]
+    fn an_uploaded_epoch_committed_elsewhere_is_completed_locally() {
+        let dir = tempfile::tempdir().unwrap();
+        staged(dir.path(), Some((7, 2)));
+        assert_eq!(reopen(dir.path(), 7, 2), (Some(2), Some(b"v2".to_vec())));
+        // The marker went with the recovery: epoch 3 was never uploaded
+        // and is gone.
+        assert_eq!(reopen(dir.path(), 7, 3), (Some(2), Some(b"v2".to_vec())));
+    }
+
+    #[test]
+    fn without_the_upload_of_that_generation_nothing_is_completed() {
+        for (uploaded, generation) in [(None, 7), (Some((6, 2)), 7), (Some((7, 1)), 7)] {
+            let dir = tempfile::tempdir().unwrap();
+            staged(dir.path(), uploaded);
+            assert_eq!(reopen(dir.path(), generation, 2), (Some(1), Some(b"v1".to_vec())), "{uploaded:?}");
+        }
     }
 }

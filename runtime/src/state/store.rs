@@ -141,6 +141,20 @@ impl Store {
         identity: &[(String, String)],
         cfg: &StoreConfig,
     ) -> Result<(Store, Recovered)> {
+        Self::open_job_then(path, job, identity, cfg, |_| Ok(()))
+    }
+
+    /// [`Store::open_job`], running `before_recovery` on the store once its
+    /// committed data is proven intact and before it is restored to its
+    /// last complete epoch (a cluster worker completes there an epoch the
+    /// checkpoint store committed; see `state/cluster.rs`).
+    pub(crate) fn open_job_then(
+        path: &Path,
+        job: &str,
+        identity: &[(String, String)],
+        cfg: &StoreConfig,
+        before_recovery: impl FnOnce(&Store) -> Result<()>,
+    ) -> Result<(Store, Recovered)> {
         let lock = manifest::lock(path)?;
         check_marker(path, job, identity, cfg)?;
         let committed = manifest::read_committed(path)?;
@@ -182,6 +196,7 @@ impl Store {
         };
         let found: Option<u64> = store.get_meta(META_COMPLETE)?;
         manifest::verify_committed(path, committed, found)?;
+        before_recovery(&store)?;
         let rec = store.recover()?;
         Ok((store, rec))
     }
@@ -439,6 +454,8 @@ impl Store {
                 batch.remove(&self.outbox, k);
             }
         }
+        // What a cluster worker uploaded beyond `complete` was just dropped.
+        batch.remove(&self.meta, super::cluster::META_UPLOADED.to_vec());
         self.commit_durable(batch)?;
         Ok(Recovered { complete, finished })
     }

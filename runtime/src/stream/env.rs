@@ -535,10 +535,19 @@ impl Env {
 
 /// Opens `config`'s state directory as the job's (checking its identity).
 pub(crate) fn open_state(config: &JobConfig) -> Result<(Store, Recovered)> {
+    open_state_then(config, |_| Ok(()))
+}
+
+/// [`open_state`], running `before_recovery` on the store before it is
+/// restored to its last complete epoch (see [`Store::open_job_then`]).
+pub(crate) fn open_state_then(
+    config: &JobConfig,
+    before_recovery: impl FnOnce(&Store) -> Result<()>,
+) -> Result<(Store, Recovered)> {
     let dir = config.state_dir.as_ref().ok_or_else(|| Error::config("state_dir", "needed here"))?;
     let mut identity = config.identity.clone();
     identity.push(("key groups".into(), config.key_groups.to_string()));
-    Store::open_job(dir, &config.name, &identity, &config.store)
+    Store::open_job_then(dir, &config.name, &identity, &config.store, before_recovery)
 }
 
 /// A job's tasks, built and not yet started.

@@ -8,7 +8,7 @@
 mod env;
 mod keyed;
 
-pub(crate) use env::{open_state, start_tasks, Built};
+pub(crate) use env::{open_state, open_state_then, start_tasks, Built};
 pub use env::{Env, JobConfig, JobOutcome, OutputMode};
 pub use keyed::{KeyedStream, WindowedStream};
 
