@@ -113,7 +113,7 @@ fn yaml(v: &Value, indent: usize) -> String {
                     Value::Array(a) if !a.is_empty() => {
                         out.push_str(&format!("{pad}{key}:\n{}", yaml(val, indent + 2)));
                     }
-                    _ => out.push_str(&format!("{pad}{key}: {}\n", val)),
+                    _ => out.push_str(&format!("{pad}{key}: {val}\n")),
                 }
             }
         }
