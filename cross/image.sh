@@ -9,7 +9,8 @@
 #   aarch64 -> linux/arm64  -> rivulet:<version>-arm64
 #   armv7  -> linux/arm/v7  -> rivulet:<version>-armv7
 # Env: IMAGE_REPO (default rivulet), IMAGE_TAG (default the workspace
-# version). Prints the image names built, one a line, on stdout.
+# version), IMAGE_CARGO_ARGS (what cross/build.sh passes to cargo build,
+# split on spaces; default: the whole workspace's binaries). Prints the image names built, one a line, on stdout.
 #
 # Exit codes: 0 every target's image built; 1 a build failed (or Docker is
 # missing); 2 usage.
@@ -32,7 +33,8 @@ trap 'rm -rf "$ctx"' EXIT
 for t in "$@"; do
   target_vars "$t" || { log "unknown target '$t'"; exit "$EXIT_USAGE"; }
   rc=0
-  "$CROSS_DIR/build.sh" "$t" >&2 || rc=$?
+  # shellcheck disable=SC2086 # split on purpose
+  "$CROSS_DIR/build.sh" "$t" ${IMAGE_CARGO_ARGS:-} >&2 || rc=$?
   [[ $rc -eq 0 ]] || die "build for $t failed (exit $rc)"
 
   target_vars "$t"

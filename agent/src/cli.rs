@@ -42,6 +42,60 @@ pub(crate) enum Command {
     /// (`EXPLAIN INSERT ...` prints the plan and runs nothing). A bad job
     /// exits 2 naming line and column.
     Sql(SqlArgs),
+    /// Print the Swarm stack (compose v3.8) of a deployment manifest, for
+    /// `docker stack deploy -c - JOB`. A bad manifest exits 2 naming the field.
+    Stack(StackArgs),
+    /// Run an MQTT broker (rumqttd: MQTT 3.1.1, in memory) on ADDR until
+    /// stopped: the `embedded` broker of a deployment, for trials.
+    Broker(BrokerArgs),
+    /// Create or update the job of a deployment manifest on a Docker Swarm
+    /// (the engine at DOCKER_HOST, a manager): network, cluster token,
+    /// configs, broker, coordinator and one service per worker slot. Only
+    /// what changed is updated. Exit 2: a bad manifest, no swarm manager, a
+    /// placement no node fits or a port in use (nothing was created).
+    Deploy(DeployArgs),
+    /// Remove a deployed job's services, network and configs; volumes, the
+    /// cluster token and the checkpoint store stay unless --purge.
+    Down(DownArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DeployArgs {
+    /// The deployment manifest.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// Print what would be created or updated, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DownArgs {
+    /// The deployment manifest (for the job's name).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// Also remove the job's volumes on this node (worker state, output, a
+    /// volume checkpoint store) and its cluster token.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct StackArgs {
+    /// The deployment manifest.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// Print the content of this config of the stack instead (to create it
+    /// with `docker config create NAME -`).
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct BrokerArgs {
+    /// Where to accept MQTT connections.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1883")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Args, Debug)]

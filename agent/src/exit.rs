@@ -41,7 +41,7 @@ pub fn code(e: &anyhow::Error) -> u8 {
     if e.chain().any(|c| c.is::<NoJob>()) {
         return NO_JOB;
     }
-    if e.chain().any(|c| c.is::<rivulet_sql::Error>()) {
+    if e.chain().any(|c| c.is::<rivulet_sql::Error>() || c.is::<crate::deploy::Invalid>()) {
         return USAGE;
     }
     match e.chain().find_map(|c| c.downcast_ref::<rivulet::Error>()) {

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
         cli::Command::Checkpoints(a) => commands::checkpoints::run(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Sql(a) => commands::sql::run(&a),
         cli::Command::Status(a) => commands::status::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Stack(a) => commands::stack::run(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Deploy(a) => commands::deploy::deploy(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Down(a) => commands::deploy::down(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Broker(a) => commands::broker::run(&a).map(|()| std::process::ExitCode::SUCCESS),
     };
     rivulet_agent::exit::report_code("rivulet", r)
 }

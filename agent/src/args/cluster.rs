@@ -104,6 +104,30 @@ pub fn cluster_token(path: Option<&PathBuf>) -> rivulet::Result<Option<ClusterTo
     path.map(|p| ClusterToken::from_file(p)).transpose()
 }
 
+/// Credentials of an S3 checkpoint store that may come from files (Swarm
+/// secrets): `VAR_FILE=/run/secrets/x` sets `VAR` to the file's first line.
+const SECRET_FILE_VARS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+/// Sets each of the S3 credential variables that is unset from its
+/// `_FILE` variant, if given. Call it before any thread starts.
+///
+/// # Errors
+/// A `_FILE` names a file that cannot be read (named, never quoted).
+pub fn credentials_from_files() -> rivulet::Result<()> {
+    for var in SECRET_FILE_VARS {
+        if std::env::var_os(var).is_some() {
+            continue;
+        }
+        let Some(path) = std::env::var_os(format!("{var}_FILE")) else { continue };
+        let text = std::fs::read_to_string(&path).map_err(|e| rivulet::Error::Config {
+            field: "checkpoint_store",
+            reason: format!("cannot read {var}_FILE `{}`: {e}", PathBuf::from(&path).display()),
+        })?;
+        std::env::set_var(var, text.lines().next().unwrap_or("").trim());
+    }
+    Ok(())
+}
+
 /// Flags of the coordinator role that take a value: what is left of its
 /// command line is the job's arguments, sent to the workers.
 const COORDINATOR_FLAGS: [&str; 6] =

@@ -3,10 +3,13 @@
 //! `run`, which hands live runs to `live` and sits above it.
 
 pub(crate) mod bench;
+pub(crate) mod broker;
 pub(crate) mod checkpoints;
+pub(crate) mod deploy;
 pub(crate) mod generate;
 pub(crate) mod live;
 pub(crate) mod run;
 pub(crate) mod simulate;
 pub(crate) mod sql;
+pub(crate) mod stack;
 pub(crate) mod status;

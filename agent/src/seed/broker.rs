@@ -16,7 +16,18 @@ use std::time::{Duration, Instant};
 /// No free port, or the broker did not come up.
 pub fn start_embedded(port: u16) -> anyhow::Result<String> {
     let port = if port == 0 { free_port()? } else { port };
-    let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+    start_on(([127, 0, 0, 1], port).into())
+}
+
+/// Starts a broker listening on `listen` (`rivulet broker`) and returns its
+/// URL once it accepts connections. It lives until the process exits.
+///
+/// # Errors
+/// The broker did not come up (e.g. the address is taken).
+pub fn start_on(listen: SocketAddr) -> anyhow::Result<String> {
+    let probe: SocketAddr = if listen.ip().is_unspecified() { ([127, 0, 0, 1], listen.port()).into() } else { listen };
+    // Taken addresses are refused here: rumqttd would only log it on its thread.
+    drop(TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?);
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
         max_payload_size: 256 * 1024,
@@ -55,7 +66,7 @@ pub fn start_embedded(port: u16) -> anyhow::Result<String> {
         })
         .context("starting the embedded broker thread")?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(listen).is_err() {
+    while std::net::TcpStream::connect(probe).is_err() {
         if Instant::now() > deadline {
             anyhow::bail!("the embedded broker did not start on {listen}");
         }

@@ -136,6 +136,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if cli.role.is_some() {
+        if let Err(e) = rivulet_agent::args::cluster::credentials_from_files() {
+            return rivulet_agent::exit::report_code("sensor-average", Err(e.into()));
+        }
+    }
     let outcome = match cli.role {
         None => run(cli.job),
         Some(Role::Coordinator { cluster, job }) => coordinator(&cluster, *job),

@@ -1,0 +1,321 @@
+//! What a manifest deploys, in Swarm's terms: the network, volumes,
+//! configs, secrets and services of the job. Both the compose stack file
+//! (`rivulet stack`) and `rivulet deploy` are rendered from this one
+//! model, so they cannot drift apart.
+//!
+//! Names follow `docker stack deploy NAME`: `<job>_<short>` for every
+//! object, and the label `com.docker.stack.namespace=<job>`, so `docker
+//! stack ps <job>` shows a job `rivulet deploy` made.
+
+use super::manifest::{BrokerKind, Manifest, Role, StoreKind, OUTPUT_DIR};
+use std::collections::BTreeMap;
+
+/// The port the coordinator listens on for workers.
+pub const COORDINATOR_PORT: u16 = 7000;
+/// The port each worker listens on for the others' data links.
+pub const WORKER_PORT: u16 = 7100;
+/// The broker's MQTT port in the swarm.
+pub const MQTT_PORT: u16 = 1883;
+/// Where the checkpoint store is mounted (file stores).
+pub const STORE_DIR: &str = "/var/lib/rivulet/checkpoints";
+/// Where a worker's state volume is mounted.
+pub const STATE_DIR: &str = "/var/lib/rivulet/state";
+/// The secret holding the cluster token, by its short name.
+pub const TOKEN_SECRET: &str = "cluster-token";
+/// The label every object of a job carries, with the job's name.
+pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+/// The label holding the hash of a service's spec, so a redeploy can tell
+/// what changed.
+pub const HASH_LABEL: &str = "io.rivulet.spec-hash";
+
+/// The Mosquitto config shipped and tested with Rivulet, listening on
+/// every interface of the container.
+const MOSQUITTO_CONF: &str = include_str!("../../../examples/mosquitto.conf");
+
+/// Everything a job deploys.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The job's name (the stack's namespace).
+    pub job: String,
+    /// The overlay network's short name and whether it is encrypted.
+    pub network: (String, bool),
+    /// Volumes: short name and driver options (empty: the local driver's defaults).
+    pub volumes: Vec<(String, BTreeMap<String, String>)>,
+    /// Configs: full (content-hash) name and content.
+    pub configs: Vec<(String, String)>,
+    /// The cluster token secret's short name (generated once).
+    pub token_secret: String,
+    /// Secrets the user created beforehand (full names).
+    pub external_secrets: Vec<String>,
+    /// The services, in start order.
+    pub services: Vec<Service>,
+}
+
+/// One Swarm service (one replica).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Service {
+    /// Short name (`coordinator`, `worker-0`, `broker`): its DNS name on
+    /// the job's network.
+    pub name: String,
+    /// Image reference.
+    pub image: String,
+    /// The process's argv (`argv[0]` is the binary's path in the image).
+    pub command: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Volume mounts: short volume name -> target.
+    pub volumes: Vec<(String, String)>,
+    /// Secrets: (name, short name?, target file name under /run/secrets).
+    pub secrets: Vec<SecretRef>,
+    /// Configs: (full name, target path).
+    pub configs: Vec<(String, String)>,
+    /// Placement constraints.
+    pub constraints: Vec<String>,
+    /// Memory limit in bytes.
+    pub memory: Option<u64>,
+    /// Published port: (published, target).
+    pub publish: Option<(u16, u16)>,
+}
+
+/// A secret a service reads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretRef {
+    /// The job's own (short name, prefixed with the job) or one the user
+    /// made (full name).
+    pub owned: bool,
+    /// Short name (owned) or full name.
+    pub name: String,
+    /// File name under /run/secrets.
+    pub target: String,
+}
+
+impl Spec {
+    /// The full name of a job-owned object.
+    pub fn full(&self, short: &str) -> String {
+        format!("{}_{short}", self.job)
+    }
+
+    /// Builds the spec of a checked manifest.
+    pub fn of(m: &Manifest) -> Spec {
+        let job = m.job.name.clone();
+        let mut volumes = vec![("output".to_string(), BTreeMap::new())];
+        let mut configs = Vec::new();
+        let mut external_secrets = Vec::new();
+        let mut services = Vec::new();
+        let token = SecretRef { owned: true, name: TOKEN_SECRET.into(), target: TOKEN_SECRET.into() };
+        let token_file = format!("/run/secrets/{TOKEN_SECRET}");
+
+        // The checkpoint store: a mount for file stores, env for S3.
+        let s = &m.checkpoint_store;
+        let mut store_mount = None;
+        let mut store_env = BTreeMap::new();
+        let mut store_secrets = Vec::new();
+        let store_url = match s.kind {
+            StoreKind::Volume | StoreKind::Nfs => {
+                let mut opts = BTreeMap::new();
+                if s.kind == StoreKind::Nfs {
+                    let server = s.server.clone().unwrap_or_default();
+                    let o = s.options.clone().unwrap_or_else(|| "rw,nfsvers=4".into());
+                    opts.insert("type".into(), "nfs".into());
+                    opts.insert("o".into(), format!("addr={server},{o}"));
+                    opts.insert("device".into(), format!(":{}", s.path.clone().unwrap_or_default()));
+                }
+                volumes.push(("checkpoints".into(), opts));
+                store_mount = Some(("checkpoints".to_string(), STORE_DIR.to_string()));
+                format!("file://{STORE_DIR}")
+            }
+            StoreKind::S3 => {
+                let secret = s.secret.clone().unwrap_or_default();
+                store_env.insert("AWS_ACCESS_KEY_ID".to_string(), s.access_key_id.clone().unwrap_or_default());
+                store_env.insert("AWS_SECRET_ACCESS_KEY_FILE".to_string(), format!("/run/secrets/{secret}"));
+                store_env
+                    .insert("AWS_DEFAULT_REGION".to_string(), s.region.clone().unwrap_or_else(|| "us-east-1".into()));
+                if let Some(e) = &s.endpoint {
+                    store_env.insert("AWS_ENDPOINT_URL".to_string(), e.clone());
+                    if e.starts_with("http://") {
+                        store_env.insert("AWS_ALLOW_HTTP".to_string(), "true".into());
+                    }
+                }
+                store_secrets.push(SecretRef { owned: false, name: secret.clone(), target: secret.clone() });
+                external_secrets.push(secret);
+                s.url.clone().unwrap_or_default()
+            }
+        };
+
+        // The broker.
+        let mut mqtt = None;
+        if let Some(b) = &m.broker {
+            let (image, arch) = m.image_for(&m.placement.broker);
+            let mut svc = Service {
+                name: "broker".into(),
+                image: image.clone(),
+                command: vec![],
+                env: BTreeMap::new(),
+                volumes: vec![],
+                secrets: vec![],
+                configs: vec![],
+                constraints: constraints(&m.placement.broker, arch, None),
+                memory: m.memory.broker.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
+                publish: m.ports.broker.map(|p| (p, MQTT_PORT)),
+            };
+            match b.kind {
+                BrokerKind::Embedded => {
+                    svc.command = vec![
+                        "/usr/local/bin/rivulet".into(),
+                        "broker".into(),
+                        "--listen".into(),
+                        format!("0.0.0.0:{MQTT_PORT}"),
+                    ];
+                    services.push(svc);
+                    mqtt = Some((format!("mqtt://broker:{MQTT_PORT}"), true));
+                }
+                BrokerKind::Mosquitto => {
+                    let conf = mosquitto_conf();
+                    let name = format!("{job}_mosquitto-{:016x}", fnv1a(conf.as_bytes()));
+                    configs.push((name.clone(), conf));
+                    svc.image = b.image.clone().unwrap_or_default();
+                    svc.constraints = constraints(&m.placement.broker, None, None);
+                    svc.command = vec!["mosquitto".into(), "-c".into(), "/mosquitto/config/mosquitto.conf".into()];
+                    svc.configs.push((name, "/mosquitto/config/mosquitto.conf".into()));
+                    svc.volumes.push(("broker".into(), "/var/lib/mosquitto".into()));
+                    volumes.push(("broker".into(), BTreeMap::new()));
+                    services.push(svc);
+                    mqtt = Some((format!("mqtt://broker:{MQTT_PORT}"), false));
+                }
+                BrokerKind::External => mqtt = Some((b.url.clone().unwrap_or_default(), false)),
+            }
+        }
+
+        // The coordinator.
+        let bin = format!("/usr/local/bin/{}", m.job.binary);
+        let mut cmd = vec![
+            bin.clone(),
+            "coordinator".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{COORDINATOR_PORT}"),
+            "--workers".into(),
+            m.job.workers.to_string(),
+            "--checkpoint-store".into(),
+            store_url,
+            "--cluster-token-file".into(),
+            token_file.clone(),
+        ];
+        if let Some(t) = &m.job.worker_timeout {
+            cmd.extend(["--worker-timeout".into(), t.clone()]);
+        }
+        if let Some((url, v311)) = &mqtt {
+            cmd.extend(["--mqtt".into(), url.clone()]);
+            if *v311 {
+                cmd.push("--mqtt-v311".into());
+            }
+        }
+        cmd.extend([
+            "--parallelism".into(),
+            m.parallelism().to_string(),
+            "--checkpoint-interval".into(),
+            m.job.checkpoint_interval.clone(),
+            "--output".into(),
+            m.job.output.clone(),
+        ]);
+        cmd.extend(m.job.args.iter().cloned());
+        let (image, arch) = m.image_for(&m.placement.coordinator);
+        let mut vols = vec![("output".to_string(), OUTPUT_DIR.to_string())];
+        vols.extend(store_mount.clone());
+        let mut secrets = vec![token.clone()];
+        secrets.extend(store_secrets.iter().cloned());
+        services.push(Service {
+            name: "coordinator".into(),
+            image,
+            command: cmd,
+            env: store_env.clone(),
+            volumes: vols,
+            secrets: secrets.clone(),
+            configs: vec![],
+            constraints: {
+                let mut c = constraints(&m.placement.coordinator, arch, None);
+                if m.placement.coordinator.hostnames.is_empty() && m.placement.coordinator.labels.is_empty() {
+                    c.insert(0, "node.role == manager".into());
+                }
+                c
+            },
+            memory: m.memory.coordinator.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
+            publish: None,
+        });
+
+        // The worker slots: one service each, with its own state volume.
+        let (image, arch) = m.image_for(&m.placement.workers);
+        for k in 0..m.job.workers {
+            let name = format!("worker-{k}");
+            let state = format!("state-{k}");
+            volumes.push((state.clone(), BTreeMap::new()));
+            let mut vols = vec![(state, STATE_DIR.to_string())];
+            vols.extend(store_mount.clone());
+            services.push(Service {
+                name: name.clone(),
+                image: image.clone(),
+                command: vec![
+                    bin.clone(),
+                    "worker".into(),
+                    "--coordinator".into(),
+                    format!("coordinator:{COORDINATOR_PORT}"),
+                    "--slot".into(),
+                    k.to_string(),
+                    "--state-dir".into(),
+                    STATE_DIR.into(),
+                    "--listen".into(),
+                    format!("0.0.0.0:{WORKER_PORT}"),
+                    "--advertise".into(),
+                    format!("{name}:{WORKER_PORT}"),
+                    "--cluster-token-file".into(),
+                    token_file.clone(),
+                ],
+                env: store_env.clone(),
+                volumes: vols,
+                secrets: secrets.clone(),
+                configs: vec![],
+                constraints: constraints(&m.placement.workers, arch, Some(usize::from(k))),
+                memory: m.memory.worker.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
+                publish: None,
+            });
+        }
+        external_secrets.sort();
+        external_secrets.dedup();
+        Spec {
+            job,
+            network: ("net".into(), !m.network.trusted_lan),
+            volumes,
+            configs,
+            token_secret: TOKEN_SECRET.into(),
+            external_secrets,
+            services,
+        }
+    }
+
+    /// The hash of a service's spec (with the names it resolves to), kept
+    /// in [`HASH_LABEL`].
+    pub fn hash(&self, s: &Service) -> String {
+        format!("{:016x}", fnv1a(format!("{}|{s:?}|{:?}", self.job, self.network).as_bytes()))
+    }
+}
+
+fn constraints(r: &Role, arch: Option<&str>, slot: Option<usize>) -> Vec<String> {
+    let mut c: Vec<String> = r.labels.iter().map(|(k, v)| format!("node.labels.{k} == {v}")).collect();
+    if !r.hostnames.is_empty() {
+        let h = &r.hostnames[slot.unwrap_or(0) % r.hostnames.len()];
+        c.push(format!("node.hostname == {h}"));
+    }
+    if let Some(a) = arch {
+        c.push(format!("node.platform.arch == {a}"));
+    }
+    c
+}
+
+/// The shipped Mosquitto config, listening on the container's interfaces.
+pub fn mosquitto_conf() -> String {
+    MOSQUITTO_CONF.replace("listener 1883 127.0.0.1", &format!("listener {MQTT_PORT} 0.0.0.0"))
+}
+
+/// FNV-1a 64: content hashes for names and change detection (not security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}

@@ -1,0 +1,352 @@
+//! `rivulet deploy` on the machine's real Docker Engine: a one-node swarm
+//! (made with `docker swarm init` when none is active, and left again),
+//! the linux/amd64 image built FROM scratch by cross/image.sh, the seed job
+//! with the embedded broker, a coordinator and three worker slots.
+//!
+//! - Bad manifests (unknown field, impossible placement) exit 2 and create
+//!   nothing.
+//! - Readings published over MQTT while worker-0's container is killed
+//!   (`docker kill`) give the same results as the single-process run of
+//!   the same data read from a file.
+//! - A redeploy of the same manifest changes nothing; a changed flag
+//!   updates the coordinator only.
+//! - `rivulet stack` output is accepted by `docker stack deploy`.
+//! - `rivulet down --purge` leaves no service, network, config, secret or
+//!   volume of the job.
+//!
+//! Docker missing is a failure saying what to install, never a skip.
+#![cfg(feature = "deploy")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
+
+use rivulet_agent::seed::publish::{reading_message, Publisher};
+use rivulet_agent::seed::synthetic_reading;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RIVULET: &str = env!("CARGO_BIN_EXE_rivulet");
+/// What the image is built with (cross/image.sh): the two binaries, without
+/// the Docker client.
+const IMAGE_CARGO_ARGS: &str =
+    "-p rivulet-agent -p rivulet-examples --bins --no-default-features --features embedded-broker,http";
+const READINGS: u64 = 12_000;
+const SENSORS: u32 = 30;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker not found: install the Docker Engine (apt-get install docker.io)")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(o.status.success(), "docker {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn rivulet(args: &[&str]) -> Output {
+    Command::new(RIVULET).args(args).output().unwrap()
+}
+
+/// Leaves the swarm at the end when this test made it.
+struct Swarm {
+    made: bool,
+}
+
+impl Swarm {
+    fn ensure() -> Swarm {
+        let v = Command::new("docker").arg("version").output();
+        let Ok(v) = v else { panic!("docker not found: install the Docker Engine (apt-get install docker.io)") };
+        assert!(
+            v.status.success(),
+            "the Docker Engine is not reachable (start it: systemctl start docker): {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        let state = docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        if state.trim() == "active" {
+            return Swarm { made: false };
+        }
+        docker_ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        Swarm { made: true }
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = docker(&["swarm", "leave", "--force"]);
+        }
+    }
+}
+
+/// Removes the job when the test ends, however it ends.
+struct Job<'a> {
+    manifest: &'a Path,
+    name: String,
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        let _ = rivulet(&["down", "--purge", "-f", self.manifest.to_str().unwrap()]);
+        let _ = docker(&["stack", "rm", &format!("{}-stack", self.name)]);
+    }
+}
+
+fn build_image() -> String {
+    let o = Command::new("bash")
+        .arg(root().join("cross/image.sh"))
+        .arg("x86_64")
+        .env("IMAGE_TAG", "deploy-test")
+        .env("IMAGE_CARGO_ARGS", IMAGE_CARGO_ARGS)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "cross/image.sh x86_64 failed");
+    String::from_utf8_lossy(&o.stdout).lines().last().unwrap().trim().to_string()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn manifest(name: &str, image: &str, port: u16, extra_args: &str, placement: &str) -> String {
+    format!(
+        r#"
+[job]
+name = "{name}"
+workers = 3
+parallelism = 3
+checkpoint_interval = "300ms"
+worker_timeout = "20s"
+args = ["--topic", "sensors/{{sensor_id}}/temp", "--client-id", "{name}-engine", "--stop-after-idle", "8s"{extra_args}]
+[checkpoint_store]
+kind = "volume"
+[broker]
+kind = "embedded"
+[images]
+amd64 = "{image}"
+[network]
+trusted_lan = true
+[ports]
+broker = {port}
+[memory]
+worker = "256MiB"
+{placement}
+"#
+    )
+}
+
+/// What the job's objects on the engine are, by kind.
+fn job_objects(name: &str) -> Vec<String> {
+    let label = format!("label=com.docker.stack.namespace={name}");
+    let mut all = Vec::new();
+    for kind in ["service", "network", "config", "secret"] {
+        let out = docker_ok(&[kind, "ls", "-q", "--filter", &label]);
+        all.extend(out.lines().map(|l| format!("{kind} {l}")));
+    }
+    all
+}
+
+fn volume_dir(volume: &str) -> PathBuf {
+    PathBuf::from(docker_ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", volume]).trim())
+}
+
+fn sorted_lines(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string(p).unwrap().lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn task_state(service: &str) -> String {
+    docker_ok(&["service", "ps", "--no-trunc", "--format", "{{.DesiredState}} {{.CurrentState}}", service])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The single-process run of the same readings, read from a file, with
+/// the static binary the image holds.
+fn oracle(dir: &Path) -> Vec<String> {
+    let input = dir.join("in.csv");
+    rivulet_agent::dataset::write_csv(std::fs::File::create(&input).unwrap(), READINGS, SENSORS).unwrap();
+    let out = dir.join("oracle.csv");
+    let bin = std::env::var("RIVULET_CROSS_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/rivulet/cross-target"))
+        .join("x86_64-unknown-linux-gnu/release/sensor-average");
+    let o = Command::new(bin)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .args(["--parallelism", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "oracle run: {}", String::from_utf8_lossy(&o.stderr));
+    sorted_lines(&out)
+}
+
+#[test]
+fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
+    let _swarm = Swarm::ensure();
+    let image = build_image();
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("rvt{}", std::process::id());
+    let port = free_port();
+    let path = dir.path().join("rivulet.toml");
+    let m = |path: &Path, text: String| {
+        std::fs::write(path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let job = Job { manifest: &path, name: name.clone() };
+
+    // Bad manifests: exit 2 naming the field, nothing created.
+    let bad = m(
+        &dir.path().join("bad.toml"),
+        manifest(&name, &image, port, "", "").replace("[network]", "[network]\nencrypt = true"),
+    );
+    let o = rivulet(&["deploy", "-f", &bad]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown field `encrypt`"), "{err}");
+    let nowhere = m(
+        &dir.path().join("nowhere.toml"),
+        manifest(&name, &image, port, "", "[placement.workers]\nhostnames = [\"no-such-pi\"]"),
+    );
+    let o = rivulet(&["deploy", "-f", &nowhere]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("placement.workers") && err.contains("no-such-pi"), "{err}");
+    assert_eq!(job_objects(&name), Vec::<String>::new(), "a refused manifest created something");
+
+    // Deploy.
+    let good = m(&path, manifest(&name, &image, port, "", ""));
+    let o = rivulet(&["deploy", "-f", &good]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains(&format!("create service {name}_worker-2")), "{out}");
+
+    // The job runs once a checkpoint is in the store: its source is subscribed.
+    let store = volume_dir_when_created(&format!("{name}_checkpoints"));
+    wait_for("the first checkpoint", Duration::from_secs(90), || store.join("sensor-average/latest").exists());
+
+    // Publish; kill worker-0's container a third of the way in.
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let mut p = Publisher::connect(&url, &format!("{name}-sensors"), true).unwrap();
+    p.wait_connected(Duration::from_secs(30)).unwrap();
+    for i in 0..READINGS {
+        let (topic, payload) = reading_message(&synthetic_reading(i, SENSORS));
+        p.send(&topic, payload).unwrap();
+        if i == READINGS / 3 {
+            p.wait_acked(Duration::from_secs(30)).unwrap();
+            let id =
+                docker_ok(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={name}_worker-0")]);
+            docker_ok(&["kill", id.trim()]);
+        }
+        if i % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    p.wait_acked(Duration::from_secs(60)).unwrap();
+    drop(p);
+
+    // The coordinator ends after --stop-after-idle with the job complete.
+    let coordinator = format!("{name}_coordinator");
+    wait_for("the coordinator to complete", Duration::from_secs(120), || task_state(&coordinator).contains("Complete"));
+    let got = sorted_lines(&volume_dir(&format!("{name}_output")).join("results.csv"));
+    let want = oracle(dir.path());
+    assert!(!want.is_empty());
+    assert_eq!(got.len(), want.len(), "rows after a killed worker");
+    assert_eq!(got, want, "results after a killed worker differ from the single-process run");
+    let restarts = docker_ok(&["service", "ps", "-q", &format!("{name}_worker-0")]).lines().count();
+    assert!(restarts >= 2, "worker-0 was not restarted by Swarm ({restarts} tasks)");
+
+    // Redeploy unchanged: nothing changes.
+    let before = docker_ok(&["service", "inspect", "--format", "{{.Version.Index}}", &format!("{name}_worker-1")]);
+    let o = rivulet(&["deploy", "-f", &good]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("nothing changed"), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    let after = docker_ok(&["service", "inspect", "--format", "{{.Version.Index}}", &format!("{name}_worker-1")]);
+    assert_eq!(before, after, "an unchanged redeploy updated a worker");
+
+    // One flag changed: only the coordinator (which holds the job's flags) is updated.
+    let changed = m(&path, manifest(&name, &image, port, ", \"--window\", \"10s\"", ""));
+    let o = rivulet(&["deploy", "--dry-run", "-f", &changed]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(out.trim(), format!("would update service {name}_coordinator"), "dry run");
+    let o = rivulet(&["deploy", "-f", &changed]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .filter(|l| l.starts_with("update service"))
+            .eq([format!("update service {name}_coordinator").as_str()]),
+        "{out}"
+    );
+
+    // The same job as a compose stack: `docker stack deploy` takes it.
+    let stack_name = format!("{name}-stack");
+    let stack_manifest = m(&dir.path().join("stack.toml"), manifest(&stack_name, &image, free_port(), "", ""));
+    let o = rivulet(&["stack", "-f", &stack_manifest]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let compose = dir.path().join("stack.yml");
+    std::fs::write(&compose, &o.stdout).unwrap();
+    let token = Command::new("docker")
+        .args(["secret", "create", &format!("{stack_name}_cluster-token"), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"0123456789abcdef0123456789abcdef")?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(token.success());
+    docker_ok(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack_name]);
+    let services = docker_ok(&["stack", "services", "--format", "{{.Name}}", &stack_name]);
+    assert_eq!(services.lines().count(), 5, "{services}");
+    docker_ok(&["stack", "rm", &stack_name]);
+    wait_for("the stack's network to go", Duration::from_secs(60), || {
+        docker_ok(&["network", "ls", "-q", "--filter", &format!("name={stack_name}_net")]).trim().is_empty()
+    });
+    docker_ok(&["secret", "rm", &format!("{stack_name}_cluster-token")]);
+    remove_volumes(&stack_name);
+
+    // Down: nothing of the job is left.
+    let o = rivulet(&["down", "--purge", "-f", &good]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(job_objects(&name), Vec::<String>::new(), "left after down --purge");
+    let vols = docker_ok(&["volume", "ls", "-q", "--filter", &format!("name={name}_")]);
+    assert!(vols.trim().is_empty(), "volumes left: {vols}");
+    drop(job);
+}
+
+/// Removes a stack's volumes once its containers are gone.
+fn remove_volumes(stack: &str) {
+    let vols = docker_ok(&["volume", "ls", "-q", "--filter", &format!("label=com.docker.stack.namespace={stack}")]);
+    for v in vols.lines() {
+        wait_for(&format!("volume {v} to be free"), Duration::from_secs(60), || {
+            docker(&["volume", "rm", v]).status.success()
+        });
+    }
+}
+
+fn volume_dir_when_created(volume: &str) -> PathBuf {
+    wait_for(volume, Duration::from_secs(60), || docker(&["volume", "inspect", volume]).status.success());
+    volume_dir(volume)
+}
