@@ -83,7 +83,7 @@ pub(crate) fn job(shared: &Shared, rates: &Rates) -> Value {
     let operators: Vec<Value> = tasks.iter().map(|(slot, t)| operator(*slot, t, rates)).collect();
     let edges: Vec<Value> = n.edges.iter().map(|(a, b)| json!({ "from": a, "to": b })).collect();
     let wm = n.watermark;
-    let mut doc = json!({
+    json!({
         "name": shared.job.name,
         "role": role(shared),
         "state": shared.state().name(),
@@ -100,16 +100,13 @@ pub(crate) fn job(shared: &Shared, rates: &Rates) -> Value {
         },
         "operators": operators,
         "edges": edges,
-    });
-    if let Some(cl) = &n.cluster {
-        doc["cluster"] = json!({
+        "cluster": n.cluster.as_ref().map(|cl| json!({
             "generation": cl.generation,
             "slots": cl.slots,
             "workers_alive": cl.alive(),
             "deployed": cl.deployed,
-        });
-    }
-    doc
+        })),
+    })
 }
 
 fn role(shared: &Shared) -> &'static str {
