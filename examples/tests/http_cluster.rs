@@ -4,7 +4,8 @@
 //! the slot it runs on; its `/metrics` passes `promtool check metrics`, as
 //! does a worker's own; `rivulet status --url` prints workers alive and the
 //! last complete checkpoint. A worker killed with `kill -9` shows as down
-//! (API, metrics, status) until it is started again and the job finishes.
+//! (API, metrics, status, the page in headless Chromium) until it is
+//! started again and the job finishes.
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
@@ -68,6 +69,27 @@ fn workers(addr: SocketAddr) -> Vec<Value> {
         nodes["nodes"].as_array().unwrap().iter().filter(|n| n["role"] == "worker").cloned().collect();
     w.sort_by_key(|n| n["slot"].as_u64());
     w
+}
+
+fn chromium() -> &'static str {
+    for c in ["chromium", "chromium-browser"] {
+        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return c;
+        }
+    }
+    panic!("chromium is not installed: `apt-get install -y chromium` (scripts/test.sh installs it)");
+}
+
+/// The page's DOM after its script polled for a while (virtual time).
+fn dump_dom(url: &str, profile: &std::path::Path) -> String {
+    let out = Command::new(chromium())
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--virtual-time-budget=4000", "--dump-dom", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }
 
 struct Procs(Vec<Child>);
@@ -190,6 +212,13 @@ fn the_coordinator_serves_the_whole_job() {
     let (code, text) = status(addr);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("workers: 1 of 2 alive"), "{text}");
+    // The page: both workers, one down; the graph with each subtask.
+    let dom = dump_dom(&format!("http://{addr}/"), &dir.path().join("profile"));
+    assert!(dom.contains("data-slot=\"0\" data-state=\"up\""), "worker 0 up on the page:\n{dom}");
+    assert!(dom.contains("data-slot=\"1\" data-state=\"down\""), "worker 1 down on the page:\n{dom}");
+    assert!(dom.contains("Workers (1 of 2 up)"), "{dom}");
+    assert!(dom.contains("data-operator=\"window-3\""), "{dom}");
+    assert!(dom.contains("data-to=\"window-3\""), "the source's edge to the window:\n{dom}");
 
     // Back again: a new generation, and the job runs to its end.
     procs.0.push(worker(1, false));
