@@ -11,6 +11,6 @@ mod value;
 
 pub use duration::{duration, nonzero_duration, MAX_DURATION};
 pub use engine::{EngineArgs, EngineDefaults, OutputModeArg};
-pub use http::{http_addr, resolve as resolve_http, HttpConfig, TOKEN_ENV};
+pub use http::{http_addr, http_url, resolve as resolve_http, HttpConfig, TOKEN_ENV};
 pub use size::{mem_total, state_cache_size, MIN_STATE_CACHE};
 pub use value::{fraction, mqtt_url, positive_rate};

@@ -103,6 +103,10 @@ pub(crate) struct StatusArgs {
     /// The job's --http address (IP:PORT or a port on 127.0.0.1).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464", value_parser = http_addr)]
     pub http: std::net::SocketAddr,
+    /// The job's endpoint as a URL, `http://HOST:PORT/` (a single process,
+    /// a cluster's coordinator or a worker); overrides --http.
+    #[arg(long, value_name = "URL", value_parser = rivulet_agent::args::http_url, conflicts_with = "http")]
+    pub url: Option<std::net::SocketAddr>,
     /// A file whose first line is the endpoint's bearer token (or the
     /// RIVULET_HTTP_TOKEN environment variable).
     #[arg(long, value_name = "FILE")]

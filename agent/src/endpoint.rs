@@ -6,6 +6,22 @@ use rivulet::metrics::Metrics;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Which process of a job the endpoint serves.
+#[derive(Debug, Clone, Default)]
+pub enum Role {
+    /// The whole job runs in this process.
+    #[default]
+    Single,
+    /// A cluster's coordinator: it serves the whole job's view, gathered
+    /// from the workers' reports.
+    Coordinator(Arc<rivulet::cluster::ClusterView>),
+    /// A worker slot: its own tasks only.
+    Worker {
+        /// Its slot.
+        slot: u16,
+    },
+}
+
 /// The endpoint of a job, if one was asked for; dropping it stops it.
 pub struct Served {
     #[cfg(feature = "http")]
@@ -23,12 +39,26 @@ pub fn serve(
     metrics: Arc<Metrics>,
     result_columns: &[&'static str],
 ) -> Result<Served, rivulet::Error> {
+    serve_as(cfg, job, metrics, result_columns, Role::Single)
+}
+
+/// [`serve`] for a process with `role` in a cluster.
+///
+/// # Errors
+/// As [`serve`].
+pub fn serve_as(
+    cfg: Option<&HttpConfig>,
+    job: &str,
+    metrics: Arc<Metrics>,
+    result_columns: &[&'static str],
+    role: Role,
+) -> Result<Served, rivulet::Error> {
     #[cfg(feature = "http")]
     {
         let endpoint = match cfg {
             Some(c) => Some(crate::http::Endpoint::start(
                 c,
-                crate::http::JobInfo { name: job.to_string(), metrics, result_columns: result_columns.to_vec() },
+                crate::http::JobInfo { name: job.to_string(), metrics, result_columns: result_columns.to_vec(), role },
             )?),
             None => None,
         };
@@ -36,7 +66,7 @@ pub fn serve(
     }
     #[cfg(not(feature = "http"))]
     {
-        let _ = (job, metrics, result_columns);
+        let _ = (job, metrics, result_columns, role);
         match cfg {
             Some(_) => Err(rivulet::Error::Config {
                 field: "--http",

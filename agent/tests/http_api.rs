@@ -65,10 +65,21 @@ fn check_job(j: &Value) {
             "watermark_ms",
             "watermark_lag_seconds",
             "checkpoints",
-            "operators"
+            "operators",
+            "edges",
+            "role",
+            "cluster"
         ])
     );
     assert_eq!(j["name"], "sensor-average-demo");
+    assert_eq!(j["role"], "single-process");
+    assert!(j["cluster"].is_null(), "only a coordinator has a cluster: {j}");
+    let edges = j["edges"].as_array().unwrap();
+    for e in edges {
+        assert_eq!(keys(e), set(&["from", "to"]));
+    }
+    assert!(edges.iter().any(|e| e["from"] == "source-1" && e["to"].as_str().unwrap().starts_with("window-")), "{j}");
+    assert!(edges.iter().any(|e| e["to"].as_str().unwrap().starts_with("sink-")), "{j}");
     assert!(["running", "finished", "failed"].contains(&j["state"].as_str().unwrap()));
     assert!(int(&j["started_ms"]) && j["uptime_seconds"].is_number());
     assert_eq!(keys(&j["events"]), set(&["in", "out", "late", "malformed"]));
@@ -94,12 +105,28 @@ fn check_job(j: &Value) {
                 "watermark_ms",
                 "watermark_lag_seconds",
                 "state_cache_bytes",
+                "state_cache_hits",
+                "state_cache_misses",
+                "state_cache_hit_ratio",
                 "spilled_entries",
+                "backpressure_seconds",
+                "backpressure_ratio",
+                "slot",
                 "mqtt"
             ])
         );
+        assert!(o["slot"].is_null(), "a single process has no slots: {o}");
+        assert!(o["backpressure_seconds"].is_number() && o["backpressure_ratio"].is_number(), "{o}");
+        assert!(num_or_null(&o["state_cache_hit_ratio"]), "{o}");
         assert!(o["operator"].is_string() && o["task"].is_string() && int(&o["subtask"]));
-        for k in ["records_in", "records_out", "state_cache_bytes", "spilled_entries"] {
+        for k in [
+            "records_in",
+            "records_out",
+            "state_cache_bytes",
+            "spilled_entries",
+            "state_cache_hits",
+            "state_cache_misses",
+        ] {
             assert!(int(&o[k]), "{k}: {o}");
         }
         assert!(o["in_per_second"].is_number() && o["out_per_second"].is_number());

@@ -94,6 +94,26 @@ pub struct WorkerArgs {
     /// The cluster's shared secret; the coordinator's must match.
     #[arg(long, value_name = "PATH")]
     pub cluster_token_file: Option<PathBuf>,
+    /// Serve this worker's own Prometheus metrics and JSON API on
+    /// `HOST:PORT` (or a port on 127.0.0.1); the coordinator's --http
+    /// serves the whole job. A non-loopback address needs --http-token.
+    #[arg(long, value_name = "ADDR", value_parser = super::http::http_addr)]
+    pub http: Option<SocketAddr>,
+    /// A file whose first line is the bearer token for --http (or set
+    /// RIVULET_HTTP_TOKEN).
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub http_token: Option<PathBuf>,
+}
+
+impl WorkerArgs {
+    /// The worker's HTTP endpoint settings, or `None` without `--http`.
+    ///
+    /// # Errors
+    /// [`rivulet::Error::Config`] naming `--http-token`.
+    pub fn http_config(&self) -> Result<Option<super::HttpConfig>, rivulet::Error> {
+        let Some(addr) = self.http else { return Ok(None) };
+        super::http::resolve(addr, self.http_token.as_deref(), Duration::ZERO).map(Some)
+    }
 }
 
 /// The cluster token from `--cluster-token-file`, if given.
@@ -129,9 +149,19 @@ pub fn credentials_from_files() -> rivulet::Result<()> {
 }
 
 /// Flags of the coordinator role that take a value: what is left of its
-/// command line is the job's arguments, sent to the workers.
-const COORDINATOR_FLAGS: [&str; 6] =
-    ["--listen", "--workers", "--checkpoint-store", "--worker-timeout", "--cluster-token-file", "--from-savepoint"];
+/// command line is the job's arguments, sent to the workers. The HTTP
+/// endpoint's flags are the coordinator's own too.
+const COORDINATOR_FLAGS: [&str; 9] = [
+    "--listen",
+    "--workers",
+    "--checkpoint-store",
+    "--worker-timeout",
+    "--cluster-token-file",
+    "--from-savepoint",
+    "--http",
+    "--http-token",
+    "--http-linger",
+];
 
 /// The job's arguments from the arguments after `coordinator`: the
 /// coordinator's own flags (`--flag VALUE` and `--flag=VALUE`) removed.

@@ -39,6 +39,31 @@ pub fn http_addr(text: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("`{t}` is not an address: give IP:PORT (e.g. 127.0.0.1:9464, 0.0.0.0:9464) or a port"))
 }
 
+/// Parses `--url`: `http://HOST:PORT/` (a path after the port is
+/// ignored; `https` is not served), resolved to an address.
+///
+/// # Errors
+/// A message saying what is expected.
+pub fn http_url(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let rest = t.strip_prefix("http://").ok_or_else(|| {
+        format!("`{t}` is not an http:// URL: give http://HOST:PORT/ (the endpoint serves plain HTTP)")
+    })?;
+    let hostport = rest.split('/').next().unwrap_or("");
+    if hostport.is_empty() {
+        return Err(format!("`{t}` names no host: give http://HOST:PORT/"));
+    }
+    let hostport = if hostport.contains(':') && !hostport.ends_with(']') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+        .map_err(|e| format!("`{t}`: cannot resolve {hostport}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{t}`: {hostport} resolves to no address"))
+}
+
 /// Reads the token from `file` (its first line), or from [`TOKEN_ENV`]
 /// when no file is given, and decides whether `addr` may be served.
 ///
@@ -79,6 +104,10 @@ mod tests {
         assert_eq!(http_addr("[::1]:1"), Ok("[::1]:1".parse().unwrap()));
         assert!(http_addr("host").is_err());
         assert!(http_addr("70000").is_err());
+        assert_eq!(http_url("http://127.0.0.1:9464/"), Ok("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(http_url("http://127.0.0.1:1/api"), Ok("127.0.0.1:1".parse().unwrap()));
+        assert!(http_url("https://127.0.0.1:1/").is_err());
+        assert!(http_url("127.0.0.1:1").is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub(crate) fn run(a: &StatusArgs) -> anyhow::Result<()> {
         }
         None => std::env::var(rivulet_agent::args::TOKEN_ENV).ok(),
     };
-    let body = get(a.http, "/api/v1/job", token.as_deref())?;
+    let addr = a.url.unwrap_or(a.http);
+    let body = get(addr, "/api/v1/job", token.as_deref())?;
     if a.json {
         println!("{body}");
         return Ok(());
@@ -89,12 +90,29 @@ fn render(job: &Value) -> String {
         job["watermark_ms"].as_i64().map_or("none yet".to_string(), |w| format!("{w} ms")),
         secs(&job["watermark_lag_seconds"])
     ));
+    if let Some(cl) = job.get("cluster").filter(|c| c.is_object()) {
+        out.push_str(&format!(
+            "workers: {} of {} alive, generation {}\n",
+            n(&cl["workers_alive"]),
+            n(&cl["slots"]),
+            n(&cl["generation"])
+        ));
+    }
     let c = &job["checkpoints"];
-    out.push_str(&format!("checkpoints: {} complete, {} failed\n", n(&c["completed"]), n(&c["failed"])));
+    let last = match c["last_complete_ms"].as_i64() {
+        Some(ms) => {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            format!("last complete {:.1} s ago", (now - ms).max(0) as f64 / 1e3)
+        }
+        None => "none complete yet".to_string(),
+    };
+    out.push_str(&format!("checkpoints: {} complete, {} failed, {last}\n", n(&c["completed"]), n(&c["failed"])));
     out.push_str("operators:\n");
     for o in job["operators"].as_array().into_iter().flatten() {
+        let slot = o["slot"].as_u64().map_or(String::new(), |s| format!(" slot {s}"));
         out.push_str(&format!(
-            "  {:<12} subtask {:<3} in {:>12} ({:>10})  out {:>12} ({:>10})\n",
+            "  {:<12} subtask {:<3}{slot} in {:>12} ({:>10})  out {:>12} ({:>10})\n",
             s(&o["operator"]),
             n(&o["subtask"]),
             n(&o["records_in"]),

@@ -2,8 +2,10 @@
 //! shapes are documented in the README; a cluster's coordinator will
 //! serve the same documents with a `nodes` list covering every worker.
 
+use super::view::{now, Now};
 use super::{process, Shared};
-use rivulet::metrics::{Metrics, TaskSnapshot};
+use crate::endpoint::Role;
+use rivulet::metrics::TaskSnapshot;
 use serde_json::{json, Value};
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -19,34 +21,40 @@ struct Sample {
     at: Instant,
     records_in: u64,
     records_out: u64,
-    /// Per task name: (records in, records out).
-    tasks: Vec<(String, u64, u64)>,
+    /// Per task name: (records in, records out, ns blocked on backpressure).
+    tasks: Vec<(String, u64, u64, u64)>,
 }
 
 impl Rates {
-    pub(crate) fn sample(&mut self, m: &Metrics) {
-        let s = m.snapshot();
-        let tasks = m.tasks().into_iter().map(|t| (t.name, t.records_in, t.records_out)).collect();
+    pub(crate) fn sample(&mut self, now: &Now) {
+        let tasks =
+            now.tasks.iter().map(|(_, t)| (t.name.clone(), t.records_in, t.records_out, t.backpressure_ns)).collect();
         self.prev = self.last.take();
-        self.last = Some(Sample { at: Instant::now(), records_in: s.records_in, records_out: s.records_out, tasks });
+        self.last = Some(Sample {
+            at: Instant::now(),
+            records_in: now.totals.records_in,
+            records_out: now.totals.records_out,
+            tasks,
+        });
     }
 
-    /// Per second between the last two samples: (in, out) of the job, or
-    /// of the task `name`.
-    fn per_second(&self, name: Option<&str>) -> (f64, f64) {
-        let (Some(p), Some(l)) = (&self.prev, &self.last) else { return (0.0, 0.0) };
+    /// Per second between the last two samples: (in, out, share of the
+    /// time blocked on backpressure) of the job, or of the task `name`.
+    fn per_second(&self, name: Option<&str>) -> (f64, f64, f64) {
+        let (Some(p), Some(l)) = (&self.prev, &self.last) else { return (0.0, 0.0, 0.0) };
         let dt = l.at.duration_since(p.at).as_secs_f64();
         if dt <= 0.0 {
-            return (0.0, 0.0);
+            return (0.0, 0.0, 0.0);
         }
         let (a, b) = match name {
-            None => ((p.records_in, p.records_out), (l.records_in, l.records_out)),
+            None => ((p.records_in, p.records_out, 0), (l.records_in, l.records_out, 0)),
             Some(n) => {
-                let find = |s: &Sample| s.tasks.iter().find(|t| t.0 == n).map_or((0, 0), |t| (t.1, t.2));
+                let find = |s: &Sample| s.tasks.iter().find(|t| t.0 == n).map_or((0, 0, 0), |t| (t.1, t.2, t.3));
                 (find(p), find(l))
             }
         };
-        (b.0.saturating_sub(a.0) as f64 / dt, b.1.saturating_sub(a.1) as f64 / dt)
+        let d = |x: u64, y: u64| y.saturating_sub(x) as f64 / dt;
+        (d(a.0, b.0), d(a.1, b.1), (d(a.2, b.2) / 1e9).min(1.0))
     }
 }
 
@@ -65,16 +73,19 @@ fn started_ms(shared: &Shared) -> i64 {
 /// `/api/v1/job`.
 pub(crate) fn job(shared: &Shared, rates: &Rates) -> Value {
     let m = &shared.job.metrics;
-    let s = m.snapshot();
+    let n = now(shared);
+    let s = n.totals;
     let c = m.checkpoint_log.totals();
-    let (rin, rout) = rates.per_second(None);
-    let mut tasks = m.tasks();
+    let (rin, rout, _) = rates.per_second(None);
+    let mut tasks = n.tasks.clone();
     // Operators in the order of their ids: data-flow order for a chain.
-    tasks.sort_by_key(|t| (op_id(&t.operator), t.subtask));
-    let operators: Vec<Value> = tasks.iter().map(|t| operator(t, rates)).collect();
-    let wm = m.watermark_ms();
+    tasks.sort_by_key(|(_, t)| (t.vertex, t.subtask));
+    let operators: Vec<Value> = tasks.iter().map(|(slot, t)| operator(*slot, t, rates)).collect();
+    let edges: Vec<Value> = n.edges.iter().map(|(a, b)| json!({ "from": a, "to": b })).collect();
+    let wm = n.watermark;
     json!({
         "name": shared.job.name,
+        "role": role(shared),
         "state": shared.state().name(),
         "started_ms": started_ms(shared),
         "uptime_seconds": shared.started.elapsed().as_secs_f64(),
@@ -88,27 +99,44 @@ pub(crate) fn job(shared: &Shared, rates: &Rates) -> Value {
             "last_complete_ms": c.last_complete_ms,
         },
         "operators": operators,
+        "edges": edges,
+        "cluster": n.cluster.as_ref().map(|cl| json!({
+            "generation": cl.generation,
+            "slots": cl.slots,
+            "workers_alive": cl.alive(),
+            "deployed": cl.deployed,
+        })),
     })
 }
 
-/// The number in an operator label (`window-3` → 3).
-fn op_id(operator: &str) -> u32 {
-    operator.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).unwrap_or(u32::MAX)
+fn role(shared: &Shared) -> &'static str {
+    match shared.job.role {
+        Role::Single => "single-process",
+        Role::Coordinator(_) => "coordinator",
+        Role::Worker { .. } => "worker",
+    }
 }
 
-fn operator(t: &TaskSnapshot, rates: &Rates) -> Value {
-    let (rin, rout) = rates.per_second(Some(&t.name));
+fn operator(slot: Option<u16>, t: &TaskSnapshot, rates: &Rates) -> Value {
+    let (rin, rout, blocked) = rates.per_second(Some(&t.name));
+    let lookups = t.cache_hits + t.cache_misses;
     json!({
         "operator": t.operator,
         "subtask": t.subtask,
         "task": t.name,
+        "slot": slot,
         "records_in": t.records_in,
         "records_out": t.records_out,
         "in_per_second": rin,
         "out_per_second": rout,
+        "backpressure_seconds": t.backpressure_ns as f64 / 1e9,
+        "backpressure_ratio": blocked,
         "watermark_ms": t.watermark,
         "watermark_lag_seconds": lag_seconds(t.watermark),
         "state_cache_bytes": t.state_cache_bytes,
+        "state_cache_hits": t.cache_hits,
+        "state_cache_misses": t.cache_misses,
+        "state_cache_hit_ratio": (lookups > 0).then(|| t.cache_hits as f64 / lookups as f64),
         "spilled_entries": t.spilled_entries,
         "mqtt": t.health.map(|h| json!({
             "connected": h.connected,
@@ -184,21 +212,67 @@ pub(crate) fn results(shared: &Shared) -> Vec<u8> {
     out
 }
 
-/// `/api/v1/nodes`: this process (a cluster's coordinator lists each
-/// worker).
+/// `/api/v1/nodes`: this process, and on a coordinator every worker slot
+/// that joined (up or down, with its last report).
 pub(crate) fn nodes(shared: &Shared) -> Value {
-    json!({
-        "nodes": [{
-            "id": "local",
-            "host": process::hostname(),
-            "pid": std::process::id(),
-            "role": "single-process",
-            "state": "up",
-            "started_ms": started_ms(shared),
-            "uptime_seconds": shared.started.elapsed().as_secs_f64(),
-            "rss_bytes": process::rss_bytes(),
-            "cpu_seconds": process::cpu_seconds(),
-            "tasks": shared.job.metrics.tasks().len(),
-        }]
-    })
+    let m = &shared.job.metrics;
+    let mut this = json!({
+        "id": match shared.job.role {
+            Role::Single => "local".to_string(),
+            Role::Coordinator(_) => "coordinator".to_string(),
+            Role::Worker { slot } => format!("worker-{slot}"),
+        },
+        "host": process::hostname(),
+        "pid": std::process::id(),
+        "role": role(shared),
+        "state": "up",
+        "started_ms": started_ms(shared),
+        "uptime_seconds": shared.started.elapsed().as_secs_f64(),
+        "rss_bytes": process::rss_bytes(),
+        "cpu_seconds": process::cpu_seconds(),
+        "tasks": m.tasks().len(),
+    });
+    if let Role::Worker { slot } = shared.job.role {
+        this["slot"] = json!(slot);
+        this["state_disk_bytes"] = json!(m.state_disk_bytes());
+    }
+    let mut nodes = vec![this];
+    if let Role::Coordinator(view) = &shared.job.role {
+        let c = view.snapshot();
+        let now = now_ms();
+        for w in &c.workers {
+            let r = w.report.as_ref();
+            nodes.push(json!({
+                "id": format!("worker-{}", w.slot),
+                "role": "worker",
+                "slot": w.slot,
+                "state": if w.alive { "up" } else { "down" },
+                "address": w.peer,
+                "data_address": w.data_addr,
+                "http": r.and_then(|r| r.http.clone()),
+                "joined_ms": w.joined_ms,
+                "last_heartbeat_ms": w.last_heard_ms,
+                "last_heartbeat_age_seconds": (now - w.last_heard_ms).max(0) as f64 / 1e3,
+                "lost_ms": w.lost_ms,
+                "generation": r.map(|r| r.generation),
+                "deployed": c.deployed.contains(&w.slot) && w.alive,
+                "rss_bytes": r.and_then(|r| r.rss_bytes),
+                "cpu_seconds": r.and_then(|r| r.cpu_seconds),
+                "state_disk_bytes": r.and_then(|r| r.state_disk_bytes),
+                "records_in": r.map(|r| r.records_in),
+                "records_out": r.map(|r| r.records_out),
+                "tasks": r.map(|r| r.tasks.iter().map(|t| t.name.clone()).collect::<Vec<_>>()),
+            }));
+        }
+        // Slots that never joined are listed as down too.
+        for slot in 0..c.slots {
+            if !c.workers.iter().any(|w| w.slot == slot) {
+                nodes.push(json!({
+                    "id": format!("worker-{slot}"), "role": "worker", "slot": slot, "state": "down",
+                    "address": null, "last_heartbeat_ms": null, "generation": null, "deployed": false,
+                }));
+            }
+        }
+    }
+    json!({ "nodes": nodes })
 }

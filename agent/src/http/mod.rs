@@ -11,6 +11,7 @@ mod api;
 mod page;
 mod process;
 mod prom;
+mod view;
 
 use crate::args::HttpConfig;
 use rivulet::metrics::Metrics;
@@ -60,6 +61,8 @@ pub struct JobInfo {
     /// Names of the columns of the rows the sink writes (CSV), for
     /// `/api/v1/results`.
     pub result_columns: Vec<&'static str>,
+    /// Which process of the job this is.
+    pub role: crate::endpoint::Role,
 }
 
 /// Shared by the server thread and the job's side.
@@ -155,7 +158,7 @@ impl Drop for Endpoint {
 
 fn serve(shared: &Shared, server: &tiny_http::Server, stop: &AtomicBool) {
     let mut rates = api::Rates::default();
-    rates.sample(&shared.job.metrics);
+    rates.sample(&view::now(shared));
     let mut next_sample = Instant::now() + SAMPLE_EVERY;
     while !stop.load(Ordering::Relaxed) {
         let wait = next_sample.saturating_duration_since(Instant::now());
@@ -168,7 +171,7 @@ fn serve(shared: &Shared, server: &tiny_http::Server, stop: &AtomicBool) {
             }
         }
         if Instant::now() >= next_sample {
-            rates.sample(&shared.job.metrics);
+            rates.sample(&view::now(shared));
             next_sample = Instant::now() + SAMPLE_EVERY;
         }
     }

@@ -224,7 +224,16 @@ fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
         .into());
     }
     // Checks the job's flags here, before any worker is asked to.
+    let http = a.engine.http_config()?;
     settings(a)?;
+    let view = rivulet::cluster::ClusterView::new();
+    let served = rivulet_agent::endpoint::serve_as(
+        http.as_ref(),
+        "sensor-average",
+        view.metrics.clone(),
+        &RESULT_COLUMNS,
+        rivulet_agent::endpoint::Role::Coordinator(view.clone()),
+    )?;
     let argv: Vec<String> = std::env::args().skip_while(|s| s != "coordinator").skip(1).collect();
     let opts = CoordinatorOptions {
         listen: c.listen,
@@ -234,8 +243,11 @@ fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
         token: cluster_token(c.cluster_token_file.as_ref())?,
         job_args: job_args(&argv),
         from_savepoint: c.from_savepoint.clone(),
+        view,
     };
-    let out = rivulet::cluster::run_coordinator(&opts, &build_in_cluster)?;
+    let out = rivulet::cluster::run_coordinator(&opts, &build_in_cluster);
+    served.finish(out.is_ok());
+    let out = out?;
     if out.already_finished {
         eprintln!("sensor-average: the job in this checkpoint store already finished; its output is complete");
     } else {
@@ -244,6 +256,7 @@ fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
             out.finished_at.epoch, out.checkpoints, out.generations
         );
     }
+    served.linger(&std::sync::atomic::AtomicBool::new(false));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -255,6 +268,15 @@ fn savepoint(s: &SavepointArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    let http = w.http_config()?;
+    let metrics = std::sync::Arc::new(rivulet::metrics::Metrics::default());
+    let served = rivulet_agent::endpoint::serve_as(
+        http.as_ref(),
+        "sensor-average",
+        metrics.clone(),
+        &RESULT_COLUMNS,
+        rivulet_agent::endpoint::Role::Worker { slot: w.slot },
+    )?;
     let opts = WorkerOptions {
         job: "sensor-average".into(),
         coordinator: w.coordinator.clone(),
@@ -263,8 +285,12 @@ fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
         listen: w.listen,
         advertise: w.advertise.clone(),
         token: cluster_token(w.cluster_token_file.as_ref())?,
+        metrics,
+        http: served.addr().map(|a| format!("http://{a}/")),
     };
-    rivulet::cluster::run_worker(&opts, &build_in_cluster)?;
+    let out = rivulet::cluster::run_worker(&opts, &build_in_cluster);
+    served.finish(out.is_ok());
+    out?;
     Ok(ExitCode::SUCCESS)
 }
 

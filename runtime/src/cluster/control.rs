@@ -86,8 +86,13 @@ pub(crate) enum ToCoord {
     Refused { generation: u64, reason: String, fatal: bool },
     /// What the worker uploaded for an epoch (sent before the acks of it).
     Uploaded { generation: u64, epoch: u64, deltas: Vec<DeltaRef>, outputs: Vec<OutputRef> },
-    /// A task's report.
+    /// A task's checkpoint report.
     Report { generation: u64, report: ToCoordinator },
+    /// The worker's counters (records in and out per task, watermarks,
+    /// state, backpressure, memory), every [`super::view::REPORT_EVERY`]
+    /// while a deployment runs; also what the coordinator's health view
+    /// hears as the worker's heartbeat.
+    Stats { report: super::view::WorkerReport },
 }
 
 /// The sending half of a control link.

@@ -38,6 +38,9 @@ pub struct CoordinatorOptions {
     /// Start from this savepoint (a store URL written by `savepoint`) when
     /// the checkpoint store holds no checkpoint of the job yet.
     pub from_savepoint: Option<String>,
+    /// Where the coordinator keeps what it knows of the job for its HTTP
+    /// endpoint (workers, their counters, checkpoints, results).
+    pub view: Arc<super::ClusterView>,
 }
 
 /// How the job ended.
@@ -60,6 +63,8 @@ type Outputs = Vec<(u16, Box<dyn Output>)>;
 struct Member {
     tx: CtlTx<ToWorker>,
     data_addr: String,
+    /// Where its control link comes from.
+    peer: String,
     conn: u64,
     /// Keeps the control link up.
     _link: Link,
@@ -94,7 +99,7 @@ pub fn run_coordinator(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result
     let mut sinks: Vec<SinkOut> =
         outputs.into_iter().map(|(id, output)| SinkOut { id, output, recovered: false }).collect();
     if let Some(at) = store.finished()? {
-        publish_pending(&store, store.newest_generation()?, &mut sinks, Some(at))?;
+        publish_pending(&store, store.newest_generation()?, &mut sinks, Some(at), &opts.view.metrics)?;
         tracing::info!(epoch = at.epoch, "the job already finished");
         return Ok(ClusterOutcome { finished_at: at, generations: 0, checkpoints: 0, already_finished: true });
     }
@@ -138,6 +143,7 @@ fn probe(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result<(JobConfig, T
     )
     .map_err(Error::Cluster)?;
     let mut built = env.build()?;
+    opts.view.set_graph(opts.workers, built.metrics.edges());
     let tasks = built.tasks.iter().map(|t| (t.id, t.name.clone(), t.source)).collect();
     let outputs = built.cluster.as_mut().map(Wiring::take_outputs).unwrap_or_default();
     Ok((built.config, tasks, outputs))
@@ -192,7 +198,8 @@ fn join(stream: std::net::TcpStream, cfg: &LinkConfig, metrics: Arc<NetMetrics>,
     match rx.recv_timeout(Duration::from_secs(10))? {
         Some(ToCoord::Hello { slot, data_addr }) => {
             rx.forward((slot, conn), to.events.clone())?;
-            let _ = to.joins.send((slot, data_addr.clone(), Member { tx, data_addr, conn, _link: link }));
+            let peer = link.peer().to_owned();
+            let _ = to.joins.send((slot, data_addr.clone(), Member { tx, data_addr, peer, conn, _link: link }));
         }
         Some(ToCoord::Savepoint { to: url }) => {
             let _ = to.requests.send(Request { to: url, tx, _link: link });
@@ -316,7 +323,7 @@ impl Cluster<'_> {
         let generation = self.store.claim_generation()?;
         self.generations += 1;
         let latest = self.store.latest()?;
-        publish_pending(&self.store, generation, &mut self.sinks, latest)?;
+        publish_pending(&self.store, generation, &mut self.sinks, latest, &self.opts.view.metrics)?;
         Ok((generation, latest))
     }
 
@@ -350,6 +357,7 @@ impl Cluster<'_> {
         }
         for s in lost {
             self.members.remove(&s);
+            self.opts.view.lost(s);
         }
     }
 
@@ -368,6 +376,7 @@ impl Cluster<'_> {
                 continue;
             }
             tracing::info!(slot, data = %addr, "worker joined");
+            self.opts.view.joined(slot, &addr, &m.peer);
             if self.members.insert(slot, m).is_some() {
                 rejoined.push(slot);
             }
@@ -385,10 +394,15 @@ impl Cluster<'_> {
                 continue;
             }
             match msg {
-                Ok(m) => out.push((slot, Some(m))),
+                Ok(ToCoord::Stats { report }) => self.opts.view.heard(slot, Some(report)),
+                Ok(m) => {
+                    self.opts.view.heard(slot, None);
+                    out.push((slot, Some(m)));
+                }
                 Err(e) => {
                     tracing::warn!(slot, error = %e, "worker lost");
                     self.members.remove(&slot);
+                    self.opts.view.lost(slot);
                     out.push((slot, None));
                 }
             }
@@ -433,6 +447,7 @@ impl Cluster<'_> {
             store_url: self.opts.store_url.clone(),
         };
         self.broadcast(ToWorker::Deploy(deploy));
+        self.opts.view.deployed(generation, slots.iter().map(|(s, _)| *s).collect());
         let mut ready = 0;
         let deadline = Instant::now() + Duration::from_secs(120);
         while ready < slots.len() {
@@ -450,6 +465,7 @@ impl Cluster<'_> {
                         if fatal {
                             tracing::error!(slot, "worker refused: {reason}");
                             self.members.remove(&slot);
+                            self.opts.view.lost(slot);
                         }
                         return Ok(GenEnd::Failed(format!("worker {slot} could not deploy: {reason}")));
                     }
@@ -470,7 +486,10 @@ impl Cluster<'_> {
             machine.add_task(*id, *source);
         }
         let mut uploads: BTreeMap<u64, (Vec<DeltaRef>, Vec<OutputRef>)> = BTreeMap::new();
-        let mut triggered: BTreeMap<u64, Instant> = BTreeMap::new();
+        // Per epoch: when it was triggered, and the bytes it uploaded.
+        let mut timing: BTreeMap<u64, (Instant, u64)> = BTreeMap::new();
+        let opts = self.opts;
+        let log = &opts.view.metrics.checkpoint_log;
         let mut finished_at = None;
         let start = Instant::now();
         let mut inputs: Vec<Input> = vec![Input::Tick];
@@ -484,26 +503,31 @@ impl Cluster<'_> {
                 for action in actions {
                     match action {
                         Action::Trigger { epoch } => {
-                            triggered.insert(epoch, Instant::now());
-                            self.broadcast(ToWorker::Trigger { generation, epoch });
+                            timing.insert(epoch, (Instant::now(), 0));
+                            log.triggered(epoch);
+                            self.broadcast(ToWorker::Trigger { generation, epoch })
                         }
                         Action::WriteCompleteMarker { epoch, finished } => {
                             let (deltas, outputs) = uploads.remove(&epoch).unwrap_or_default();
+                            let bytes = deltas.iter().map(|d| d.bytes).chain(outputs.iter().map(|o| o.bytes)).sum();
+                            timing.entry(epoch).or_insert((Instant::now(), 0)).1 = bytes;
                             let records = outputs.iter().map(output_record).collect::<Result<Vec<_>>>()?;
-                            let bytes: u64 = deltas.iter().map(|d| d.bytes).sum::<u64>()
-                                + outputs.iter().map(|o| o.bytes).sum::<u64>();
                             let at = self.store.commit_epoch(generation, epoch, deltas, records)?;
                             self.checkpoints += 1;
-                            let took = triggered.remove(&epoch).map(|t| t.elapsed());
-                            triggered.retain(|e, _| *e > epoch);
-                            tracing::info!(generation, epoch, uploaded_bytes = bytes, took = ?took, "checkpoint complete");
                             if finished {
                                 finished_at = Some(at);
                             }
                         }
                         Action::NotifyCommit { epoch } => {
                             let latest = self.store.latest()?;
-                            publish_pending(&self.store, generation, &mut self.sinks, latest)?;
+                            publish_pending(&self.store, generation, &mut self.sinks, latest, &self.opts.view.metrics)?;
+                            if let Some((at, bytes)) = timing.remove(&epoch) {
+                                let took = at.elapsed();
+                                tracing::info!(generation, epoch, uploaded_bytes = bytes, took = ?took, "checkpoint complete");
+                                log.completed(epoch, took, bytes);
+                                self.opts.view.metrics.checkpoints.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            timing.retain(|e, _| *e > epoch);
                             if let Some(at) = finished_at.filter(|a| a.epoch == epoch) {
                                 self.store.mark_finished(at)?;
                             }
@@ -511,6 +535,7 @@ impl Cluster<'_> {
                             let _ = self.maintenance.send(epoch);
                         }
                         Action::Abort { epoch, missing } => {
+                            log.failed(epoch);
                             return Ok(GenEnd::Failed(format!("epoch {epoch} timed out waiting for {missing:?}")));
                         }
                         Action::Fail { task, reason } => {
@@ -533,6 +558,9 @@ impl Cluster<'_> {
                 match msg {
                     None => return Ok(GenEnd::Failed(format!("worker {slot} lost"))),
                     Some(ToCoord::Report { generation: g, report }) if g == generation => {
+                        if let crate::checkpoint::protocol::ToCoordinator::Ack(a) = &report {
+                            log.staged(a.epoch, a.staged.entries);
+                        }
                         inputs.push(Input::Report(report.in_generation(Generation(generation))));
                     }
                     Some(ToCoord::Uploaded { generation: g, epoch, deltas, outputs }) if g == generation => {
@@ -606,9 +634,10 @@ fn publish_pending(
     generation: u64,
     sinks: &mut [SinkOut],
     latest: Option<Committed>,
+    metrics: &crate::metrics::Metrics,
 ) -> Result<()> {
     for s in sinks.iter_mut() {
-        if let Err(e) = publish_sink(store, generation, s, latest) {
+        if let Err(e) = publish_sink(store, generation, s, latest, metrics) {
             // Brought back to its last recorded publish before the next try.
             s.recovered = false;
             return Err(e);
@@ -617,7 +646,13 @@ fn publish_pending(
     Ok(())
 }
 
-fn publish_sink(store: &CheckpointStore, generation: u64, s: &mut SinkOut, latest: Option<Committed>) -> Result<()> {
+fn publish_sink(
+    store: &CheckpointStore,
+    generation: u64,
+    s: &mut SinkOut,
+    latest: Option<Committed>,
+    metrics: &crate::metrics::Metrics,
+) -> Result<()> {
     {
         let published = store.published(s.id)?;
         if !s.recovered {
@@ -653,7 +688,11 @@ fn publish_sink(store: &CheckpointStore, generation: u64, s: &mut SinkOut, lates
             }
             refs.sort_by_key(|r| r.part);
             for r in &refs {
-                s.output.publish(&store.read_output(r)?)?;
+                let rows = store.read_output(r)?;
+                if metrics.results.is_enabled() {
+                    metrics.results.push(&rows);
+                }
+                s.output.publish(&rows)?;
             }
             let record = s.output.end_epoch()?;
             store.put_published(generation, s.id, &Published { epoch: meta.epoch, record })?;

@@ -28,9 +28,11 @@
 
 mod control;
 mod coordinator;
+mod view;
 mod worker;
 
 pub use coordinator::{run_coordinator, ClusterOutcome, CoordinatorOptions};
+pub use view::{ClusterSnapshot, ClusterView, WorkerReport, WorkerView, REPORT_EVERY};
 pub use worker::{request_savepoint, run_worker, WorkerOptions};
 
 use crate::checkpoint::TaskId;
@@ -88,11 +90,14 @@ pub(crate) struct Wiring {
     outputs: Vec<(u16, Box<dyn Output>)>,
     /// Where sources mirror their ingest logs (in a worker).
     pub(crate) mirror: Option<crate::state::MirrorSpec>,
+    /// The counters the job's tasks register in (a worker keeps one set
+    /// across deployments); `None`: fresh ones.
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Wiring {
     pub(crate) fn new(me: Option<u16>, slots: Vec<u16>, links: BTreeMap<u16, Arc<Link>>, credits: u32) -> Self {
-        Wiring { me, slots, links, credits, outputs: Vec::new(), mirror: None }
+        Wiring { me, slots, links, credits, outputs: Vec::new(), mirror: None, metrics: None }
     }
 
     /// The slot `task` runs on.

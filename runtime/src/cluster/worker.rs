@@ -40,6 +40,13 @@ pub struct WorkerOptions {
     pub advertise: Option<String>,
     /// The cluster token; `None` only on loopback.
     pub token: Option<ClusterToken>,
+    /// The counters every deployment's tasks register in (what this
+    /// worker's own HTTP endpoint serves, and what it reports to the
+    /// coordinator).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where this worker serves its own `/metrics`, told to the
+    /// coordinator (`None`: it does not).
+    pub http: Option<String>,
 }
 
 /// How one deployment ended.
@@ -103,6 +110,8 @@ pub fn request_savepoint(coordinator: &str, job: &str, token: Option<ClusterToke
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         advertise: None,
         token,
+        metrics: Arc::default(),
+        http: None,
     };
     let link = match dial_coordinator(&opts) {
         Ok(l) => l,
@@ -377,7 +386,9 @@ fn deployment(
         }
     };
     let slots: Vec<u16> = d.slots.iter().map(|(s, _)| *s).collect();
-    let wiring = Wiring::new(Some(opts.slot), slots, links, 16);
+    let mut wiring = Wiring::new(Some(opts.slot), slots, links, 16);
+    opts.metrics.clear_tasks();
+    wiring.metrics = Some(opts.metrics.clone());
     let built = build(&d.args, EnvMaker::new(|config| prepare(opts, &d, config, wiring)))
         .map_err(Error::Cluster)
         .and_then(Env::build);
@@ -413,6 +424,8 @@ fn deployment(
 /// A deployment's tasks at work.
 struct Running<'a> {
     slot: u16,
+    metrics: Arc<crate::metrics::Metrics>,
+    http: Option<String>,
     ctl: &'a CtlTx<ToCoord>,
     generation: u64,
     built_store: Arc<Store>,
@@ -450,6 +463,8 @@ impl<'a> Running<'a> {
         tracing::info!(slot = opts.slot, generation, tasks = live.len(), resumed_from = ?recovered.complete, "deployment running");
         Ok(Running {
             slot: opts.slot,
+            metrics: opts.metrics.clone(),
+            http: opts.http.clone(),
             ctl,
             generation,
             built_store: store,
@@ -474,8 +489,11 @@ impl<'a> Running<'a> {
 
     fn serve(&mut self, events: &Receiver<((), Result<ToWorker>)>) -> Result<Ended> {
         let g = Generation(self.generation);
+        let ticks = crossbeam_channel::tick(super::view::REPORT_EVERY);
+        self.send_stats()?;
         loop {
             select! {
+                recv(ticks) -> _ => self.send_stats()?,
                 recv(self.reports) -> r => {
                     let Ok(r) = r else { continue };
                     self.local_report(r)?;
@@ -502,6 +520,12 @@ impl<'a> Running<'a> {
                 }
             }
         }
+    }
+
+    /// Tells the coordinator this worker's counters.
+    fn send_stats(&self) -> Result<()> {
+        let report = super::view::WorkerReport::of(&self.metrics, self.generation, self.http.clone());
+        self.ctl.send(ToCoord::Stats { report })
     }
 
     fn local_report(&mut self, r: ToCoordinator) -> Result<()> {

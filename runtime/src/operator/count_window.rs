@@ -75,6 +75,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         self.task.state_cache_bytes.store(self.table.cached_bytes() as u64, relaxed);
         self.task.spilled_entries.store(self.table.spilled_entries(), relaxed);
+        let (hits, misses) = self.table.lookups();
+        self.task.cache_hits.store(hits, relaxed);
+        self.task.cache_misses.store(misses, relaxed);
         if !self.out.is_empty() {
             self.task.records_out.fetch_add(self.out.len() as u64, relaxed);
             self.down.batch(std::mem::take(&mut self.out))?;

@@ -155,6 +155,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
         self.task.records_out.store(self.output.emitted, Ordering::Relaxed);
         self.task.state_cache_bytes.store(self.table.cached_bytes() as u64, Ordering::Relaxed);
         self.task.spilled_entries.store(self.table.spilled_entries(), Ordering::Relaxed);
+        let (hits, misses) = self.table.lookups();
+        self.task.cache_hits.store(hits, Ordering::Relaxed);
+        self.task.cache_misses.store(misses, Ordering::Relaxed);
         Ok(())
     }
 

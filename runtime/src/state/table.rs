@@ -63,6 +63,10 @@ pub struct Table<K: Key, N: Namespace, V> {
     spilled: bool,
     /// Entries written to `spill` so far (for metrics).
     spilled_entries: u64,
+    /// Lookups answered from the cache (for metrics).
+    hits: u64,
+    /// Lookups that read the disk store (for metrics).
+    misses: u64,
     /// The epoch whose delta evicted dirty entries belong to.
     next_epoch: u64,
     what: String,
@@ -91,6 +95,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             backing,
             spilled: false,
             spilled_entries: 0,
+            hits: 0,
+            misses: 0,
             next_epoch,
             what: format!("state of operator {op}"),
             scratch: Vec::new(),
@@ -105,6 +111,12 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// Entries evicted to disk so far.
     pub fn spilled_entries(&self) -> u64 {
         self.spilled_entries
+    }
+
+    /// Lookups answered from the cache, and those that read the disk
+    /// store, so far.
+    pub fn lookups(&self) -> (u64, u64) {
+        (self.hits, self.misses)
     }
 
     /// Estimated bytes held in memory.
@@ -124,10 +136,15 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if self.bytes + self.entry_bytes > self.budget || self.worn() {
             self.make_room()?;
         }
-        let Self { map, backing, spilled, groups, op, what, bytes, entry_bytes, .. } = self;
+        let lower = self.lower_layers();
+        let Self { map, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, .. } = self;
         let slot = match map.entry((key.clone(), ns)) {
-            Entry::Occupied(e) => e.into_mut(),
+            Entry::Occupied(e) => {
+                *hits += 1;
+                e.into_mut()
+            }
             Entry::Vacant(e) => {
+                *misses += u64::from(lower);
                 let loaded = load(backing.as_ref(), *spilled, *groups, *op, what, key, &e.key().1)?;
                 *bytes += *entry_bytes;
                 let persisted = loaded.is_some();
@@ -145,7 +162,10 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A store error while reading a lower layer or spilling.
     pub fn get(&mut self, key: &K, ns: N) -> Result<Option<&V>> {
         let k = (key.clone(), ns);
-        if !self.map.contains_key(&k) {
+        if self.map.contains_key(&k) {
+            self.hits += 1;
+        } else {
+            self.misses += u64::from(self.lower_layers());
             let Some(loaded) = self.load(key, &k.1)? else {
                 return Ok(None);
             };

@@ -228,6 +228,7 @@ impl Plan {
     where
         T: Serialize + DeserializeOwned + Send + 'static,
     {
+        self.metrics.add_edge(src.vertex, dst.vertex);
         let (tx, rx) = crossbeam_channel::bounded(self.config.channel_capacity);
         match &self.cluster {
             None => Ok((tx, Some(rx))),
@@ -235,10 +236,21 @@ impl Plan {
         }
     }
 
-    /// The consumer that sends a task's output over `tx` to `dst`.
-    pub(crate) fn forward<T: Send + 'static>(&self, tx: Sender<Message<T>>, dst: TaskId) -> Box<dyn Consumer<T>> {
-        Box::new(Forward { tx, task: format!("task {dst}") })
+    /// The consumer that sends `src`'s output over `tx` to `dst`.
+    pub(crate) fn forward<T: Send + 'static>(
+        &self,
+        tx: Sender<Message<T>>,
+        src: TaskId,
+        dst: TaskId,
+    ) -> Box<dyn Consumer<T>> {
+        Box::new(Forward { tx, task: format!("task {dst}"), blocked: self.blocked(src) })
     }
+
+    /// The backpressure counter of task `src` (time its sends wait).
+    pub(crate) fn blocked(&self, src: TaskId) -> Arc<std::sync::atomic::AtomicU64> {
+        self.metrics.backpressure(src.vertex, src.subtask)
+    }
+
     pub(crate) fn ctx(&self, name: String, task: TaskId) -> TaskCtx {
         // `window-3-0` is subtask 0 of operator `window-3`; `source-1` and
         // `sink-4` have one subtask.
@@ -246,7 +258,11 @@ impl Plan {
             Some((op, _)) if name.matches('-').count() >= 2 => op,
             _ => name.as_str(),
         };
-        let task_metrics = self.metrics.task(&name, operator, task.subtask);
+        let task_metrics = if self.is_local(task) {
+            self.metrics.task(&name, operator, task.vertex, task.subtask)
+        } else {
+            self.metrics.unlisted_task(&name, operator, task.vertex, task.subtask)
+        };
         TaskCtx {
             task_metrics,
             name,
@@ -293,6 +309,8 @@ impl Plan {
             }
             c.add_output(id, output);
             if !c.is_local(task) {
+                // Named for the job graph's edges, counted where it runs.
+                self.metrics.unlisted_task(&name, &name, id, 0);
                 self.spawn(task, name, false, || Ok(()));
                 return Ok(());
             }
@@ -389,7 +407,10 @@ impl Env {
             None => (None, Recovered::default()),
         };
         let next_epoch = recovered.complete.map_or(1, |c| c + 1);
-        let metrics = Arc::new(Metrics::default());
+        let metrics = cluster.as_ref().and_then(|c| c.metrics.clone()).unwrap_or_default();
+        if let Some(dir) = &config.state_dir {
+            metrics.set_state_dir(dir);
+        }
         let coord = Coordinator::new(
             store.clone(),
             config.checkpoint_interval,

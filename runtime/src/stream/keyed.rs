@@ -95,7 +95,7 @@ where
                         r.extend(rx);
                     }
                     let task = format!("{name}-{op} (from upstream {})", up.index);
-                    Ok(Box::new(Partition::new(key.clone(), txs, groups, task)))
+                    Ok(Box::new(Partition::new(key.clone(), txs, groups, task, plan.blocked(up.task))))
                 })?;
                 for (i, inputs) in rxs.into_iter().enumerate() {
                     let task = TaskId::new(op, i);
@@ -157,7 +157,7 @@ where
                 for j in 0..p {
                     let (tx, rx) = plan.edge::<T>(TaskId::new(op, j), late_task)?;
                     rxs.extend(rx);
-                    l.1.push(Some(plan.forward(tx, late_task)));
+                    l.1.push(Some(plan.forward(tx, TaskId::new(op, j), late_task)));
                 }
                 plan.spawn_sink(id, sink, p, rxs)?;
             }

@@ -112,7 +112,7 @@ impl<T: Send + 'static> DataStream<T> {
                 count += 1;
                 let (tx, rx) = plan.edge::<T>(up.task, sink_task)?;
                 rxs.extend(rx);
-                Ok(plan.forward(tx, sink_task))
+                Ok(plan.forward(tx, up.task, sink_task))
             })?;
             plan.spawn_sink(id, sink, count, rxs)
         }));

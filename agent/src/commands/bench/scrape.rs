@@ -1,6 +1,6 @@
 //! `rivulet bench --http`: reads the endpoint while the job runs as the
 //! page and a Prometheus server would (every second: `/metrics` and the
-//! page's three API documents), so the figure includes serving them.
+//! page's four API documents), so the figure includes serving them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const PATHS: [&str; 4] = ["/metrics", "/api/v1/job", "/api/v1/results", "/api/v1/checkpoints"];
+const PATHS: [&str; 5] = ["/metrics", "/api/v1/job", "/api/v1/results", "/api/v1/checkpoints", "/api/v1/nodes"];
 
 pub(super) struct Reader {
     stop: Arc<AtomicBool>,

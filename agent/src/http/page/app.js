@@ -54,31 +54,96 @@ function renderJob(job) {
   $("uptime").textContent = "up " + secs(job.uptime_seconds);
   $("cp-count").textContent = num(job.checkpoints.completed) + (job.checkpoints.failed ? " (" + job.checkpoints.failed + " failed)" : "");
   $("cp-age").textContent = job.checkpoints.last_complete_ms ? "last " + secs((Date.now() - job.checkpoints.last_complete_ms) / 1000) + " ago" : "none yet";
-  // One box per operator, its subtasks summed, in data-flow order.
+  renderGraph(job);
+}
+
+// Columns by depth along the job graph's edges (sources first); each
+// operator a box listing its subtasks with their rates and the share of
+// time they spent blocked on backpressure.
+function renderGraph(job) {
   const ops = new Map();
   for (const t of job.operators) {
-    const o = ops.get(t.operator) || { name: t.operator, subtasks: 0, inRate: 0, outRate: 0, in: 0, out: 0, wm: null, lag: null, cache: 0, mqtt: null };
-    o.subtasks += 1; o.inRate += t.in_per_second; o.outRate += t.out_per_second; o.in += t.records_in; o.out += t.records_out;
-    o.cache += t.state_cache_bytes;
+    const o = ops.get(t.operator) || { name: t.operator, subs: [], inRate: 0, outRate: 0, in: 0, out: 0, wm: null, lag: null, cache: 0, hits: 0, misses: 0, mqtt: null, bp: 0 };
+    o.subs.push(t); o.inRate += t.in_per_second; o.outRate += t.out_per_second; o.in += t.records_in; o.out += t.records_out;
+    o.cache += t.state_cache_bytes; o.hits += t.state_cache_hits || 0; o.misses += t.state_cache_misses || 0;
+    o.bp = Math.max(o.bp, t.backpressure_ratio || 0);
     if (t.watermark_ms !== null && (o.wm === null || t.watermark_ms < o.wm)) { o.wm = t.watermark_ms; o.lag = t.watermark_lag_seconds; }
     if (t.mqtt) o.mqtt = t.mqtt;
     ops.set(t.operator, o);
   }
+  const edges = (job.edges || []).filter((e) => e.from !== e.to);
+  for (const e of edges) for (const n of [e.from, e.to]) if (!ops.has(n)) ops.set(n, { name: n, subs: [], inRate: 0, outRate: 0, in: 0, out: 0, wm: null, cache: 0, hits: 0, misses: 0, mqtt: null, bp: 0 });
+  const depth = new Map([...ops.keys()].map((k) => [k, 0]));
+  for (let round = 0; round < ops.size; round++) {
+    let moved = false;
+    for (const e of edges) if (depth.get(e.to) <= depth.get(e.from)) { depth.set(e.to, depth.get(e.from) + 1); moved = true; }
+    if (!moved) break;
+  }
+  const cols = [];
+  for (const [name, d] of depth) (cols[d] = cols[d] || []).push(ops.get(name));
   const g = $("graph");
   g.replaceChildren();
-  let first = true;
-  for (const o of ops.values()) {
-    if (!first) g.appendChild(el("span", { class: "arrow" }, "→"));
-    first = false;
-    const box = el("div", { class: "op", "data-operator": o.name });
-    box.appendChild(el("b", {}, o.name + (o.subtasks > 1 ? " ×" + o.subtasks : "")));
-    box.appendChild(el("div", {}, "in " + num(o.inRate) + "/s · out " + num(o.outRate) + "/s"));
-    box.appendChild(el("div", { class: "sub" }, num(o.in) + " in · " + num(o.out) + " out"));
-    if (o.wm !== null) box.appendChild(el("div", { class: "sub" }, "watermark lag " + secs(o.lag)));
-    if (o.cache) box.appendChild(el("div", { class: "sub" }, "state cache " + num(o.cache) + "B"));
-    if (o.mqtt) box.appendChild(el("div", { class: "sub" }, (o.mqtt.connected ? "connected" : "DISCONNECTED") + " · inflight " + o.mqtt.inflight + " · reconnects " + o.mqtt.reconnects));
-    g.appendChild(box);
+  cols.forEach((col, d) => {
+    if (d > 0) g.appendChild(el("span", { class: "arrow" }, "→"));
+    const c = el("div", { class: "col" });
+    for (const o of col) c.appendChild(opBox(o, edges));
+    g.appendChild(c);
+  });
+}
+
+function opBox(o, edges) {
+  const box = el("div", { class: "op" + (o.bp > 0.5 ? " hot" : ""), "data-operator": o.name });
+  box.appendChild(el("b", {}, o.name + (o.subs.length > 1 ? " ×" + o.subs.length : "")));
+  box.appendChild(el("div", {}, "in " + num(o.inRate) + "/s · out " + num(o.outRate) + "/s"));
+  box.appendChild(el("div", { class: "sub" }, num(o.in) + " in · " + num(o.out) + " out"));
+  const to = edges.filter((e) => e.from === o.name).map((e) => e.to);
+  if (to.length) box.appendChild(el("div", { class: "sub edges", "data-to": to.join(" ") }, "→ " + to.join(", ")));
+  if (o.wm !== null) box.appendChild(el("div", { class: "sub" }, "watermark lag " + secs(o.lag)));
+  if (o.cache) box.appendChild(el("div", { class: "sub" }, "state cache " + num(o.cache) + "B" + (o.hits + o.misses ? " · hit " + (100 * o.hits / (o.hits + o.misses)).toFixed(1) + " %" : "")));
+  if (o.mqtt) box.appendChild(el("div", { class: "sub" }, (o.mqtt.connected ? "connected" : "DISCONNECTED") + " · inflight " + o.mqtt.inflight + " · reconnects " + o.mqtt.reconnects));
+  if (o.subs.length) {
+    const t = el("table", { class: "subtasks" });
+    for (const s of o.subs) {
+      const bp = s.backpressure_ratio || 0;
+      const tr = el("tr", { class: "subtask" + (bp > 0.5 ? " hot" : ""), "data-task": s.task });
+      tr.appendChild(el("td", {}, "#" + s.subtask + (s.slot !== null && s.slot !== undefined ? " @w" + s.slot : "")));
+      tr.appendChild(el("td", {}, num(s.in_per_second) + "/s"));
+      const bar = el("td", { class: "bp", title: "time blocked on backpressure" });
+      const fill = el("span", { class: "bpbar" });
+      fill.style.width = Math.round(bp * 100) + "%";
+      bar.appendChild(fill);
+      bar.appendChild(el("span", { class: "bptext" }, (bp * 100).toFixed(0) + " %"));
+      tr.appendChild(bar);
+      t.appendChild(tr);
+    }
+    box.appendChild(t);
   }
+  return box;
+}
+
+function renderNodes(nodes) {
+  const workers = nodes.nodes.filter((n) => n.role === "worker" && n.id !== nodes.nodes[0].id);
+  $("workers-section").hidden = workers.length === 0;
+  if (!workers.length) return;
+  const t = $("workers");
+  t.replaceChildren();
+  const head = el("tr");
+  for (const c of ["slot", "state", "address", "last heartbeat", "generation", "RSS", "CPU", "state on disk", "records in"]) head.appendChild(el("th", {}, c));
+  t.appendChild(head);
+  for (const w of workers) {
+    const tr = el("tr", { class: "worker " + w.state, "data-slot": w.slot, "data-state": w.state });
+    const cells = [
+      "worker " + w.slot, w.state, w.address || "–",
+      w.last_heartbeat_age_seconds === undefined || w.last_heartbeat_age_seconds === null ? "–" : secs(w.last_heartbeat_age_seconds) + " ago",
+      w.generation === null || w.generation === undefined ? "–" : String(w.generation),
+      w.rss_bytes ? num(w.rss_bytes) + "B" : "–", w.cpu_seconds === null || w.cpu_seconds === undefined ? "–" : secs(w.cpu_seconds),
+      w.state_disk_bytes ? num(w.state_disk_bytes) + "B" : "–", num(w.records_in),
+    ];
+    for (const v of cells) tr.appendChild(el("td", {}, v));
+    t.appendChild(tr);
+  }
+  const up = workers.filter((w) => w.state === "up").length;
+  $("workers-title").textContent = "Workers (" + up + " of " + workers.length + " up)";
 }
 
 // A line chart: series is Map key -> [[x, y]...]; draws lines and the
@@ -176,8 +241,9 @@ function renderCheckpoints(cps) {
 
 async function tick() {
   try {
-    const [job, res, cps] = await Promise.all([get("/api/v1/job"), get("/api/v1/results"), get("/api/v1/checkpoints")]);
+    const [job, res, cps, nodes] = await Promise.all([get("/api/v1/job"), get("/api/v1/results"), get("/api/v1/checkpoints"), get("/api/v1/nodes")]);
     renderJob(job);
+    renderNodes(nodes);
     renderResults(res);
     renderCheckpoints(cps);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
