@@ -55,6 +55,8 @@ fn worker_options(job: &str, port: u16, slot: u16, state: &Path) -> WorkerOption
         listen: "127.0.0.1:0".parse().unwrap(),
         advertise: None,
         token: None,
+        metrics: std::sync::Arc::new(rivulet::metrics::Metrics::default()),
+        http: None,
     }
 }
 
@@ -72,6 +74,7 @@ fn workers_of_another_job_or_graph_are_refused_and_change_nothing() {
         token: None,
         job_args: vec![out.display().to_string()],
         from_savepoint: None,
+        view: rivulet::cluster::ClusterView::new(),
     };
     let coordinator = std::thread::spawn(move || run_coordinator(&opts, &same_job));
 

@@ -375,7 +375,7 @@ impl Manifest {
                 need(&s.access_key_id, "access_key_id")?;
                 need(&s.secret, "secret")?;
                 let url = s.url.as_deref().unwrap_or("");
-                if !url.strip_prefix("s3://").is_some_and(|b| !b.is_empty()) {
+                if url.strip_prefix("s3://").is_none_or(|b| b.is_empty()) {
                     return Err(invalid("checkpoint_store.url", format!("`{url}` is not s3://bucket[/prefix]")));
                 }
                 Ok(())

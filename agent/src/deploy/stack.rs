@@ -29,6 +29,7 @@ fn compose(spec: &Spec) -> Value {
     for s in &spec.services {
         let mut deploy = json!({
             "replicas": 1,
+            "endpoint_mode": "dnsrr",
             "restart_policy": {"condition": "on-failure", "delay": "2s"},
             "update_config": {"parallelism": 1, "order": "stop-first", "failure_action": "rollback"},
             "labels": {HASH_LABEL: spec.hash(s)},
@@ -60,7 +61,7 @@ fn compose(spec: &Spec) -> Value {
             svc["configs"] = s.configs.iter().map(|(c, t)| json!({"source": c, "target": t})).collect();
         }
         if let Some((published, target)) = s.publish {
-            svc["ports"] = json!([{"published": published, "target": target, "protocol": "tcp", "mode": "ingress"}]);
+            svc["ports"] = json!([{"published": published, "target": target, "protocol": "tcp", "mode": "host"}]);
         }
         services.insert(s.name.clone(), svc);
     }

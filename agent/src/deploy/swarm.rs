@@ -11,12 +11,12 @@ use super::spec::{Service, Spec, HASH_LABEL, NAMESPACE_LABEL};
 use anyhow::Context;
 use base64::Engine as _;
 use bollard::models::{
-    ConfigSpec, EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, Limit, Mount, MountType,
-    MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkAttachmentConfig, NetworkCreateRequest, SecretSpec,
-    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigOrderEnum,
-    TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile,
-    TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets, TaskSpecPlacement, TaskSpecResources,
-    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    ConfigSpec, EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum, Limit,
+    Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkAttachmentConfig,
+    NetworkCreateRequest, SecretSpec, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig,
+    ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecConfigs,
+    TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets, TaskSpecPlacement,
+    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::{
     ListConfigsOptions, ListNodesOptions, ListSecretsOptions, ListServicesOptions, ListVolumesOptions,
@@ -403,14 +403,19 @@ fn service_spec(
             order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
             ..Default::default()
         }),
-        endpoint_spec: s.publish.map(|(published, target)| EndpointSpec {
-            ports: Some(vec![EndpointPortConfig {
-                target_port: Some(i64::from(target)),
-                published_port: Some(i64::from(published)),
-                publish_mode: Some(EndpointPortConfigPublishModeEnum::INGRESS),
-                ..Default::default()
-            }]),
-            ..Default::default()
+        // DNS round robin: a service's name resolves to its task's own
+        // address, so connections need no virtual IP (IPVS) and a port is
+        // published on the node the task runs on.
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::DNSRR),
+            ports: s.publish.map(|(published, target)| {
+                vec![EndpointPortConfig {
+                    target_port: Some(i64::from(target)),
+                    published_port: Some(i64::from(published)),
+                    publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+                    ..Default::default()
+                }]
+            }),
         }),
         ..Default::default()
     }
@@ -444,19 +449,27 @@ async fn down_async(job: &str, purge: bool) -> anyhow::Result<Outcome> {
     // The network and volumes are in use until the tasks' containers are gone.
     let deadline = Instant::now() + Duration::from_secs(60);
     let net = format!("{job}_net");
+    // Until the engine no longer lists it: a removal it accepted may take
+    // a moment to show.
+    let mut removed = false;
     loop {
         let nets = docker
             .list_networks(Some(bollard::query_parameters::ListNetworksOptions { filters: Some(filter("name", &net)) }))
             .await?;
         let Some(n) = nets.into_iter().find(|n| n.name.as_deref() == Some(&net)) else { break };
         match docker.remove_network(n.id.as_deref().unwrap_or(&net)).await {
-            Ok(()) => {
+            Ok(()) if !removed => {
                 out.changes.push(format!("remove network {net}"));
-                break;
+                removed = true;
             }
+            Ok(()) => {}
             Err(e) if Instant::now() > deadline => return Err(e).with_context(|| format!("removing network {net}")),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(_) => {}
         }
+        if Instant::now() > deadline {
+            anyhow::bail!("network {net} is still listed {}s after its removal", 60);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for c in docker.list_configs(Some(ListConfigsOptions { filters: Some(by_label.clone()) })).await? {
         let name = c.spec.and_then(|s| s.name).unwrap_or_default();
