@@ -6,21 +6,7 @@ use rivulet::metrics::Metrics;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Which process of a job the endpoint serves.
-#[derive(Debug, Clone, Default)]
-pub enum Role {
-    /// The whole job runs in this process.
-    #[default]
-    Single,
-    /// A cluster's coordinator: it serves the whole job's view, gathered
-    /// from the workers' reports.
-    Coordinator(Arc<rivulet::cluster::ClusterView>),
-    /// A worker slot: its own tasks only.
-    Worker {
-        /// Its slot.
-        slot: u16,
-    },
-}
+pub use crate::role::Role;
 
 /// The endpoint of a job, if one was asked for; dropping it stops it.
 pub struct Served {

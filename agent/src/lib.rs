@@ -14,4 +14,5 @@ pub mod endpoint;
 pub mod exit;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod role;
 pub mod seed;

@@ -4,7 +4,7 @@
 
 use super::view::{now, Now};
 use super::{process, Shared};
-use crate::endpoint::Role;
+use crate::role::Role;
 use rivulet::metrics::TaskSnapshot;
 use serde_json::{json, Value};
 use std::time::{Instant, UNIX_EPOCH};

@@ -62,7 +62,7 @@ pub struct JobInfo {
     /// `/api/v1/results`.
     pub result_columns: Vec<&'static str>,
     /// Which process of the job this is.
-    pub role: crate::endpoint::Role,
+    pub role: crate::role::Role,
 }
 
 /// Shared by the server thread and the job's side.

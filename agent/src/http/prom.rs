@@ -20,7 +20,7 @@ pub(crate) fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     let now = super::view::now(shared);
     let disk = match shared.job.role {
-        crate::endpoint::Role::Coordinator(_) => None,
+        crate::role::Role::Coordinator(_) => None,
         _ => shared.job.metrics.state_disk_bytes(),
     };
     registry.register_collector(Box::new(JobCollector { metrics: shared.job.metrics.clone(), now, disk }));

@@ -3,7 +3,7 @@
 //! workers' reports. `/metrics`, the API and the rates all read it.
 
 use super::Shared;
-use crate::endpoint::Role;
+use crate::role::Role;
 use rivulet::cluster::ClusterSnapshot;
 use rivulet::metrics::{Snapshot, TaskSnapshot};
 
