@@ -440,7 +440,7 @@ fn count_files(dir: &Path, suffix: &str) -> usize {
 #[test]
 fn the_store_keeps_what_restores_need_and_restores_from_materialisations() {
     let dir = tempfile::tempdir().unwrap();
-    let input = input(dir.path(), 2_500_000);
+    let input = input(dir.path(), 5_000_000);
     let want = expected(dir.path(), &input, 1);
     let mut c = Cluster::new(dir.path(), &input, 2, 4);
     c.interval = "10ms".into();
