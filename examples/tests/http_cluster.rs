@@ -12,35 +12,14 @@
 #[path = "../../agent/tests/support/http.rs"]
 mod http;
 
-use http::{get, sample, wait_for, Job};
+use http::{get, promtool_check, sample, wait_for, Job};
 use serde_json::Value;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
 const LIMIT: Duration = Duration::from_secs(180);
-
-fn promtool_check(text: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = child.unwrap_or_else(|e| {
-        panic!("promtool is not installed ({e}): `apt-get install -y prometheus` (scripts/test.sh installs it)")
-    });
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics refused the exposition:\n{}{}\n--- metrics ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The `rivulet` binary, built beside this package's binaries by the
 /// workspace.
