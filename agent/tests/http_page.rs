@@ -9,29 +9,7 @@
 mod support;
 
 use std::process::Command;
-use support::http::Job;
-
-fn chromium() -> &'static str {
-    for c in ["chromium", "chromium-browser"] {
-        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
-            return c;
-        }
-    }
-    panic!("chromium is not installed: `apt-get install -y chromium` (scripts/test.sh installs it)");
-}
-
-/// The DOM after the page's script ran for a while (virtual time, so a
-/// loaded machine gets the same number of polls).
-fn dump_dom(browser: &str, url: &str, profile: &std::path::Path) -> String {
-    let out = Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--virtual-time-budget=5000", "--dump-dom", url])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::http::{chromium, dump_dom, phone_screenshot, Job};
 
 /// The text of the element with id `id`.
 fn text_of(dom: &str, id: &str) -> String {
@@ -44,7 +22,7 @@ fn text_of(dom: &str, id: &str) -> String {
 
 #[test]
 fn the_page_renders_the_job_and_its_results() {
-    let browser = chromium();
+    chromium();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rivulet"));
     cmd.args(["run", "--generated", "--events", "100000000000", "--sensors", "12", "--http", "127.0.0.1:0"])
@@ -56,7 +34,7 @@ fn the_page_renders_the_job_and_its_results() {
     let job = Job::start(cmd);
     let url = format!("http://{}/", job.addr);
 
-    let first = dump_dom(browser, &url, &dir.path().join("profile"));
+    let first = dump_dom(&url, &dir.path().join("profile"));
     assert!(first.contains("data-operator=\"source-1\""), "no source in the graph:\n{first}");
     assert!(first.contains("data-operator=\"window-"), "no window operator in the graph:\n{first}");
     assert!(first.contains("data-operator=\"sink-"), "no sink in the graph:\n{first}");
@@ -67,20 +45,11 @@ fn the_page_renders_the_job_and_its_results() {
     assert!(first.contains("<td>s000"), "no rows in the latest window's table:\n{first}");
     assert_eq!(text_of(&first, "job-state"), "running");
 
-    let second = dump_dom(browser, &url, &dir.path().join("profile"));
+    let second = dump_dom(&url, &dir.path().join("profile"));
     let (a, b) = (text_of(&first, "events-in"), text_of(&second, "events-in"));
     assert_ne!(a, b, "the events counter did not change between two loads");
 
     // A phone-sized screenshot, kept as the test's artifact.
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rivulet-page.png");
-    let out = Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
-        .args(["--virtual-time-budget=5000", "--window-size=412,1400", "--hide-scrollbars"])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot {}", shot.display());
+    phone_screenshot(&url, &dir.path().join("profile"), &shot);
 }

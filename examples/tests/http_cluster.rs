@@ -3,16 +3,19 @@
 //! workers (slot, address, heartbeat, generation) and every subtask with
 //! the slot it runs on; its `/metrics` passes `promtool check metrics`, as
 //! does a worker's own; `rivulet status --url` prints workers alive and the
-//! last complete checkpoint. A worker killed with `kill -9` shows as down
-//! (API, metrics, status, the page in headless Chromium) until it is
-//! started again and the job finishes.
+//! last complete checkpoint. A worker serving on every interface needs a
+//! token (refused without one; its requests need it). A worker killed with
+//! `kill -9` shows as down (API, metrics, status, the page in headless
+//! Chromium, a phone-sized screenshot kept in the target directory) until
+//! it is started again and the job finishes; the job's totals never step
+//! back.
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 #[path = "../../agent/tests/support/http.rs"]
 mod http;
 
-use http::{get, promtool_check, sample, wait_for, Job};
+use http::{dump_dom, get, phone_screenshot, promtool_check, sample, wait_for, Job};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -50,27 +53,6 @@ fn workers(addr: SocketAddr) -> Vec<Value> {
     w
 }
 
-fn chromium() -> &'static str {
-    for c in ["chromium", "chromium-browser"] {
-        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
-            return c;
-        }
-    }
-    panic!("chromium is not installed: `apt-get install -y chromium` (scripts/test.sh installs it)");
-}
-
-/// The page's DOM after its script polled for a while (virtual time).
-fn dump_dom(url: &str, profile: &std::path::Path) -> String {
-    let out = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--virtual-time-budget=4000", "--dump-dom", url])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 struct Procs(Vec<Child>);
 
 impl Drop for Procs {
@@ -104,16 +86,25 @@ fn the_coordinator_serves_the_whole_job() {
         .args(["--http", "127.0.0.1:0", "--http-linger", "10m"]);
     let coord = Job::start(cmd);
     let addr = coord.addr;
-    let worker = |slot: u16, http: bool| {
+    let token = dir.path().join("http-token");
+    std::fs::write(&token, "w-token-27\n").unwrap();
+    let worker_cmd = |slot: u16, http: &[&str]| {
         let mut c = Command::new(BIN);
         c.arg("worker").args(["--coordinator", &listen, "--slot", &slot.to_string()]);
         c.arg("--state-dir").arg(dir.path().join(format!("w{slot}")));
-        if http {
-            c.args(["--http", "127.0.0.1:0"]);
-        }
-        c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+        c.args(http).env_remove("RIVULET_HTTP_TOKEN");
+        c
     };
-    let mut procs = Procs(vec![worker(0, true), worker(1, false)]);
+    let worker =
+        |slot: u16, http: &[&str]| worker_cmd(slot, http).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // A worker serving on every interface needs a token: refused before it
+    // joins.
+    let out = worker_cmd(1, &["--http", "0.0.0.0:0"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--http-token"), "{stderr}");
+    let public = ["--http", "0.0.0.0:0", "--http-token", token.to_str().unwrap()];
+    let mut procs = Procs(vec![worker(0, &["--http", "127.0.0.1:0"]), worker(1, &public)]);
 
     // Both workers up, deployed, and reporting their tasks.
     let w = wait_for("both workers to report", LIMIT, || {
@@ -165,6 +156,16 @@ fn the_coordinator_serves_the_whole_job() {
     promtool_check(&wtext);
     assert!(wtext.contains("rivulet_state_disk_bytes "), "a worker's state on disk:\n{wtext}");
     assert!(wtext.contains("rivulet_records_in_total{operator=\"source-1\",subtask=\"0\",slot=\"0\"}"), "{wtext}");
+    // Worker 1 serves on every interface behind its token; the coordinator
+    // lists it at the address its control link comes from.
+    let whttp = w[1]["http"].as_str().expect("worker 1 tells the coordinator where it serves").to_string();
+    assert!(whttp.starts_with("http://127.0.0.1:"), "{whttp}");
+    let waddr: SocketAddr = whttp.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    assert_eq!(get(waddr, "/metrics", None).0, 401, "a public worker endpoint without the token");
+    assert_eq!(get(waddr, "/metrics", Some("w-token-26")).0, 401, "with another token");
+    let (code, wtext) = get(waddr, "/metrics", Some("w-token-27"));
+    assert_eq!(code, 200, "{wtext}");
+    promtool_check(&wtext);
 
     wait_for("a complete checkpoint", LIMIT, || (json(addr, "/api/v1/checkpoints")["completed"] != 0).then_some(()));
     let (code, text) = status(addr);
@@ -176,6 +177,8 @@ fn the_coordinator_serves_the_whole_job() {
     // A worker killed shows as down; the coordinator waits for it.
     let running = json(addr, "/api/v1/job");
     assert_eq!(running["state"], "running", "the job ended before the kill: {running}");
+    let (_, text) = coord.get("/metrics");
+    let before = sample(&text, "rivulet_job_records_in_total").unwrap();
     let mut gone = procs.0.remove(1);
     gone.kill().unwrap();
     gone.wait().unwrap();
@@ -198,14 +201,21 @@ fn the_coordinator_serves_the_whole_job() {
     assert!(dom.contains("Workers (1 of 2 up)"), "{dom}");
     assert!(dom.contains("data-operator=\"window-3\""), "{dom}");
     assert!(dom.contains("data-to=\"window-3\""), "the source's edge to the window:\n{dom}");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("rivulet-cluster-page.png");
+    phone_screenshot(&format!("http://{addr}/"), &dir.path().join("profile"), &shot);
 
     // Back again: a new generation, and the job runs to its end.
-    procs.0.push(worker(1, false));
+    procs.0.push(worker(1, &[]));
     let done = wait_for("the job to finish", LIMIT, || {
         let j = json(addr, "/api/v1/job");
         (j["state"] == "finished").then_some(j)
     });
     assert!(done["cluster"]["generation"].as_u64() >= Some(2), "a recovery bumps the generation: {done}");
+    // The job's totals add the restarted worker's counts to its earlier
+    // process's: they never step back.
+    let (_, text) = coord.get("/metrics");
+    let after = sample(&text, "rivulet_job_records_in_total").unwrap();
+    assert!(after >= before, "rivulet_job_records_in_total stepped back from {before} to {after}");
     let results = json(addr, "/api/v1/results");
     assert!(!results["rows"].as_array().unwrap().is_empty(), "the coordinator taps what it publishes: {results}");
     let history = json(addr, "/api/v1/checkpoints");

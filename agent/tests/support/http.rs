@@ -1,6 +1,7 @@
 //! Test support for the HTTP endpoint: a job process whose stderr is
 //! collected (to learn the address it serves on and its final summary),
-//! a plain HTTP/1.0 GET, and waiting for a condition with a generous limit.
+//! a plain HTTP/1.0 GET, waiting for a condition with a generous limit,
+//! `promtool check metrics`, and the page in headless Chromium.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -126,4 +127,43 @@ pub(crate) fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Debian's Chromium, or the test fails saying how to install it.
+pub(crate) fn chromium() -> &'static str {
+    for c in ["chromium", "chromium-browser"] {
+        if Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return c;
+        }
+    }
+    panic!("chromium is not installed: `apt-get install -y chromium` (scripts/test.sh installs it)");
+}
+
+fn headless(profile: &std::path::Path) -> Command {
+    let mut c = Command::new(chromium());
+    c.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--virtual-time-budget=5000");
+    c
+}
+
+/// The DOM after the page's script ran for a while (virtual time, so a
+/// loaded machine gets the same number of polls).
+pub(crate) fn dump_dom(url: &str, profile: &std::path::Path) -> String {
+    let out = headless(profile).args(["--dump-dom", url]).output().unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A phone-sized screenshot of the page (412 px wide), kept as the test's
+/// artifact at `shot`.
+pub(crate) fn phone_screenshot(url: &str, profile: &std::path::Path, shot: &std::path::Path) {
+    let out = headless(profile)
+        .args(["--window-size=412,1400", "--hide-scrollbars"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::metadata(shot).unwrap().len() > 10_000, "screenshot {}", shot.display());
 }

@@ -20,6 +20,9 @@ pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct WorkerReport {
     /// The generation its tasks run in (0: none deployed).
     pub generation: u64,
+    /// When the worker process started (ms since the Unix epoch): another
+    /// value is another process, whose counters start from zero.
+    pub started_ms: i64,
     /// Records its sources read (over this process's life).
     pub records_in: u64,
     /// Records its sinks received.
@@ -46,6 +49,7 @@ impl WorkerReport {
         let s = m.snapshot();
         WorkerReport {
             generation,
+            started_ms: crate::metrics::process::started_ms(),
             records_in: s.records_in,
             records_out: s.records_out,
             late: s.late,
@@ -79,6 +83,9 @@ pub struct WorkerView {
     pub lost_ms: Option<i64>,
     /// Its last report, if any arrived.
     pub report: Option<WorkerReport>,
+    /// The job counters of its earlier processes (a worker restarted
+    /// reports from zero), so the job's totals never step back.
+    pub earlier: crate::metrics::Snapshot,
 }
 
 #[derive(Debug, Default)]
@@ -132,18 +139,39 @@ impl ClusterSnapshot {
         out
     }
 
-    /// The job's counters: the sum of every worker's last report (a lost
-    /// worker's last figures stay counted).
+    /// The job's counters: for every slot, what its earlier processes
+    /// counted plus its last report (a lost worker's last figures stay
+    /// counted). They never step back, so they are Prometheus counters; a
+    /// record replayed after a recovery counts again.
     pub fn totals(&self) -> crate::metrics::Snapshot {
         let mut s = crate::metrics::Snapshot::default();
-        for r in self.workers.iter().filter_map(|w| w.report.as_ref()) {
-            s.records_in += r.records_in;
-            s.records_out += r.records_out;
-            s.late += r.late;
-            s.bad_input += r.bad_input;
+        for w in &self.workers {
+            s.records_in += w.earlier.records_in;
+            s.records_out += w.earlier.records_out;
+            s.late += w.earlier.late;
+            s.bad_input += w.earlier.bad_input;
+            if let Some(r) = &w.report {
+                s.records_in += r.records_in;
+                s.records_out += r.records_out;
+                s.late += r.late;
+                s.bad_input += r.bad_input;
+            }
         }
         s
     }
+}
+
+/// A worker serving on every interface (`http://0.0.0.0:PORT/`) is
+/// reached at the address its control link comes from.
+fn reachable(http: &str, peer: &str) -> String {
+    let Some(rest) = http.strip_prefix("http://") else { return http.to_owned() };
+    let (host, tail) = rest.split_once('/').map_or((rest, ""), |(h, t)| (h, t));
+    let Ok(addr) = host.parse::<std::net::SocketAddr>() else { return http.to_owned() };
+    let Ok(peer) = peer.parse::<std::net::SocketAddr>() else { return http.to_owned() };
+    if !addr.ip().is_unspecified() {
+        return http.to_owned();
+    }
+    format!("http://{}/{tail}", std::net::SocketAddr::new(peer.ip(), addr.port()))
 }
 
 fn now_ms() -> i64 {
@@ -193,6 +221,7 @@ impl ClusterView {
                 last_heard_ms: now,
                 lost_ms: None,
                 report: None,
+                earlier: crate::metrics::Snapshot::default(),
             });
             w.data_addr = data_addr.to_owned();
             w.peer = peer.to_owned();
@@ -206,12 +235,17 @@ impl ClusterView {
     pub(crate) fn heard(&self, slot: u16, report: Option<WorkerReport>) {
         let now = now_ms();
         self.with(|g| {
-            if let Some(w) = g.workers.get_mut(&slot) {
-                w.last_heard_ms = now;
-                if report.is_some() {
-                    w.report = report;
-                }
+            let Some(w) = g.workers.get_mut(&slot) else { return };
+            w.last_heard_ms = now;
+            let Some(mut r) = report else { return };
+            if let Some(prev) = w.report.take().filter(|p| p.started_ms != r.started_ms) {
+                w.earlier.records_in += prev.records_in;
+                w.earlier.records_out += prev.records_out;
+                w.earlier.late += prev.late;
+                w.earlier.bad_input += prev.bad_input;
             }
+            r.http = r.http.map(|h| reachable(&h, &w.peer));
+            w.report = Some(r);
         });
     }
 
@@ -230,5 +264,50 @@ impl ClusterView {
             g.generation = generation;
             g.deployed = slots;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(started_ms: i64, records_in: u64, http: Option<&str>) -> WorkerReport {
+        WorkerReport { started_ms, records_in, records_out: 1, http: http.map(str::to_owned), ..Default::default() }
+    }
+
+    #[test]
+    fn a_restarted_worker_does_not_take_the_totals_back() {
+        let v = ClusterView::new();
+        v.joined(0, "127.0.0.1:7001", "127.0.0.1:40000");
+        v.joined(1, "127.0.0.1:7002", "127.0.0.1:40001");
+        v.heard(0, Some(report(10, 500, None)));
+        v.heard(1, Some(report(11, 300, None)));
+        v.heard(1, Some(report(11, 700, None)));
+        assert_eq!(v.snapshot().totals().records_in, 1200);
+        // Slot 1 killed and started again: its new process counts from zero.
+        v.lost(1);
+        v.joined(1, "127.0.0.1:7002", "127.0.0.1:40002");
+        v.heard(1, Some(report(99, 40, None)));
+        let t = v.snapshot().totals();
+        assert_eq!(t.records_in, 500 + 700 + 40);
+        assert_eq!(t.records_out, 3);
+        // The same process reporting again is not counted twice.
+        v.heard(1, Some(report(99, 90, None)));
+        assert_eq!(v.snapshot().totals().records_in, 500 + 700 + 90);
+        // A heartbeat without a report changes nothing.
+        v.heard(0, None);
+        assert_eq!(v.snapshot().totals().records_in, 500 + 700 + 90);
+    }
+
+    #[test]
+    fn a_worker_serving_on_every_interface_is_reached_at_its_peer_address() {
+        let v = ClusterView::new();
+        v.joined(0, "10.0.0.5:7001", "10.0.0.5:41234");
+        v.joined(1, "10.0.0.6:7001", "10.0.0.6:41235");
+        v.heard(0, Some(report(1, 0, Some("http://0.0.0.0:9100/"))));
+        v.heard(1, Some(report(1, 0, Some("http://127.0.0.1:9100/"))));
+        let s = v.snapshot();
+        let http: Vec<_> = s.workers.iter().map(|w| w.report.as_ref().and_then(|r| r.http.clone())).collect();
+        assert_eq!(http, [Some("http://10.0.0.5:9100/".to_owned()), Some("http://127.0.0.1:9100/".to_owned())]);
     }
 }

@@ -64,6 +64,8 @@ enum Ended {
 /// The coordinator refused this worker (e.g. its slot is out of range or
 /// its job graph differs), or the node's state or listener failed.
 pub fn run_worker(opts: &WorkerOptions, build: BuildJob<'_>) -> Result<()> {
+    // Pinned now: the reports carry it to tell this process from its successor.
+    crate::metrics::process::started_ms();
     let listener = TcpListener::bind(opts.listen).map_err(|e| Error::io(opts.listen.to_string(), e))?;
     let bound = listener.local_addr().map_err(|e| Error::io(opts.listen.to_string(), e))?;
     let data_addr = opts.advertise.clone().unwrap_or_else(|| bound.to_string());
@@ -167,8 +169,21 @@ fn serve(
     let (events_tx, events) = crossbeam_channel::unbounded();
     rx.forward((), events_tx)?;
     tx.send(ToCoord::Hello { slot: opts.slot, data_addr: data_addr.to_owned() })?;
+    // Between deployments the worker still reports (no generation, its
+    // counters so far): the coordinator's health view and totals stay current.
+    let idle_stats = || ToCoord::Stats { report: super::view::WorkerReport::of(&opts.metrics, 0, opts.http.clone()) };
+    tx.send(idle_stats())?;
     loop {
-        let ((), msg) = events.recv().map_err(|_| Error::Cluster("control link ended".into()))?;
+        let msg = match events.recv_timeout(super::view::REPORT_EVERY) {
+            Ok(((), msg)) => msg,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                tx.send(idle_stats())?;
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Cluster("control link ended".into()));
+            }
+        };
         match msg? {
             ToWorker::Deploy(d) => match deployment(opts, listener, &tx, &events, d, build)? {
                 Ended::Finished => return Ok(true),

@@ -2,6 +2,15 @@
 //! systems report none), and the size of a directory on disk.
 
 use std::path::Path;
+use std::sync::OnceLock;
+
+/// When this process first asked (ms since the Unix epoch): call it early
+/// to pin it to the process's start. Two processes never share it, so a
+/// report carrying it tells a restarted process from a long-lived one.
+pub fn started_ms() -> i64 {
+    static STARTED: OnceLock<i64> = OnceLock::new();
+    *STARTED.get_or_init(super::unix_ms)
+}
 
 /// Resident set size in bytes (`VmRSS`).
 pub fn rss_bytes() -> Option<u64> {
