@@ -15,6 +15,62 @@ pub(crate) enum Connector {
     FileCsv { path: PathBuf },
     /// `'connector' = 'print'`: standard output, as Flink's print sink.
     Print { identifier: Option<String> },
+    /// `'connector' = 'mqtt'`: messages on a broker (source or sink).
+    Mqtt(Box<MqttTable>),
+}
+
+/// An MQTT table's options.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MqttTable {
+    /// `'url'`: `mqtt://host:port`.
+    pub(crate) url: String,
+    /// `'topic'`: a template whose `{column}` levels carry column values.
+    pub(crate) topic: String,
+    /// `'format'`: `json` (an object, an array of them or JSON lines per
+    /// message) or `csv` (lines of the physical columns in order).
+    pub(crate) csv: bool,
+    /// `'client-id'` (default `rivulet-sql-<table>`): the broker keeps the
+    /// session under it.
+    pub(crate) client_id: String,
+    /// `'protocol'`: `5` (default) or `3.1.1`.
+    pub(crate) v311: bool,
+    /// `'qos'`: 0, 1 (default) or 2.
+    pub(crate) qos: u8,
+    /// `'dead-letter-topic'` (source): malformed messages are republished there.
+    pub(crate) dead_letter: Option<String>,
+    /// `'share-group'` (source): `$share/<group>/...`.
+    pub(crate) share_group: Option<String>,
+    /// `'scan.stop-after-idle'` (source): end of input after this long
+    /// without a message, in ms.
+    pub(crate) stop_after_idle_ms: Option<u64>,
+}
+
+impl MqttTable {
+    /// The broker session under `client_id`.
+    pub(crate) fn session(&self, client_id: &str) -> rivulet::mqtt::Session {
+        let mut s = rivulet::mqtt::Session::new(self.url.clone(), client_id.to_owned());
+        if self.v311 {
+            s.protocol = rivulet::mqtt::Protocol::V311;
+        }
+        s
+    }
+
+    /// The runtime's source settings; `columns` are the physical columns
+    /// (those of the topic template among them).
+    pub(crate) fn source_config(&self, columns: &[String]) -> rivulet::source::mqtt::MqttSourceConfig {
+        let mut c = rivulet::source::mqtt::MqttSourceConfig::new(self.url.clone(), self.client_id.clone(), &self.topic);
+        c.session = self.session(&self.client_id);
+        c.qos = self.qos;
+        c.payload = if self.csv {
+            rivulet::source::mqtt::PayloadFormat::Csv { columns: columns.to_vec() }
+        } else {
+            rivulet::source::mqtt::PayloadFormat::Json
+        };
+        c.dead_letter = self.dead_letter.clone();
+        c.share_group = self.share_group.clone();
+        c.stop_after_idle_ms = self.stop_after_idle_ms;
+        c
+    }
 }
 
 /// A declared table.
@@ -105,7 +161,7 @@ pub(crate) fn table(s: &JobStatement, t: &CreateTable) -> Result<Table> {
         computed.push((c, e.to_string()));
     }
     let rowtime = s.watermark.as_ref().map(|w| watermark(&name, &columns, w, s.at)).transpose()?;
-    let connector = connector(&name, t, s.at)?;
+    let connector = connector(&name, t, s.at, &columns[..physical])?;
     Ok(Table { name, at: s.at, columns, physical, computed, rowtime, connector })
 }
 
@@ -141,7 +197,7 @@ fn watermark(table: &str, columns: &[(String, SqlType)], w: &WatermarkDef, at: S
 }
 
 /// The connector from the `WITH` options.
-fn connector(table: &str, t: &CreateTable, at: Span) -> Result<Connector> {
+fn connector(table: &str, t: &CreateTable, at: Span, physical: &[(String, SqlType)]) -> Result<Connector> {
     let CreateTableOptions::With(opts) = &t.table_options else {
         return Err(Error::at(at, format!("table {table} needs WITH ('connector' = ...)")));
     };
@@ -165,17 +221,30 @@ fn connector(table: &str, t: &CreateTable, at: Span) -> Result<Connector> {
     }
     let get = |k: &str| kv.iter().find(|(n, _, _)| n == k);
     let Some((_, conn, cspan)) = get("connector") else {
-        return Err(Error::at(at, format!("table {table} has no 'connector' option (supported: filesystem, print)")));
+        return Err(Error::at(
+            at,
+            format!("table {table} has no 'connector' option (supported: filesystem, mqtt, print)"),
+        ));
     };
     let known: &[&str] = match conn.as_str() {
         "filesystem" => &["connector", "path", "format"],
         "print" => &["connector", "print-identifier"],
+        "mqtt" => &[
+            "connector",
+            "url",
+            "topic",
+            "format",
+            "client-id",
+            "protocol",
+            "qos",
+            "dead-letter-topic",
+            "share-group",
+            "scan.stop-after-idle",
+        ],
         other => {
             return Err(Error::at(
                 *cspan,
-                format!(
-                "connector '{other}' is not supported (supported: filesystem, print; mqtt and blackhole are not yet)"
-            ),
+                format!("connector '{other}' is not supported (supported: filesystem, mqtt, print)"),
             ))
         }
     };
@@ -207,6 +276,94 @@ fn connector(table: &str, t: &CreateTable, at: Span) -> Result<Connector> {
             }
             Ok(Connector::FileCsv { path: PathBuf::from(path) })
         }
+        "mqtt" => mqtt(table, &kv, *cspan, physical).map(|m| Connector::Mqtt(Box::new(m))),
         _ => Ok(Connector::Print { identifier: get("print-identifier").map(|(_, v, _)| v.clone()) }),
     }
+}
+
+/// The options of an MQTT table, checked as the runtime checks its flags
+/// (errors name the option).
+fn mqtt(table: &str, kv: &[(String, String, Span)], cspan: Span, physical: &[(String, SqlType)]) -> Result<MqttTable> {
+    let get = |k: &str| kv.iter().find(|(n, _, _)| n == k).map(|(_, v, s)| (v.as_str(), *s));
+    let need =
+        |k: &str| get(k).ok_or_else(|| Error::at(cspan, format!("connector 'mqtt' of {table} needs a '{k}' option")));
+    let (url, _) = need("url")?;
+    let (topic, _) = need("topic")?;
+    let csv = match need("format")? {
+        ("json", _) => false,
+        ("csv", _) => true,
+        (f, span) => {
+            return Err(Error::at(span, format!("format '{f}' of {table} is not supported (supported: json, csv)")))
+        }
+    };
+    let v311 = match get("protocol") {
+        None | Some(("5", _)) => false,
+        Some(("3.1.1", _)) => true,
+        Some((p, span)) => {
+            return Err(Error::at(span, format!("option 'protocol' of {table}: '{p}' is neither '5' nor '3.1.1'")))
+        }
+    };
+    let qos = match get("qos") {
+        None => 1,
+        Some((q, span)) => match q.parse::<u8>() {
+            Ok(q) if q <= 2 => q,
+            _ => return Err(Error::at(span, format!("option 'qos' of {table}: '{q}' is not 0, 1 or 2"))),
+        },
+    };
+    let stop_after_idle_ms = match get("scan.stop-after-idle") {
+        None => None,
+        Some((d, span)) => match rivulet::time::parse_duration("scan.stop-after-idle", d) {
+            Ok(d) if !d.is_zero() => Some(d.as_millis() as u64),
+            _ => {
+                return Err(Error::at(
+                    span,
+                    format!(
+                        "option 'scan.stop-after-idle' of {table}: '{d}' is not a duration above zero (e.g. '10s')"
+                    ),
+                ))
+            }
+        },
+    };
+    let m = MqttTable {
+        url: url.to_owned(),
+        topic: topic.to_owned(),
+        csv,
+        client_id: get("client-id").map_or_else(|| format!("rivulet-sql-{table}"), |(c, _)| c.to_owned()),
+        v311,
+        qos,
+        dead_letter: get("dead-letter-topic").map(|(d, _)| d.to_owned()),
+        share_group: get("share-group").map(|(g, _)| g.to_owned()),
+        stop_after_idle_ms,
+    };
+    // The runtime's own checks, with its field names mapped to the options.
+    let names: Vec<String> = physical.iter().map(|(n, _)| n.clone()).collect();
+    let mut cfg = m.source_config(&names);
+    let template =
+        rivulet::mqtt::TopicTemplate::parse("topic", topic).map_err(|e| option_error(table, kv, cspan, e))?;
+    cfg.topic_fields = template.fields().map(str::to_owned).collect();
+    if let Some(f) = cfg.topic_fields.iter().find(|f| !names.contains(f)) {
+        let span = get("topic").map_or(cspan, |(_, s)| s);
+        return Err(Error::at(
+            span,
+            format!("option 'topic' of {table}: `{{{f}}}` is not a physical column (columns: {})", names.join(", ")),
+        ));
+    }
+    cfg.validate().map_err(|e| option_error(table, kv, cspan, e))?;
+    Ok(m)
+}
+
+/// A runtime config error as the SQL option it comes from.
+fn option_error(table: &str, kv: &[(String, String, Span)], cspan: Span, e: rivulet::Error) -> Error {
+    let rivulet::Error::Config { field, reason } = e else { return Error::at(cspan, format!("table {table}: {e}")) };
+    let option = match field {
+        "url" => "url",
+        "client_id" => "client-id",
+        "topic" | "--topic" => "topic",
+        "share_group" => "share-group",
+        "--dead-letter" => "dead-letter-topic",
+        "qos" => "qos",
+        other => other,
+    };
+    let span = kv.iter().find(|(n, _, _)| n == option).map_or(cspan, |(_, _, s)| *s);
+    Error::at(span, format!("option '{option}' of {table}: {reason}"))
 }

@@ -34,6 +34,7 @@ mod csv;
 pub mod dialect;
 mod error;
 mod expr;
+mod json;
 mod plan;
 pub mod types;
 

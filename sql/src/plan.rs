@@ -185,7 +185,7 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
                 Columns { table: &source.name, columns: &source.columns, place: "a query without GROUP BY" };
             let filter = where_clause(sel, &mut scope, at)?;
             let project = projection(sel, &mut scope, &sink, at)?;
-            check_source(&source, at)?;
+            check_tables(&source, &sink, at)?;
             Ok(Job { text, explain, source, sink, filter, kind: Kind::Project, project })
         }
         TableFactor::TableFunction { expr, .. } => {
@@ -209,7 +209,7 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
                 None => None,
             };
             let calls = Calls(Arc::new(post.calls));
-            check_source(&source, at)?;
+            check_tables(&source, &sink, at)?;
             let window = Window { size, slide, keys, calls, having };
             Ok(Job { text, explain, source, sink, filter, kind: Kind::Window(window), project })
         }
@@ -217,10 +217,44 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
     }
 }
 
-/// A source must be a file with event time here: the runtime's sources
-/// run on event time.
-fn check_source(source: &Table, at: Span) -> Result<()> {
-    if !matches!(source.connector, Connector::FileCsv { .. }) {
+/// A source must be a file or MQTT with event time here (the runtime's
+/// sources run on event time); an MQTT sink publishes JSON objects on a
+/// topic without wildcards, under a client id of its own.
+fn check_tables(source: &Table, sink: &Table, at: Span) -> Result<()> {
+    if let Connector::Mqtt(m) = &sink.connector {
+        if m.csv {
+            return Err(Error::at(
+                sink.at,
+                format!("format 'csv' of the MQTT sink {} is not supported (json)", sink.name),
+            ));
+        }
+        rivulet::mqtt::TopicTemplate::parse_publish("topic", &m.topic)
+            .map_err(|e| Error::at(sink.at, format!("option 'topic' of {}: {}", sink.name, rivulet_reason(e))))?;
+        if let Connector::Mqtt(src) = &source.connector {
+            if src.client_id == m.client_id && src.url == m.url {
+                return Err(Error::at(
+                    sink.at,
+                    format!(
+                        "option 'client-id' of {}: `{}` is also the source's (one broker session each)",
+                        sink.name, m.client_id
+                    ),
+                ));
+            }
+        }
+    }
+    for (option, set) in [
+        ("dead-letter-topic", matches!(&sink.connector, Connector::Mqtt(m) if m.dead_letter.is_some())),
+        ("share-group", matches!(&sink.connector, Connector::Mqtt(m) if m.share_group.is_some())),
+        ("scan.stop-after-idle", matches!(&sink.connector, Connector::Mqtt(m) if m.stop_after_idle_ms.is_some())),
+    ] {
+        if set {
+            return Err(Error::at(
+                sink.at,
+                format!("option '{option}' of {} is a source's: the table is written", sink.name),
+            ));
+        }
+    }
+    if matches!(source.connector, Connector::Print { .. }) {
         return Err(Error::at(at, format!("table {} cannot be read: connector 'print' is a sink only", source.name)));
     }
     if source.rowtime.is_none() {
@@ -506,15 +540,22 @@ impl Job {
     pub fn input(&self) -> Option<&std::path::Path> {
         match &self.source.connector {
             Connector::FileCsv { path } => Some(path),
-            Connector::Print { .. } => None,
+            Connector::Print { .. } | Connector::Mqtt(_) => None,
         }
+    }
+
+    /// True when the source reads an MQTT broker (its messages are acked
+    /// once durable in the state directory's ingest log: without one, on
+    /// receipt).
+    pub fn reads_mqtt(&self) -> bool {
+        matches!(self.source.connector, Connector::Mqtt(_))
     }
 
     /// The output file, when the sink is one.
     pub fn output(&self) -> Option<&std::path::Path> {
         match &self.sink.connector {
             Connector::FileCsv { path } => Some(path),
-            Connector::Print { .. } => None,
+            Connector::Print { .. } | Connector::Mqtt(_) => None,
         }
     }
 
@@ -579,6 +620,13 @@ impl Job {
             id.push(("input".into(), canon.display().to_string()));
             id.push(("input first line".into(), String::from_utf8_lossy(first).into_owned()));
         }
+        if let Connector::Mqtt(m) = &self.source.connector {
+            // The broker session holding the unacked messages.
+            id.push(("mqtt url".into(), m.url.clone()));
+            id.push(("mqtt topic".into(), m.topic.clone()));
+            id.push(("mqtt client id".into(), m.client_id.clone()));
+            id.push(("mqtt share group".into(), m.share_group.clone().unwrap_or_else(|| "none".into())));
+        }
         Ok(id)
     }
 
@@ -593,6 +641,8 @@ impl Job {
         if config.state_dir.is_some() {
             config.identity = self.identity()?;
         }
+        // Checked before the state directory is opened.
+        let sink = self.sink()?;
         let env = Env::new(config)?;
         let stream = self.source_stream(&env)?;
         let stream = match &self.filter {
@@ -629,7 +679,7 @@ impl Job {
                 })
             }
         };
-        rows.sink(self.sink());
+        rows.sink(sink);
         Ok(env)
     }
 
@@ -650,12 +700,6 @@ impl Job {
 
     fn source_stream(&self, env: &Env) -> std::result::Result<DataStream<Row>, rivulet::Error> {
         let src = &self.source;
-        let Connector::FileCsv { path } = &src.connector else {
-            return Err(rivulet::Error::Config {
-                field: "connector",
-                reason: format!("table {} cannot be read", src.name),
-            });
-        };
         let Some((rowtime, delay)) = src.rowtime else {
             return Err(rivulet::Error::Config {
                 field: "watermark",
@@ -666,8 +710,9 @@ impl Job {
         let types: Vec<SqlType> = src.columns[..src.physical].iter().map(|(_, t)| *t).collect();
         let computed: Vec<Eval> = src.computed.iter().map(|(c, _)| c.eval.clone()).collect();
         let rowtime_name = src.columns[rowtime].0.clone();
-        let parse = move |line: &[u8]| -> std::result::Result<Row, String> {
-            let mut row = crate::csv::parse_row(line, &names, &types)?;
+        // Computed columns and the event-time check, after the physical
+        // columns were read.
+        let complete = move |mut row: Row| -> std::result::Result<Row, String> {
             for c in &computed {
                 let v = c(&row);
                 row.push(v);
@@ -680,25 +725,62 @@ impl Job {
             }
             Ok(row)
         };
-        let file = FileSource::lines(path, parse)?;
         let ts = move |r: &Row| match r.get(rowtime) {
             Some(Value::Ts(t)) => *t,
             _ => i64::MIN,
         };
-        Ok(env.source(file, Watermarks::max_minus(Duration::from_millis(delay as u64), ts)))
+        let wms = Watermarks::max_minus(Duration::from_millis(delay as u64), ts);
+        match &src.connector {
+            Connector::FileCsv { path } => {
+                let parse = move |line: &[u8]| complete(crate::csv::parse_row(line, &names, &types)?);
+                Ok(env.source(FileSource::lines(path, parse)?, wms))
+            }
+            Connector::Mqtt(m) => {
+                let mut cfg = m.source_config(&names);
+                let template = cfg.validate()?;
+                cfg.topic_fields = template.fields().map(str::to_owned).collect();
+                let parse = move |f: &rivulet::source::mqtt::Fields<'_>| {
+                    complete(crate::json::parse_fields(f, &names, &types)?)
+                };
+                Ok(env.source(cfg.build(parse)?, wms))
+            }
+            Connector::Print { .. } => {
+                Err(rivulet::Error::Config { field: "connector", reason: format!("table {} cannot be read", src.name) })
+            }
+        }
     }
 
-    fn sink(&self) -> Sink<Row> {
+    fn sink(&self) -> std::result::Result<Sink<Row>, rivulet::Error> {
         let types: Vec<SqlType> = self.sink.columns.iter().map(|(_, t)| *t).collect();
         match &self.sink.connector {
             Connector::FileCsv { path } => {
-                Sink::file(path, move |r: &Row, out: &mut Vec<u8>| crate::csv::write_row(r, &types, out))
+                Ok(Sink::file(path, move |r: &Row, out: &mut Vec<u8>| crate::csv::write_row(r, &types, out)))
             }
             Connector::Print { identifier } => {
                 let id = identifier.clone();
-                Sink::stdout(move |r: &Row, out: &mut Vec<u8>| crate::csv::print_row(r, &types, id.as_deref(), out))
+                Ok(Sink::stdout(move |r: &Row, out: &mut Vec<u8>| crate::csv::print_row(r, &types, id.as_deref(), out)))
+            }
+            Connector::Mqtt(m) => {
+                let names: Vec<String> = self.sink.columns.iter().map(|(n, _)| n.clone()).collect();
+                let out = rivulet::sink::MqttOutput::new(m.session(&m.client_id), &m.topic, m.qos)?;
+                let csv = m.csv;
+                Ok(Sink::new(out, move |r: &Row, buf: &mut Vec<u8>| {
+                    if csv {
+                        crate::csv::write_row(r, &types, buf);
+                    } else {
+                        crate::json::json_row(r, &names, &types, buf);
+                    }
+                }))
             }
         }
+    }
+}
+
+/// The reason of a runtime config error, without its field name.
+fn rivulet_reason(e: rivulet::Error) -> String {
+    match e {
+        rivulet::Error::Config { reason, .. } => reason,
+        e => e.to_string(),
     }
 }
 
@@ -707,5 +789,13 @@ fn describe(c: &Connector) -> String {
         Connector::FileCsv { path } => format!("filesystem csv `{}`", path.display()),
         Connector::Print { identifier: Some(i) } => format!("print (identifier {i})"),
         Connector::Print { identifier: None } => "print".into(),
+        Connector::Mqtt(m) => format!(
+            "mqtt {} `{}` at {} (client id {}, QoS {})",
+            if m.csv { "csv" } else { "json" },
+            m.topic,
+            m.url,
+            m.client_id,
+            m.qos
+        ),
     }
 }

@@ -31,6 +31,9 @@ pub(crate) fn run(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     let mut config = JobConfig::new("sql");
     a.engine.fill(&mut config, EngineDefaults { parallelism: 1, output_mode: OutputMode::Checkpoint })?;
     let state = config.state_dir.is_some();
+    if job.reads_mqtt() && !state {
+        eprintln!("rivulet: warning: without --state-dir MQTT messages are acked on receipt; a crash loses them");
+    }
     let env = job.build(config)?;
     let stop = env.stop_flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -113,6 +113,24 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A field as text, or `None` when it is missing or JSON `null` (a
+    /// reader with a schema, such as an SQL table, takes that as NULL);
+    /// JSON booleans read as `true` / `false`.
+    ///
+    /// # Errors
+    /// An array or object.
+    pub fn text_or_null(&self, name: &str) -> Result<Option<Cow<'_, str>>, String> {
+        let raw = match self.raw(name) {
+            Ok(r) => r,
+            Err(_) => return Ok(None),
+        };
+        match raw {
+            Raw::Json(serde_json::Value::Null) => Ok(None),
+            Raw::Json(serde_json::Value::Bool(b)) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
+            _ => self.str(name).map(Some),
+        }
+    }
+
     /// A field as an integer.
     ///
     /// # Errors
@@ -190,5 +208,20 @@ mod tests {
         let f = Fields::decode(&num, &none, &topic, b" 3.25 ").unwrap();
         assert_eq!(f.f64("temp_f").unwrap(), 3.25);
         assert!(PayloadFormat::parse("xml").is_err());
+    }
+
+    #[test]
+    fn text_or_null_reads_missing_and_null_as_none() {
+        let none = BTreeMap::new();
+        let topic = [("sensor_id", "s1")];
+        let payload = br#"{"a": null, "b": true, "c": 2.5, "d": "x", "e": [1]}"#;
+        let f = Fields::decode(&PayloadFormat::Json, &none, &topic, payload).unwrap();
+        assert_eq!(f.text_or_null("a").unwrap(), None);
+        assert_eq!(f.text_or_null("missing").unwrap(), None);
+        assert_eq!(f.text_or_null("b").unwrap().as_deref(), Some("true"));
+        assert_eq!(f.text_or_null("c").unwrap().as_deref(), Some("2.5"));
+        assert_eq!(f.text_or_null("d").unwrap().as_deref(), Some("x"));
+        assert_eq!(f.text_or_null("sensor_id").unwrap().as_deref(), Some("s1"));
+        assert!(f.text_or_null("e").unwrap_err().contains("an array"));
     }
 }
