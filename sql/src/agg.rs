@@ -12,10 +12,17 @@ use std::sync::Arc;
 pub(crate) enum Func {
     /// `COUNT(*)`, or `COUNT(x)`: rows where `x` is not NULL.
     Count,
+    /// `COUNT(DISTINCT x)`: distinct values of `x` other than NULL.
+    CountDistinct,
     Sum,
     Avg,
     Min,
     Max,
+    /// `FIRST_VALUE(x)`: the first value of `x` other than NULL, in the
+    /// order rows arrived (as Flink's).
+    FirstValue,
+    /// `LAST_VALUE(x)`: the last value of `x` other than NULL.
+    LastValue,
 }
 
 /// One aggregate call: its function, argument (none for `COUNT(*)`) and
@@ -34,7 +41,7 @@ impl Call {
     /// MAX keep their argument's type (AVG of an INT is an INT).
     pub(crate) fn result_type(&self) -> SqlType {
         match self.func {
-            Func::Count => SqlType::BigInt,
+            Func::Count | Func::CountDistinct => SqlType::BigInt,
             _ => self.arg_ty,
         }
     }
@@ -50,6 +57,25 @@ pub(crate) enum Acc {
     DoubleSum(f64, i64),
     /// The least or greatest value so far (NULL: none yet).
     Extreme(Value),
+    /// The distinct values so far, sorted (see [`total`]).
+    Distinct(Vec<Value>),
+    /// The first or last value so far (NULL: none yet).
+    Pick(Value),
+}
+
+/// A total order on the values of one column: DOUBLEs by IEEE total order,
+/// so every value (NaN too) has one place in a distinct set.
+fn total(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Double(x), Value::Double(y)) => x.total_cmp(y),
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+fn insert_distinct(set: &mut Vec<Value>, v: Value) {
+    if let Err(at) = set.binary_search_by(|e| total(e, &v)) {
+        set.insert(at, v);
+    }
 }
 
 /// Every aggregate call of a query.
@@ -65,6 +91,8 @@ impl Aggregate<Row> for Calls {
             .iter()
             .map(|c| match (c.func, c.arg_ty) {
                 (Func::Count, _) => Acc::Count(0),
+                (Func::CountDistinct, _) => Acc::Distinct(Vec::new()),
+                (Func::FirstValue | Func::LastValue, _) => Acc::Pick(Value::Null),
                 (Func::Sum | Func::Avg, SqlType::Double) => Acc::DoubleSum(0.0, 0),
                 (Func::Sum | Func::Avg, _) => Acc::IntSum(0, 0),
                 (Func::Min | Func::Max, _) => Acc::Extreme(Value::Null),
@@ -102,6 +130,12 @@ impl Aggregate<Row> for Calls {
                         *e = v;
                     }
                 }
+                Acc::Distinct(set) => insert_distinct(set, v),
+                Acc::Pick(p) => {
+                    if c.func == Func::LastValue || p.is_null() {
+                        *p = v;
+                    }
+                }
             }
         }
     }
@@ -129,6 +163,17 @@ impl Aggregate<Row> for Calls {
                         *e = v.clone();
                     }
                 }
+                (Acc::Distinct(set), Acc::Distinct(more)) => {
+                    for v in more {
+                        insert_distinct(set, v.clone());
+                    }
+                }
+                // `other` holds rows that arrived after `acc`'s.
+                (Acc::Pick(p), Acc::Pick(v)) => {
+                    if !v.is_null() && (c.func == Func::LastValue || p.is_null()) {
+                        *p = v.clone();
+                    }
+                }
                 _ => {}
             }
         }
@@ -146,7 +191,8 @@ impl Aggregate<Row> for Calls {
                 // Flink's AVG of integers divides in their type.
                 (_, Acc::IntSum(s, n)) => int_of(s / n, c.arg_ty),
                 (_, Acc::DoubleSum(s, n)) => Value::Double(s / *n as f64),
-                (_, Acc::Extreme(v)) => v.clone(),
+                (_, Acc::Extreme(v) | Acc::Pick(v)) => v.clone(),
+                (_, Acc::Distinct(set)) => Value::BigInt(set.len() as i64),
             })
             .collect()
     }

@@ -22,7 +22,7 @@ pub(crate) struct Compiled {
 }
 
 /// The aggregate functions.
-pub(crate) const AGGREGATES: [&str; 5] = ["COUNT", "SUM", "AVG", "MIN", "MAX"];
+pub(crate) const AGGREGATES: [&str; 7] = ["COUNT", "SUM", "AVG", "MIN", "MAX", "FIRST_VALUE", "LAST_VALUE"];
 
 /// What names mean where an expression is compiled.
 pub(crate) trait Scope {

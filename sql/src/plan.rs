@@ -15,8 +15,8 @@ use rivulet::source::FileSource;
 use rivulet::window::{Sliding, Tumbling};
 use rivulet::{DataStream, Env, JobConfig, Sink, Watermarks, Windowed};
 use sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query, Select, SelectItem,
-    SetExpr, Spanned, Statement, TableFactor, TableObject,
+    DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query,
+    Select, SelectItem, SetExpr, Spanned, Statement, TableFactor, TableObject,
 };
 use sqlparser::tokenizer::Span;
 use std::sync::Arc;
@@ -489,19 +489,26 @@ impl Scope for Aggregated<'_> {
 
     fn aggregate(&mut self, f: &Function, span: Span) -> Result<(usize, SqlType)> {
         let name = f.name.to_string().to_uppercase();
-        let func = match name.as_str() {
-            "COUNT" => Func::Count,
-            "SUM" => Func::Sum,
-            "AVG" => Func::Avg,
-            "MIN" => Func::Min,
-            _ => Func::Max,
-        };
         debug_assert!(AGGREGATES.contains(&name.as_str()));
         let FunctionArguments::List(l) = &f.args else {
             return Err(Error::at(span, format!("{name} needs an argument")));
         };
-        if l.duplicate_treatment.is_some() || f.over.is_some() || f.filter.is_some() || !l.clauses.is_empty() {
-            return Err(Error::at(span, format!("{name} with DISTINCT, OVER, FILTER or ORDER BY is not supported")));
+        let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+        let func = match name.as_str() {
+            "COUNT" if distinct => Func::CountDistinct,
+            "COUNT" => Func::Count,
+            "SUM" => Func::Sum,
+            "AVG" => Func::Avg,
+            "MIN" => Func::Min,
+            "MAX" => Func::Max,
+            "FIRST_VALUE" => Func::FirstValue,
+            _ => Func::LastValue,
+        };
+        if distinct && func != Func::CountDistinct {
+            return Err(Error::at(span, format!("{name}(DISTINCT ...) is not supported (COUNT(DISTINCT ...) is)")));
+        }
+        if f.over.is_some() || f.filter.is_some() || !l.clauses.is_empty() {
+            return Err(Error::at(span, format!("{name} with OVER, FILTER or ORDER BY is not supported")));
         }
         let (arg, arg_ty) = match l.args.as_slice() {
             [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if func == Func::Count => (None, SqlType::BigInt),

@@ -47,7 +47,7 @@ fn bad_jobs_and_their_messages() {
         // unsupported constructs
         (format!("{SOURCE}INSERT INTO o SELECT id, AVG(temp) FROM r GROUP BY id"), "line 9, column 52: GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)) or TABLE(HOP(...))"),
         (format!("{SOURCE}INSERT INTO o SELECT id, AVG(temp)\nFROM TABLE(SESSION(TABLE r, DESCRIPTOR(ts), INTERVAL '5' SECOND))\n{GROUP}"), "line 10, column 12: SESSION windows are not supported yet (TUMBLE and HOP are)"),
-        (window("id, AVG(DISTINCT temp)", GROUP), "line 9, column 26: AVG with DISTINCT, OVER, FILTER or ORDER BY is not supported"),
+        (window("id, AVG(DISTINCT temp)", GROUP), "line 9, column 26: AVG(DISTINCT ...) is not supported (COUNT(DISTINCT ...) is)"),
         (window("id, AVG(temp)", "GROUP BY window_start, id"), "line 11, column 10: a window aggregation must GROUP BY window_start, window_end (and any keys)"),
         (format!("{SOURCE}INSERT INTO o SELECT r.id, AVG(temp) FROM r JOIN r AS s ON r.id = s.id"), "line 9, column 15: joins are not supported"),
         (format!("{SOURCE}SELECT id FROM r"), "line 9, column 1: statement `SELECT id ...` is not supported (a job is CREATE TABLE statements and one INSERT INTO)"),

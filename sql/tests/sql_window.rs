@@ -133,3 +133,46 @@ fn a_watermark_without_delay() {
     );
     assert_eq!(rows, ["1970-01-01 00:00:05,1", "1970-01-01 00:00:10,1"]);
 }
+
+// COUNT(DISTINCT), FIRST_VALUE and LAST_VALUE as Flink computes them:
+// NULLs are left out, first and last follow the order rows arrive in.
+#[test]
+fn count_distinct_first_and_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "a,100,4\na,200,\na,300,4\na,400,7\nb,500,\nb,600,3\nb,700,3\na,5100,1\nc,9000,\n";
+    let rows = run(
+        dir.path(),
+        input,
+        READINGS,
+        "id STRING, ws TIMESTAMP(3), n BIGINT, d BIGINT, f INT, l INT",
+        "INSERT INTO dst SELECT id, window_start, COUNT(*), COUNT(DISTINCT v), FIRST_VALUE(v), LAST_VALUE(v) \
+         FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND)) \
+         GROUP BY window_start, window_end, id",
+    );
+    assert_eq!(
+        rows,
+        [
+            "a,1970-01-01 00:00:00,4,2,4,7",
+            "a,1970-01-01 00:00:05,1,1,1,1",
+            "b,1970-01-01 00:00:00,3,1,3,3",
+            "c,1970-01-01 00:00:05,1,0,,",
+        ]
+    );
+}
+
+// In HOP windows the same aggregates over overlapping panes.
+#[test]
+fn count_distinct_over_hopping_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "a,1000,1\na,3000,2\na,6000,1\na,8000,3\n";
+    let rows = run(
+        dir.path(),
+        input,
+        READINGS,
+        "id STRING, we TIMESTAMP(3), d BIGINT, f INT, l INT",
+        "INSERT INTO dst SELECT id, window_end, COUNT(DISTINCT v), FIRST_VALUE(v), LAST_VALUE(v) \
+         FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)) \
+         GROUP BY window_start, window_end, id",
+    );
+    assert_eq!(rows, ["a,1970-01-01 00:00:05,2,1,2", "a,1970-01-01 00:00:10,3,1,3", "a,1970-01-01 00:00:15,2,1,3"]);
+}
