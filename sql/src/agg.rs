@@ -169,10 +169,8 @@ impl Aggregate<Row> for Calls {
                     }
                 }
                 // `other` holds rows that arrived after `acc`'s.
-                (Acc::Pick(p), Acc::Pick(v)) => {
-                    if !v.is_null() && (c.func == Func::LastValue || p.is_null()) {
-                        *p = v.clone();
-                    }
+                (Acc::Pick(p), Acc::Pick(v)) if !v.is_null() && (c.func == Func::LastValue || p.is_null()) => {
+                    *p = v.clone();
                 }
                 _ => {}
             }
