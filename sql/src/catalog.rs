@@ -11,8 +11,11 @@ use std::path::PathBuf;
 /// Where a table's rows come from or go.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Connector {
-    /// `'connector' = 'filesystem', 'path' = ..., 'format' = 'csv'`.
-    FileCsv { path: PathBuf },
+    /// `'connector' = 'filesystem', 'path' = ..., 'format' = 'csv'` (or
+    /// `'json'`: JSON lines, one object per row).
+    File { path: PathBuf, json: bool },
+    /// `'connector' = 'blackhole'`: a sink that discards every row.
+    Blackhole,
     /// `'connector' = 'print'`: standard output, as Flink's print sink.
     Print { identifier: Option<String> },
     /// `'connector' = 'mqtt'`: messages on a broker (source or sink).
@@ -223,12 +226,13 @@ fn connector(table: &str, t: &CreateTable, at: Span, physical: &[(String, SqlTyp
     let Some((_, conn, cspan)) = get("connector") else {
         return Err(Error::at(
             at,
-            format!("table {table} has no 'connector' option (supported: filesystem, mqtt, print)"),
+            format!("table {table} has no 'connector' option (supported: filesystem, mqtt, print, blackhole)"),
         ));
     };
     let known: &[&str] = match conn.as_str() {
         "filesystem" => &["connector", "path", "format"],
         "print" => &["connector", "print-identifier"],
+        "blackhole" => &["connector"],
         "mqtt" => &[
             "connector",
             "url",
@@ -244,7 +248,7 @@ fn connector(table: &str, t: &CreateTable, at: Span, physical: &[(String, SqlTyp
         other => {
             return Err(Error::at(
                 *cspan,
-                format!("connector '{other}' is not supported (supported: filesystem, mqtt, print)"),
+                format!("connector '{other}' is not supported (supported: filesystem, mqtt, print, blackhole)"),
             ))
         }
     };
@@ -259,23 +263,28 @@ fn connector(table: &str, t: &CreateTable, at: Span, physical: &[(String, SqlTyp
             let Some((_, path, _)) = get("path") else {
                 return Err(Error::at(*cspan, format!("connector 'filesystem' of {table} needs a 'path' option")));
             };
-            match get("format") {
-                Some((_, f, _)) if f == "csv" => {}
+            let json = match get("format") {
+                Some((_, f, _)) if f == "csv" => false,
+                Some((_, f, _)) if f == "json" => true,
                 Some((_, f, span)) => {
-                    return Err(Error::at(*span, format!("format '{f}' of {table} is not supported (supported: csv)")))
+                    return Err(Error::at(
+                        *span,
+                        format!("format '{f}' of {table} is not supported (supported: csv, json)"),
+                    ))
                 }
                 None => {
                     return Err(Error::at(
                         *cspan,
-                        format!("connector 'filesystem' of {table} needs a 'format' option ('csv')"),
+                        format!("connector 'filesystem' of {table} needs a 'format' option ('csv' or 'json')"),
                     ))
                 }
-            }
+            };
             if path.is_empty() {
                 return Err(Error::at(*cspan, format!("option 'path' of {table} is empty")));
             }
-            Ok(Connector::FileCsv { path: PathBuf::from(path) })
+            Ok(Connector::File { path: PathBuf::from(path), json })
         }
+        "blackhole" => Ok(Connector::Blackhole),
         "mqtt" => mqtt(table, &kv, *cspan, physical).map(|m| Connector::Mqtt(Box::new(m))),
         _ => Ok(Connector::Print { identifier: get("print-identifier").map(|(_, v, _)| v.clone()) }),
     }

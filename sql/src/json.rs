@@ -1,8 +1,9 @@
-//! Rows in MQTT messages: a table's physical columns read from a
-//! message's fields (a JSON object's keys, the topic's `{column}` levels,
-//! or CSV fields), and a row written as a JSON object (Flink's `json`
-//! format: missing keys and `null` are NULL; timestamps as text, e.g.
-//! `"2023-11-14 22:13:25.5"`, with a `Z` for TIMESTAMP_LTZ).
+//! Flink's `json` format: a table's physical columns read from a JSON
+//! object (a line of a file, or an MQTT message's fields: its keys, the
+//! topic's `{column}` levels, or CSV fields), and a row written as a JSON
+//! object (missing keys and `null` are NULL; timestamps as text, e.g.
+//! `"2023-11-14 22:13:25.5"`, with a `Z` for TIMESTAMP_LTZ). And the
+//! `blackhole` sink's output.
 
 use crate::expr::{parse_value, render, Render};
 use crate::types::{SqlType, Value};
@@ -26,11 +27,63 @@ pub(crate) fn parse_fields(f: &Fields<'_>, names: &[String], types: &[SqlType]) 
     Ok(row)
 }
 
-/// Appends `row` as a JSON object of the columns `names`, and a newline.
+/// The physical columns of one JSON-lines row.
+///
+/// # Errors
+/// Not a JSON object, or a value not of its column's type.
+pub(crate) fn parse_object(line: &[u8], names: &[String], types: &[SqlType]) -> Result<Vec<Value>, String> {
+    let obj = match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(m)) => m,
+        Ok(_) => return Err("a JSON value that is not an object".into()),
+        Err(e) => return Err(format!("not JSON: {e}")),
+    };
+    let mut row = Vec::with_capacity(types.len() + 2);
+    for (name, ty) in names.iter().zip(types) {
+        let text = match obj.get(name) {
+            None | Some(serde_json::Value::Null) => {
+                row.push(Value::Null);
+                continue;
+            }
+            Some(serde_json::Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
+            Some(serde_json::Value::Bool(b)) => std::borrow::Cow::Borrowed(if *b { "true" } else { "false" }),
+            Some(serde_json::Value::Number(n)) => std::borrow::Cow::Owned(n.to_string()),
+            Some(_) => return Err(format!("{name} is an array or object, not a {ty}")),
+        };
+        row.push(parse_value(&text, *ty).ok_or_else(|| format!("{name} `{text}` is not a {ty}"))?);
+    }
+    Ok(row)
+}
+
+/// The `blackhole` connector's output: takes every row and keeps none.
+pub(crate) struct Blackhole;
+
+impl rivulet::sink::Output for Blackhole {
+    fn recover(&mut self, _committed: Option<&[u8]>) -> rivulet::Result<()> {
+        Ok(())
+    }
+    fn publish(&mut self, _bytes: &[u8]) -> rivulet::Result<()> {
+        Ok(())
+    }
+    fn end_epoch(&mut self) -> rivulet::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    fn direct(&mut self, _bytes: &[u8]) -> rivulet::Result<()> {
+        Ok(())
+    }
+    fn flush(&mut self) -> rivulet::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends `row` as a JSON object of the columns `names`, in the table's
+/// column order (as Flink writes them), and a newline.
 pub(crate) fn json_row(row: &[Value], names: &[String], types: &[SqlType], out: &mut Vec<u8>) {
-    let mut obj = serde_json::Map::with_capacity(names.len());
     let mut text = String::new();
-    for ((v, ty), name) in row.iter().zip(types).zip(names) {
+    out.push(b'{');
+    for (i, ((v, ty), name)) in row.iter().zip(types).zip(names).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
         let j = match v {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -47,12 +100,12 @@ pub(crate) fn json_row(row: &[Value], names: &[String], types: &[SqlType], out: 
                 serde_json::Value::String(text.clone())
             }
         };
-        obj.insert(name.clone(), j);
+        // Strings and scalar values always serialise.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, &j);
     }
-    // A map of JSON values always serialises.
-    if serde_json::to_writer(&mut *out, &obj).is_ok() {
-        out.push(b'\n');
-    }
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]

@@ -254,8 +254,13 @@ fn check_tables(source: &Table, sink: &Table, at: Span) -> Result<()> {
             ));
         }
     }
-    if matches!(source.connector, Connector::Print { .. }) {
-        return Err(Error::at(at, format!("table {} cannot be read: connector 'print' is a sink only", source.name)));
+    let sink_only = match source.connector {
+        Connector::Print { .. } => Some("print"),
+        Connector::Blackhole => Some("blackhole"),
+        _ => None,
+    };
+    if let Some(c) = sink_only {
+        return Err(Error::at(at, format!("table {} cannot be read: connector '{c}' is a sink only", source.name)));
     }
     if source.rowtime.is_none() {
         return Err(Error::at(
@@ -546,8 +551,8 @@ impl Job {
     /// The input file, when the source is one.
     pub fn input(&self) -> Option<&std::path::Path> {
         match &self.source.connector {
-            Connector::FileCsv { path } => Some(path),
-            Connector::Print { .. } | Connector::Mqtt(_) => None,
+            Connector::File { path, .. } => Some(path),
+            Connector::Print { .. } | Connector::Mqtt(_) | Connector::Blackhole => None,
         }
     }
 
@@ -561,8 +566,8 @@ impl Job {
     /// The output file, when the sink is one.
     pub fn output(&self) -> Option<&std::path::Path> {
         match &self.sink.connector {
-            Connector::FileCsv { path } => Some(path),
-            Connector::Print { .. } | Connector::Mqtt(_) => None,
+            Connector::File { path, .. } => Some(path),
+            Connector::Print { .. } | Connector::Mqtt(_) | Connector::Blackhole => None,
         }
     }
 
@@ -738,8 +743,12 @@ impl Job {
         };
         let wms = Watermarks::max_minus(Duration::from_millis(delay as u64), ts);
         match &src.connector {
-            Connector::FileCsv { path } => {
+            Connector::File { path, json: false } => {
                 let parse = move |line: &[u8]| complete(crate::csv::parse_row(line, &names, &types)?);
+                Ok(env.source(FileSource::lines(path, parse)?, wms))
+            }
+            Connector::File { path, json: true } => {
+                let parse = move |line: &[u8]| complete(crate::json::parse_object(line, &names, &types)?);
                 Ok(env.source(FileSource::lines(path, parse)?, wms))
             }
             Connector::Mqtt(m) => {
@@ -751,7 +760,7 @@ impl Job {
                 };
                 Ok(env.source(cfg.build(parse)?, wms))
             }
-            Connector::Print { .. } => {
+            Connector::Print { .. } | Connector::Blackhole => {
                 Err(rivulet::Error::Config { field: "connector", reason: format!("table {} cannot be read", src.name) })
             }
         }
@@ -759,16 +768,20 @@ impl Job {
 
     fn sink(&self) -> std::result::Result<Sink<Row>, rivulet::Error> {
         let types: Vec<SqlType> = self.sink.columns.iter().map(|(_, t)| *t).collect();
+        let names: Vec<String> = self.sink.columns.iter().map(|(n, _)| n.clone()).collect();
         match &self.sink.connector {
-            Connector::FileCsv { path } => {
+            Connector::File { path, json: false } => {
                 Ok(Sink::file(path, move |r: &Row, out: &mut Vec<u8>| crate::csv::write_row(r, &types, out)))
             }
+            Connector::File { path, json: true } => {
+                Ok(Sink::file(path, move |r: &Row, out: &mut Vec<u8>| crate::json::json_row(r, &names, &types, out)))
+            }
+            Connector::Blackhole => Ok(Sink::new(crate::json::Blackhole, |_: &Row, _: &mut Vec<u8>| {})),
             Connector::Print { identifier } => {
                 let id = identifier.clone();
                 Ok(Sink::stdout(move |r: &Row, out: &mut Vec<u8>| crate::csv::print_row(r, &types, id.as_deref(), out)))
             }
             Connector::Mqtt(m) => {
-                let names: Vec<String> = self.sink.columns.iter().map(|(n, _)| n.clone()).collect();
                 let out = rivulet::sink::MqttOutput::new(m.session(&m.client_id), &m.topic, m.qos)?;
                 let csv = m.csv;
                 Ok(Sink::new(out, move |r: &Row, buf: &mut Vec<u8>| {
@@ -793,7 +806,10 @@ fn rivulet_reason(e: rivulet::Error) -> String {
 
 fn describe(c: &Connector) -> String {
     match c {
-        Connector::FileCsv { path } => format!("filesystem csv `{}`", path.display()),
+        Connector::File { path, json } => {
+            format!("filesystem {} `{}`", if *json { "json" } else { "csv" }, path.display())
+        }
+        Connector::Blackhole => "blackhole".into(),
         Connector::Print { identifier: Some(i) } => format!("print (identifier {i})"),
         Connector::Print { identifier: None } => "print".into(),
         Connector::Mqtt(m) => format!(

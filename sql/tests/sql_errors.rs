@@ -54,11 +54,11 @@ fn bad_jobs_and_their_messages() {
         (format!("{SOURCE}INSERT INTO o SELECT id, temp FROM r WHERE SOUNDEX(id) = 'x'"), "line 9, column 44: function SOUNDEX is not supported"),
         (window("id, AVG(temp)", "GROUP BY window_start, window_end, id;\nINSERT INTO o SELECT id, temp FROM r"), "line 12, column 1: a job runs one INSERT INTO; this is a second one"),
         // bad connector options
-        ("CREATE TABLE t (a INT) WITH ('connector' = 'kafka');".into(), "line 1, column 30: connector 'kafka' is not supported (supported: filesystem, mqtt, print)"),
-        ("CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'path' = 'x.csv', 'format' = 'json');".into(), "line 1, column 76: format 'json' of t is not supported (supported: csv)"),
+        ("CREATE TABLE t (a INT) WITH ('connector' = 'kafka');".into(), "line 1, column 30: connector 'kafka' is not supported (supported: filesystem, mqtt, print, blackhole)"),
+        ("CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'path' = 'x.csv', 'format' = 'avro');".into(), "line 1, column 76: format 'avro' of t is not supported (supported: csv, json)"),
         ("CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'format' = 'csv');".into(), "line 1, column 30: connector 'filesystem' of t needs a 'path' option"),
         ("CREATE TABLE t (a INT) WITH ('connector' = 'print', 'topic' = 'x');".into(), "line 1, column 53: unknown option 'topic' for connector 'print' of t (known: connector, print-identifier)"),
-        ("CREATE TABLE t (a INT) WITH ('path' = 'x.csv');".into(), "line 1, column 1: table t has no 'connector' option (supported: filesystem, mqtt, print)"),
+        ("CREATE TABLE t (a INT) WITH ('path' = 'x.csv');".into(), "line 1, column 1: table t has no 'connector' option (supported: filesystem, mqtt, print, blackhole)"),
         // bad tables
         ("CREATE TABLE t (a DECIMAL(10, 2)) WITH ('connector' = 'print');".into(), "line 1, column 17: type DECIMAL(10,2) is not supported (supported: BOOLEAN, INT, BIGINT, DOUBLE, STRING, VARCHAR, TIMESTAMP(3), TIMESTAMP_LTZ(3))"),
         ("CREATE TABLE t (a BIGINT, WATERMARK FOR a AS a - INTERVAL '1' SECOND) WITH ('connector' = 'print');".into(), "line 1, column 41: type mismatch: the WATERMARK FOR column `a` is BIGINT; it must be TIMESTAMP(3) or TIMESTAMP_LTZ(3)"),

@@ -176,3 +176,44 @@ fn count_distinct_over_hopping_windows() {
     );
     assert_eq!(rows, ["a,1970-01-01 00:00:05,2,1,2", "a,1970-01-01 00:00:10,3,1,3", "a,1970-01-01 00:00:15,2,1,3"]);
 }
+
+// JSON lines in and out of files: missing keys and nulls are NULL, a line
+// that is not an object is malformed (skipped); the blackhole sink takes
+// the same rows and writes nothing.
+#[test]
+fn json_lines_files_and_the_blackhole_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in.jsonl");
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(
+        &inp,
+        "{\"id\":\"a\",\"ts_ms\":100,\"v\":4}\n{\"id\":\"a\",\"ts_ms\":200}\nnot json\n\
+         {\"id\":\"b\",\"ts_ms\":300,\"v\":null,\"extra\":true}\n{\"id\":\"a\",\"ts_ms\":400,\"v\":\"6\"}\n",
+    )
+    .unwrap();
+    let job = |sink: String| {
+        format!(
+            "CREATE TABLE src ({READINGS}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n\
+             CREATE TABLE dst (id STRING, we TIMESTAMP(3), n BIGINT, s INT) WITH ({sink});\n\
+             INSERT INTO dst SELECT id, window_end, COUNT(*), SUM(v) \
+             FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND)) GROUP BY window_start, window_end, id",
+            inp.display()
+        )
+    };
+    let sql = job(format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", out.display()));
+    let done = rivulet_sql::plan(&sql).unwrap().build(rivulet::JobConfig::new("t")).unwrap().execute().unwrap();
+    assert_eq!(done.metrics.bad_input, 1, "the line that is not JSON");
+    let mut rows: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            r#"{"id":"a","we":"1970-01-01 00:00:05","n":3,"s":10}"#,
+            r#"{"id":"b","we":"1970-01-01 00:00:05","n":1,"s":null}"#,
+        ]
+    );
+    let hole = rivulet_sql::plan(&job("'connector' = 'blackhole'".into())).unwrap();
+    assert!(hole.explain().contains("sink dst: blackhole"), "{}", hole.explain());
+    let done = hole.build(rivulet::JobConfig::new("t")).unwrap().execute().unwrap();
+    assert_eq!((done.metrics.records_in, done.metrics.records_out), (4, 2));
+}
