@@ -40,8 +40,9 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run a Flink SQL job: CREATE TABLE statements and one INSERT INTO
     /// (`EXPLAIN INSERT ...` prints the plan and runs nothing). A bad job
-    /// exits 2 naming line and column.
-    Sql(SqlArgs),
+    /// exits 2 naming line and column. `sql coordinator` and `sql worker`
+    /// run it on a cluster, as the seed job's roles do.
+    Sql(SqlCommand),
     /// Print the Swarm stack (compose v3.8) of a deployment manifest, for
     /// `docker stack deploy -c - JOB`. A bad manifest exits 2 naming the field.
     Stack(StackArgs),
@@ -116,11 +117,46 @@ pub(crate) struct StatusArgs {
     pub json: bool,
 }
 
+/// `rivulet sql`: the job in one process, or a role of it on a cluster.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct SqlCommand {
+    #[command(subcommand)]
+    pub role: Option<SqlRole>,
+    #[command(flatten)]
+    pub job: SqlArgs,
+}
+
+/// A role of an SQL job in a cluster.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum SqlRole {
+    /// Coordinates the job across worker slots (runs no task itself):
+    /// reads the SQL file and hands its text and the engine flags to the
+    /// workers; checkpoints into the shared store. No --state-dir.
+    Coordinator {
+        #[command(flatten)]
+        cluster: rivulet_agent::args::cluster::CoordinatorArgs,
+        #[command(flatten)]
+        job: Box<SqlArgs>,
+    },
+    /// Runs the subtasks the coordinator places on this slot.
+    Worker {
+        #[command(flatten)]
+        worker: rivulet_agent::args::cluster::WorkerArgs,
+    },
+    /// Asks the coordinator for a savepoint of the job's latest complete
+    /// checkpoint.
+    Savepoint {
+        #[command(flatten)]
+        savepoint: rivulet_agent::args::cluster::SavepointArgs,
+    },
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct SqlArgs {
     /// The job's SQL file.
-    #[arg(short = 'f', long = "file", value_name = "JOB.sql")]
-    pub file: PathBuf,
+    #[arg(short = 'f', long = "file", value_name = "JOB.sql", required = true)]
+    pub file: Option<PathBuf>,
     /// Print the plan and exit, as `EXPLAIN` in the file does.
     #[arg(long)]
     pub explain: bool,

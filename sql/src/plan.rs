@@ -556,6 +556,11 @@ impl Job {
         }
     }
 
+    /// The sink table's column names (the results' columns).
+    pub fn sink_columns(&self) -> Vec<String> {
+        self.sink.columns.iter().map(|(n, _)| n.clone()).collect()
+    }
+
     /// True when the source reads an MQTT broker (its messages are acked
     /// once durable in the state directory's ingest log: without one, on
     /// receipt).
@@ -648,14 +653,28 @@ impl Job {
     /// # Errors
     /// An output that would overwrite an input, an unreadable input, a
     /// refused state directory, a bad window size.
-    pub fn build(&self, mut config: JobConfig) -> std::result::Result<Env, rivulet::Error> {
+    pub fn build(&self, config: JobConfig) -> std::result::Result<Env, rivulet::Error> {
+        self.build_with(config, Env::new)
+    }
+
+    /// [`Job::build`] with the job's [`Env`] made by `make` from its
+    /// config: [`Env::new`] in one process, the cluster's maker in a
+    /// coordinator or worker.
+    ///
+    /// # Errors
+    /// As [`Job::build`].
+    pub fn build_with(
+        &self,
+        mut config: JobConfig,
+        make: impl FnOnce(JobConfig) -> std::result::Result<Env, rivulet::Error>,
+    ) -> std::result::Result<Env, rivulet::Error> {
         self.check_paths(&config)?;
         if config.state_dir.is_some() {
             config.identity = self.identity()?;
         }
         // Checked before the state directory is opened.
         let sink = self.sink()?;
-        let env = Env::new(config)?;
+        let env = make(config)?;
         let stream = self.source_stream(&env)?;
         let stream = match &self.filter {
             Some((f, _)) => {
