@@ -28,10 +28,12 @@ fn from_sensor_average(row: &str) -> (String, i64, u64, u64) {
     (f[0].to_string(), f[1].parse().unwrap(), f[2].parse::<f64>().unwrap().to_bits(), f[3].parse().unwrap())
 }
 
-/// The same from a SQL row `sensor,YYYY-MM-DD HH:MM:SS[.fff],avg,count`.
+/// The same from a SQL row `sensor,"YYYY-MM-DD HH:MM:SS[.fff]",avg,count`
+/// (a timestamp is quoted, as Flink's CSV writer quotes text with a space).
 fn from_sql(row: &str) -> (String, i64, u64, u64) {
     let f: Vec<&str> = row.split(',').collect();
-    let end = rivulet_sql::types::parse_timestamp(f[1]).unwrap_or_else(|| panic!("bad timestamp in {row}"));
+    let end =
+        rivulet_sql::types::parse_timestamp(f[1].trim_matches('"')).unwrap_or_else(|| panic!("bad timestamp in {row}"));
     (f[0].to_string(), end, f[2].parse::<f64>().unwrap().to_bits(), f[3].parse().unwrap())
 }
 

@@ -84,7 +84,11 @@ pub(crate) fn write_row(row: &[Value], types: &[SqlType], out: &mut Vec<u8>) {
         }
         field.clear();
         render(v, *ty, &mut field, Render::Csv);
-        if field.contains([',', '"', '\n', '\r']) {
+        // Flink's CSV writer (Jackson) quotes a text value holding any
+        // character below `-` (space, comma, quote, line breaks, ...):
+        // a TIMESTAMP's space too. Numbers and booleans never.
+        let text = matches!(v, Value::Str(_) | Value::Ts(_));
+        if text && field.chars().any(|c| c < '-') {
             s.push('"');
             s.push_str(&field.replace('"', "\"\""));
             s.push('"');
@@ -127,6 +131,11 @@ mod tests {
         let mut out = Vec::new();
         let row = [Value::Str("b,c".into()), Value::Null, Value::Double(1.5), Value::Ts(1_700_000_005_000)];
         write_row(&row, &[SqlType::String, SqlType::Int, SqlType::Double, SqlType::TimestampLtz], &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "\"b,c\",,1.5,2023-11-14 22:13:25Z\n");
+        assert_eq!(String::from_utf8(out).unwrap(), "\"b,c\",,1.5,\"2023-11-14 22:13:25Z\"\n");
+        // Quoted as Flink's writer quotes: any character below `-`.
+        let mut out = Vec::new();
+        let row = [Value::Str("B-s0".into()), Value::Str("a b".into()), Value::Str("x+y".into()), Value::BigInt(-3)];
+        write_row(&row, &[SqlType::String, SqlType::String, SqlType::String, SqlType::BigInt], &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "B-s0,\"a b\",\"x+y\",-3\n");
     }
 }
