@@ -318,7 +318,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(line.contains("running on") && line.contains("1 restarts") && line.contains("failed"), "{out}");
     let line = out.lines().find(|l| l.contains(&format!("{name}_worker-1 "))).unwrap_or_default();
     assert!(line.contains("running on") && line.contains("0 restarts"), "{out}");
-    assert!(out.contains(&format!("the coordinator at http://")), "{out}");
+    assert!(out.contains("the coordinator at http://"), "{out}");
     assert!(out.contains("workers: ") && out.contains("checkpoints: "), "the coordinator's view:\n{out}");
 
     // Scale 3 -> 2 -> 4 while the stream goes on.
