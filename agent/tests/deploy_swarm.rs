@@ -325,8 +325,9 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     reach(2 * READINGS / 5);
     allow(3 * READINGS / 5);
     let t = Instant::now();
-    let before = std::time::SystemTime::now();
     let o = rivulet(&["scale", "-f", &good, "--workers", "2"]);
+    // It returns once the services run their new tasks.
+    let before = std::time::SystemTime::now();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("savepoint of epoch"), "{out}");
@@ -345,8 +346,9 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     reach(3 * READINGS / 5);
     allow(4 * READINGS / 5);
     let t = Instant::now();
-    let before = std::time::SystemTime::now();
     let o = rivulet(&["scale", "-f", &good, "--workers", "4"]);
+    // It returns once the services run their new tasks.
+    let before = std::time::SystemTime::now();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     for w in [2, 3] {
@@ -361,8 +363,9 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     let upgraded = format!("{}-up", image);
     docker_ok(&["tag", &image, &upgraded]);
     let t = Instant::now();
-    let before = std::time::SystemTime::now();
     let o = rivulet(&["upgrade", "-f", &good, "--image", &upgraded]);
+    // It returns once the services run their new tasks.
+    let before = std::time::SystemTime::now();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(out.lines().filter(|l| l.starts_with("update service")).count(), 5, "coordinator and 4 slots: {out}");

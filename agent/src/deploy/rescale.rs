@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// How long the savepoint's one-off service may take, scheduling included.
 const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long the services may take to run their new tasks.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// A savepoint written by the coordinator.
 #[derive(Debug)]
 pub struct Savepoint {
@@ -84,6 +87,7 @@ fn change(manifest: &super::Manifest, f: impl FnOnce(&mut super::spec::Overrides
         }
         let savepoint = savepoint(&docker, &spec).await?;
         let outcome = apply(&docker, &spec, false).await?;
+        converge(&docker, job).await?;
         Ok(Rescaled { savepoint: Some(savepoint), outcome })
     })
 }
@@ -208,6 +212,41 @@ async fn wait_done(docker: &Docker, service: &str) -> anyhow::Result<TaskState> 
             anyhow::bail!("{service} did not end within {}s (state {state:?})", SAVEPOINT_TIMEOUT.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Waits until every service of the job runs the task of its current
+/// spec (the coordinator's may also have completed: the job finished).
+async fn converge(docker: &Docker, job: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let mut waiting = Vec::new();
+        for (name, (_, version, _)) in job_services(docker, job).await? {
+            let list = tasks(docker, &name).await?;
+            let current = list.iter().find(|t| {
+                t.desired_state == Some(TaskState::RUNNING)
+                    || (t.desired_state == Some(TaskState::SHUTDOWN)
+                        && t.status.as_ref().and_then(|s| s.state) == Some(TaskState::COMPLETE))
+            });
+            let state = current.and_then(|t| t.status.as_ref().and_then(|s| s.state));
+            let of_spec = current
+                .and_then(|t| t.version.as_ref().and_then(|v| v.index))
+                .is_some_and(|v| v >= u64::try_from(version).unwrap_or(0));
+            if !(of_spec && matches!(state, Some(TaskState::RUNNING | TaskState::COMPLETE))) {
+                waiting.push(name);
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > CONVERGE_TIMEOUT {
+            anyhow::bail!(
+                "after {}s these services still do not run their new task: {} (`rivulet status -f` shows why)",
+                CONVERGE_TIMEOUT.as_secs(),
+                waiting.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
