@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// How long the savepoint's one-off service may take, scheduling included.
 const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Attempts at a savepoint before `scale`/`upgrade` give up.
+const SAVEPOINT_ATTEMPTS: u32 = 5;
+
 /// How long the services may take to run their new tasks.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -62,7 +65,7 @@ pub fn scale(manifest: &super::Manifest, workers: u16) -> anyhow::Result<Rescale
 }
 
 /// Rolls the coordinator and every worker slot of the running job to
-/// `image` (stop-first, one service after the other) after a savepoint;
+/// `image` (each service stop-first) after a savepoint;
 /// the job resumes from the latest checkpoint in the store. The broker is
 /// left as it is. A worker count `rivulet scale` set stays.
 ///
@@ -132,9 +135,10 @@ async fn savepoint(docker: &Docker, spec: &Spec) -> anyhow::Result<Savepoint> {
             secret_ids.insert(n, id);
         }
     }
-    // The coordinator refuses while its sink has not yet published the
-    // latest checkpoint ("try again in a moment"): a few attempts, each
-    // into a directory of its own (a refused one may hold a partial copy).
+    // A coordinator just started may not listen yet or hold no complete
+    // checkpoint, and it refuses while its sink has not yet published the
+    // latest one ("try again in a moment"): a few attempts, each into a
+    // directory of its own (a refused one may hold a partial copy).
     let full = spec.full(&name);
     let mut attempt = 0;
     let (to, logs) = loop {
@@ -180,11 +184,11 @@ async fn savepoint(docker: &Docker, spec: &Spec) -> anyhow::Result<Savepoint> {
         if state == TaskState::COMPLETE {
             break (to, logs);
         }
-        if attempt >= 5 || !logs.contains("try again") {
-            anyhow::bail!("the savepoint failed ({state}): {}", logs.trim());
+        if attempt >= SAVEPOINT_ATTEMPTS {
+            anyhow::bail!("the savepoint failed ({state}, {attempt} attempts): {}", logs.trim());
         }
         wait_gone(docker, &full).await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     };
     let report = logs.lines().rev().find(|l| l.contains("savepoint of epoch")).unwrap_or(logs.trim()).to_string();
     Ok(Savepoint { to, report })
