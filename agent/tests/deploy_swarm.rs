@@ -94,6 +94,7 @@ impl Drop for Job<'_> {
     fn drop(&mut self) {
         let _ = rivulet(&["down", "--purge", "-f", self.manifest.to_str().unwrap()]);
         let _ = docker(&["stack", "rm", &format!("{}-stack", self.name)]);
+        let _ = docker(&["secret", "rm", &format!("{}-http-token", self.name)]);
     }
 }
 
@@ -235,7 +236,13 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
 
     // Deploy, with the coordinator's --http published.
     let http = free_port();
-    let with_http = |text: String| text.replace("[ports]\n", &format!("[ports]\nhttp = {http}\n"));
+    let http_secret = format!("{name}-http-token");
+    let with_http = |text: String| {
+        text.replace("[ports]\n", &format!("[ports]\nhttp = {http}\nhttp_token_secret = \"{http_secret}\"\n"))
+    };
+    let http_token = dir.path().join("http-token");
+    std::fs::write(&http_token, "http-token-of-the-test").unwrap();
+    docker_ok(&["secret", "create", &http_secret, http_token.to_str().unwrap()]);
     let good = m(&path, with_http(manifest(&name, &image, port, "", "")));
     let t = Instant::now();
     let o = rivulet(&["deploy", "-f", &good]);
@@ -311,7 +318,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     });
     let killed_at = std::time::SystemTime::now();
     checkpointing_after("the kill", killed_at);
-    let o = rivulet(&["status", "-f", &good]);
+    let o = rivulet(&["status", "-f", &good, "--http-token", http_token.to_str().unwrap()]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
     let line = out.lines().find(|l| l.contains(&format!("{worker0} "))).unwrap_or_default();
@@ -462,6 +469,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     let o = rivulet(&["down", "--purge", "-f", &good]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(job_objects(&name), Vec::<String>::new(), "left after down --purge");
+    docker_ok(&["secret", "rm", &http_secret]);
     let vols = docker_ok(&["volume", "ls", "-q", "--filter", &format!("name={name}_")]);
     assert!(vols.trim().is_empty(), "volumes left: {vols}");
     drop(job);

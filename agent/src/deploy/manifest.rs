@@ -232,6 +232,11 @@ pub struct Ports {
     /// publish it on this port of the node it runs on; `rivulet status -f`
     /// reads it there.
     pub http: Option<u16>,
+    /// With `http`: the Swarm secret (one you made: `printf %s TOKEN |
+    /// docker secret create NAME -`) holding the bearer token the
+    /// coordinator's endpoint asks for; `rivulet status -f` is given the
+    /// same token (`--http-token FILE` or RIVULET_HTTP_TOKEN).
+    pub http_token_secret: Option<String>,
 }
 
 /// Platforms an image can be given for, with the `node.platform.arch`
@@ -335,6 +340,20 @@ impl Manifest {
         }
         if self.ports.http == Some(0) {
             return Err(invalid("ports.http", "0 is not a port"));
+        }
+        match (&self.ports.http, &self.ports.http_token_secret) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "ports.http_token_secret",
+                    "required with ports.http: the endpoint is reached from outside the node, so it asks for a \
+                     bearer token; name a Swarm secret holding it (`printf %s TOKEN | docker secret create NAME -`)",
+                ))
+            }
+            (None, Some(_)) => return Err(invalid("ports.http_token_secret", "needs ports.http")),
+            (Some(_), Some(n)) if n.trim().is_empty() => {
+                return Err(invalid("ports.http_token_secret", "must name a Swarm secret"))
+            }
+            _ => {}
         }
         if self.ports.http.is_some() && self.ports.http == self.ports.broker {
             return Err(invalid("ports.http", "is the broker's port too"));
@@ -594,9 +613,13 @@ mod tests {
         assert_eq!(e.field, "job.name");
         let e = err(&format!("{GOOD}\n[ports]\nhttp = 0\n"));
         assert_eq!(e.field, "ports.http");
-        let e =
-            err(&format!("{}\n[ports]\nhttp = 9464\n", GOOD.replace("\"--topic\"", "\"--http\", \":1\", \"--topic\"")));
+        let e = err(&format!(
+            "{}\n[ports]\nhttp = 9464\nhttp_token_secret = \"t\"\n",
+            GOOD.replace("\"--topic\"", "\"--http\", \":1\", \"--topic\"")
+        ));
         assert_eq!(e.field, "job.args");
+        let e = err(&format!("{GOOD}\n[ports]\nhttp = 9464\n"));
+        assert_eq!(e.field, "ports.http_token_secret");
         let e = err(&GOOD.replace("workers = 3", "workers = 3\nlog = \" \""));
         assert_eq!(e.field, "job.log");
     }

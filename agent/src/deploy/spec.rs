@@ -26,6 +26,8 @@ pub const TOKEN_SECRET: &str = "cluster-token";
 pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
 /// The coordinator's `--http` port in its container.
 pub const HTTP_PORT: u16 = 9464;
+/// The file (under /run/secrets) of the coordinator's `--http-token`.
+pub const HTTP_TOKEN_FILE: &str = "http-token";
 /// The label on the coordinator holding the worker count `rivulet scale`
 /// set, when it is not the manifest's.
 pub const WORKERS_LABEL: &str = "io.rivulet.scaled-workers";
@@ -52,8 +54,9 @@ pub struct Spec {
     pub configs: Vec<(String, String)>,
     /// The cluster token secret's short name (generated once).
     pub token_secret: String,
-    /// Secrets the user created beforehand (full names).
-    pub external_secrets: Vec<String>,
+    /// Secrets the user created beforehand: (the manifest field naming
+    /// it, its full name).
+    pub external_secrets: Vec<(String, String)>,
     /// The services, in start order.
     pub services: Vec<Service>,
     /// The checkpoint store's URL as the job's containers see it.
@@ -183,7 +186,7 @@ impl Spec {
                     }
                 }
                 store_secrets.push(SecretRef { owned: false, name: secret.clone(), target: secret.clone() });
-                external_secrets.push(secret);
+                external_secrets.push(("checkpoint_store.secret".to_string(), secret));
                 s.url.clone().unwrap_or_default()
             }
         };
@@ -246,8 +249,12 @@ impl Spec {
             "--cluster-token-file".into(),
             token_file.clone(),
         ];
-        if m.ports.http.is_some() {
+        let mut http_secret = None;
+        if let (Some(_), Some(secret)) = (m.ports.http, &m.ports.http_token_secret) {
             cmd.extend(["--http".into(), format!("0.0.0.0:{HTTP_PORT}")]);
+            cmd.extend(["--http-token".into(), format!("/run/secrets/{HTTP_TOKEN_FILE}")]);
+            http_secret = Some(SecretRef { owned: false, name: secret.clone(), target: HTTP_TOKEN_FILE.into() });
+            external_secrets.push(("ports.http_token_secret".to_string(), secret.clone()));
         }
         if let Some(t) = &m.job.worker_timeout {
             cmd.extend(["--worker-timeout".into(), t.clone()]);
@@ -272,6 +279,8 @@ impl Spec {
         vols.extend(store_mount.clone());
         let mut secrets = vec![token.clone()];
         secrets.extend(store_secrets.iter().cloned());
+        let mut coordinator_secrets = secrets.clone();
+        coordinator_secrets.extend(http_secret);
         let mut env = store_env.clone();
         env.insert("RUST_LOG".into(), m.job.log.clone());
         services.push(Service {
@@ -280,7 +289,7 @@ impl Spec {
             command: cmd,
             env: env.clone(),
             volumes: vols,
-            secrets: secrets.clone(),
+            secrets: coordinator_secrets,
             configs: vec![],
             constraints: {
                 let mut c = constraints(&m.placement.coordinator, arch, None);
@@ -329,8 +338,8 @@ impl Spec {
                 publish: None,
             });
         }
-        external_secrets.sort();
-        external_secrets.dedup();
+        external_secrets.sort_by(|a, b| a.1.cmp(&b.1));
+        external_secrets.dedup_by(|a, b| a.1 == b.1);
         Spec {
             job,
             network: ("net".into(), !m.network.trusted_lan),
@@ -390,6 +399,7 @@ mod tests {
         amd64 = "rivulet:1-amd64"
         [ports]
         http = 9000
+        http_token_secret = "sensors-http"
     "#;
 
     fn arg_after<'a>(s: &'a Service, flag: &str) -> &'a str {

@@ -37,13 +37,11 @@ pub struct View {
 
 impl View {
     /// Every service has a task running, or the job finished (the
-    /// coordinator's task completed).
+    /// coordinator's task completed, and the workers' with it).
     pub fn healthy(&self) -> bool {
-        self.services.iter().all(|s| {
-            s.current.as_ref().is_some_and(|(_, state, _)| state == "running")
-                || (s.name.ends_with("_coordinator")
-                    && s.current.as_ref().is_some_and(|(_, state, _)| state == "complete"))
-        })
+        let state = |s: &ServiceView| s.current.as_ref().map(|(_, state, _)| state.clone()).unwrap_or_default();
+        let finished = self.services.iter().any(|s| s.name.ends_with("_coordinator") && state(s) == "complete");
+        self.services.iter().all(|s| state(s) == "running" || (finished && state(s) == "complete"))
     }
 }
 

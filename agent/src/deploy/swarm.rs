@@ -338,11 +338,12 @@ async fn check(docker: &Docker, spec: &Spec) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|s| s.spec.and_then(|s| s.name))
         .collect();
-    for s in &spec.external_secrets {
+    for (field, s) in &spec.external_secrets {
         if !secrets.contains(s) {
+            let what = if field.starts_with("ports.") { "TOKEN" } else { "SECRET_KEY" };
             return Err(Invalid {
-                field: "checkpoint_store.secret".into(),
-                reason: format!("the swarm has no secret `{s}`: `printf %s SECRET_KEY | docker secret create {s} -`"),
+                field: field.clone(),
+                reason: format!("the swarm has no secret `{s}`: `printf %s {what} | docker secret create {s} -`"),
             }
             .into());
         }
