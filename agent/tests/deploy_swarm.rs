@@ -328,6 +328,17 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(out.contains("the coordinator at http://"), "{out}");
     assert!(out.contains("workers: ") && out.contains("checkpoints: "), "the coordinator's view:\n{out}");
 
+    // logs --follow goes on across the coordinator's restart by the scale below.
+    let mut follow = Command::new(RIVULET)
+        .args(["logs", "-f", &good, "coordinator", "--follow", "--tail", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let followed = {
+        let out = follow.stdout.take().unwrap();
+        std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default())
+    };
+
     // Scale 3 -> 2 -> 4 while the stream goes on.
     reach(2 * READINGS / 5);
     allow(3 * READINGS / 5);
@@ -342,6 +353,12 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(out.contains(&format!("remove service {name}_worker-2")), "{out}");
     checkpointing_after("scale 3 -> 2", before);
     eprintln!("scale 3 -> 2 to the next checkpoint: {:?}", t.elapsed());
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    let followed = followed.join().unwrap();
+    let tasks: std::collections::BTreeSet<&str> =
+        followed.lines().filter(|l| l.contains("checkpoint complete")).filter_map(|l| l.split(" | ").next()).collect();
+    assert!(tasks.len() >= 2, "logs --follow saw checkpoints of {tasks:?} only:\n{followed}");
     let sp = store.join("savepoints");
     assert!(sp.is_dir() && std::fs::read_dir(&sp).unwrap().count() >= 1, "no savepoint in {}", sp.display());
     // A plain deploy of the manifest's 3 workers is refused, naming the field.
@@ -470,6 +487,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(job_objects(&name), Vec::<String>::new(), "left after down --purge");
     docker_ok(&["secret", "rm", &http_secret]);
+    docker_ok(&["rmi", &upgraded]);
     let vols = docker_ok(&["volume", "ls", "-q", "--filter", &format!("name={name}_")]);
     assert!(vols.trim().is_empty(), "volumes left: {vols}");
     drop(job);
