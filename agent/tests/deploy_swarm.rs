@@ -352,7 +352,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(out.contains(&format!("update service {name}_coordinator")), "{out}");
     assert!(out.contains(&format!("remove service {name}_worker-2")), "{out}");
     checkpointing_after("scale 3 -> 2", before);
-    eprintln!("scale 3 -> 2 to the next checkpoint: {:?}", t.elapsed());
+    eprintln!("scale 3 -> 2 to the next checkpoint: {:?}\n{out}", t.elapsed());
     follow.kill().unwrap();
     follow.wait().unwrap();
     let followed = followed.join().unwrap();
@@ -379,7 +379,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
         assert!(out.contains(&format!("create service {name}_worker-{w}")), "{out}");
     }
     checkpointing_after("scale 2 -> 4", before);
-    eprintln!("scale 2 -> 4 to the next checkpoint: {:?}", t.elapsed());
+    eprintln!("scale 2 -> 4 to the next checkpoint: {:?}\n{out}", t.elapsed());
 
     // Upgrade to the same image under another tag while the stream goes on.
     reach(4 * READINGS / 5);
@@ -395,7 +395,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert_eq!(out.lines().filter(|l| l.starts_with("update service")).count(), 5, "coordinator and 4 slots: {out}");
     assert!(!out.contains(&format!("update service {name}_broker")), "{out}");
     checkpointing_after("the upgrade", before);
-    eprintln!("upgrade to the next checkpoint: {:?}", t.elapsed());
+    eprintln!("upgrade to the next checkpoint: {:?}\n{out}", t.elapsed());
     publisher.join().unwrap();
 
     // The coordinator ends after --stop-after-idle with the job complete.

@@ -34,7 +34,8 @@ pub(crate) fn upgrade(a: &UpgradeArgs) -> anyhow::Result<()> {
 #[cfg(feature = "deploy")]
 fn report(job: &str, done: &rivulet_agent::deploy::rescale::Rescaled, what: &str) {
     if let Some(s) = &done.savepoint {
-        println!("{} (the rollback point)", s.report.trim());
+        let tries = if s.attempts > 1 { format!(", at attempt {}", s.attempts) } else { String::new() };
+        println!("{} (the rollback point{tries})", s.report.trim());
     }
     for c in &done.outcome.changes {
         println!("{c}");

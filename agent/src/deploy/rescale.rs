@@ -39,6 +39,8 @@ pub struct Savepoint {
     pub to: String,
     /// What the `savepoint` command printed (`savepoint of epoch N ...`).
     pub report: String,
+    /// How many attempts it took.
+    pub attempts: u32,
 }
 
 /// What `scale` / `upgrade` did.
@@ -191,7 +193,7 @@ async fn savepoint(docker: &Docker, spec: &Spec) -> anyhow::Result<Savepoint> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     let report = logs.lines().rev().find(|l| l.contains("savepoint of epoch")).unwrap_or(logs.trim()).to_string();
-    Ok(Savepoint { to, report })
+    Ok(Savepoint { to, report, attempts: attempt })
 }
 
 /// The tasks of a service, newest first.
