@@ -300,10 +300,25 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     let allow = |n: u64| limit.store(n, std::sync::atomic::Ordering::SeqCst);
     // A checkpoint completes after `since`: the job runs again.
     let latest = store.join("sensor-average/latest");
+    let coordinator = format!("{name}_coordinator");
+    // (or the job's end: once the last readings are in, it stops after
+    // --stop-after-idle). What the job said is printed when it times out.
     let checkpointing_after = |what: &str, since: std::time::SystemTime| {
-        wait_for(&format!("a checkpoint after {what}"), Duration::from_secs(120), || {
-            std::fs::metadata(&latest).and_then(|m| m.modified()).is_ok_and(|t| t > since)
-        })
+        let start = Instant::now();
+        while !std::fs::metadata(&latest).and_then(|m| m.modified()).is_ok_and(|t| t > since)
+            && !task_state(&coordinator).contains("Complete")
+        {
+            if start.elapsed() > Duration::from_secs(180) {
+                let status = rivulet(&["status", "-f", &good]);
+                let logs = rivulet(&["logs", "-f", &good, "--tail", "15"]);
+                panic!(
+                    "no checkpoint within 180s after {what}\n{}{}",
+                    String::from_utf8_lossy(&status.stdout),
+                    String::from_utf8_lossy(&logs.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     };
 
     // Kill worker-0's container; Swarm restarts it, and status shows it.
@@ -399,8 +414,20 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     publisher.join().unwrap();
 
     // The coordinator ends after --stop-after-idle with the job complete.
-    let coordinator = format!("{name}_coordinator");
-    wait_for("the coordinator to complete", Duration::from_secs(180), || task_state(&coordinator).contains("Complete"));
+    let start = Instant::now();
+    while !task_state(&coordinator).contains("Complete") {
+        if start.elapsed() > Duration::from_secs(180) {
+            let status = rivulet(&["status", "-f", &good]);
+            let logs = rivulet(&["logs", "-f", &good, "--tail", "15"]);
+            panic!(
+                "the coordinator did not complete within 180s\n{}{}",
+                String::from_utf8_lossy(&status.stdout),
+                String::from_utf8_lossy(&logs.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("upgrade to the job's end: {:?}", t.elapsed());
     let got = sorted_lines(&volume_dir(&format!("{name}_output")).join("results.csv"));
     let want = oracle(dir.path());
     assert!(!want.is_empty());
