@@ -123,7 +123,7 @@ pub(crate) struct LogsArgs {
     /// The last N lines of each task.
     #[arg(long, value_name = "N")]
     pub tail: Option<u64>,
-    /// Keep printing new lines, from the running tasks and the ones Swarm
+    /// Keep printing what is written, by the running tasks and the ones Swarm
     /// starts later, until interrupted.
     #[arg(long)]
     pub follow: bool,
@@ -144,7 +144,7 @@ pub(crate) struct UpgradeArgs {
     /// The deployment manifest.
     #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
     pub file: PathBuf,
-    /// The image the coordinator and worker slots run from now on (every
+    /// The image for the coordinator and the worker slots (every
     /// node must have it: `docker load` or a registry).
     #[arg(long, value_name = "IMAGE")]
     pub image: String,

@@ -28,7 +28,7 @@ const SAVEPOINT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Attempts at a savepoint before `scale`/`upgrade` give up.
 const SAVEPOINT_ATTEMPTS: u32 = 5;
 
-/// How long the services may take to run their new tasks.
+/// How long the services may take to run the tasks of their updated specs.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A savepoint written by the coordinator.
@@ -247,7 +247,7 @@ async fn converge(docker: &Docker, job: &str) -> anyhow::Result<()> {
         }
         if start.elapsed() > CONVERGE_TIMEOUT {
             anyhow::bail!(
-                "after {}s these services still do not run their new task: {} (`rivulet status -f` shows why)",
+                "after {}s these services still do not run a task of their updated spec: {} (`rivulet status -f` shows why)",
                 CONVERGE_TIMEOUT.as_secs(),
                 waiting.join(", ")
             );
