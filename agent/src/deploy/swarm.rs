@@ -432,6 +432,11 @@ pub(super) fn service_spec(
         secrets: Some(secrets),
         configs: Some(configs),
         stop_grace_period: Some(20_000_000_000),
+        // The engine's init (tini) as PID 1 hands SIGTERM on: the job's
+        // process alone as PID 1 would have it ignored by the kernel (it
+        // installs no handler in the cluster roles), and every stop-first
+        // update would wait out the grace period before SIGKILL.
+        init: Some(true),
         ..Default::default()
     };
     ServiceSpec {
