@@ -12,7 +12,8 @@ use std::time::Duration;
 /// Exit codes: 0 success, 1 the job or command failed, 2 bad arguments or
 /// config (the message names the flag; nothing was started or created),
 /// 3 a state directory was refused, or a checkpoint to restore is not
-/// retained (nothing in it was changed), 4 `status` found no job.
+/// retained (nothing in it was changed), 4 `status` found no job (or
+/// none is deployed), 5 `status -f`: a service has no task running.
 #[derive(Parser, Debug)]
 #[command(version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -35,9 +36,22 @@ pub(crate) enum Command {
     /// List the retained checkpoints of a state directory (epoch and
     /// completion time), changing nothing in it.
     Checkpoints(CheckpointsArgs),
-    /// Show a running job (read from its --http endpoint's /api/v1/job).
-    /// Exit 4 when no job answers at the address.
+    /// Show a running job (read from its --http endpoint's /api/v1/job);
+    /// with -f, a deployed job's services and tasks on the Swarm, and the
+    /// coordinator's view when its --http is published (ports.http) or at
+    /// --url. Exit 4 when no job answers at the address or none is
+    /// deployed; with -f, 5 when a service has no task running.
     Status(StatusArgs),
+    /// Print the logs of a deployed job's tasks (all services, or one),
+    /// each line prefixed with service.task@node.
+    Logs(LogsArgs),
+    /// Rescale a deployed job to N worker slots: a savepoint first, then
+    /// the coordinator restarts with --workers N from the latest
+    /// checkpoint, slots created or removed.
+    Scale(ScaleArgs),
+    /// Roll a deployed job's coordinator and worker slots to another image
+    /// after a savepoint; the job resumes from the latest checkpoint.
+    Upgrade(UpgradeArgs),
     /// Run a Flink SQL job: CREATE TABLE statements and one INSERT INTO
     /// (`EXPLAIN INSERT ...` prints the plan and runs nothing). A bad job
     /// exits 2 naming line and column. `sql coordinator` and `sql worker`
@@ -100,7 +114,49 @@ pub(crate) struct BrokerArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct LogsArgs {
+    /// The deployment manifest (for the job's name).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// One service (`coordinator`, `worker-0`, `broker`); all when left out.
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// The last N lines of each task.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u64>,
+    /// Keep printing what is written, by the running tasks and the ones Swarm
+    /// starts later, until interrupted.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ScaleArgs {
+    /// The deployment manifest.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// Worker slots (1..=256).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UpgradeArgs {
+    /// The deployment manifest.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// The image for the coordinator and the worker slots (every
+    /// node must have it: `docker load` or a registry).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct StatusArgs {
+    /// A deployment manifest: show the job's services and tasks on the
+    /// Swarm (the engine at DOCKER_HOST), then the coordinator's view.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    pub file: Option<PathBuf>,
     /// The job's --http address (IP:PORT or a port on 127.0.0.1).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464", value_parser = http_addr)]
     pub http: std::net::SocketAddr,

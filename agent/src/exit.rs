@@ -5,7 +5,9 @@
 //! message names the flag); 3 a state directory or an output file was
 //! refused (damaged, another job's, changed outside the job), or the
 //! checkpoint to restore is not retained; 4 `rivulet status` found no job
-//! at its address; 128 + N stopped by signal N
+//! at its address, or no service of the job is on the swarm; 5 `rivulet
+//! status -f`: a service of the job has no task running; 128 + N stopped
+//! by signal N
 //! (chosen by the binary that caught it).
 //! clap exits 2 by itself for values its parsers refuse.
 
@@ -18,6 +20,25 @@ pub const USAGE: u8 = 2;
 pub const STATE_REFUSED: u8 = 3;
 /// `rivulet status`: no job answered at the address.
 pub const NO_JOB: u8 = 4;
+
+/// `rivulet status -f`: a service of the job has no task running.
+pub const DEGRADED: u8 = 5;
+
+/// No service of a job is on the swarm (`rivulet status -f`, `scale`,
+/// `upgrade`, `logs`): exit [`NO_JOB`].
+#[derive(Debug)]
+pub struct NotDeployed {
+    /// The job's name.
+    pub job: String,
+}
+
+impl std::fmt::Display for NotDeployed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no service of job {} is on this swarm (`rivulet deploy -f MANIFEST` creates them)", self.job)
+    }
+}
+
+impl std::error::Error for NotDeployed {}
 
 /// No job answered at an HTTP address (`rivulet status`): exit [`NO_JOB`].
 #[derive(Debug)]
@@ -38,7 +59,7 @@ impl std::error::Error for NoJob {}
 
 /// The exit code for `e`.
 pub fn code(e: &anyhow::Error) -> u8 {
-    if e.chain().any(|c| c.is::<NoJob>()) {
+    if e.chain().any(|c| c.is::<NoJob>() || c.is::<NotDeployed>()) {
         return NO_JOB;
     }
     if e.chain().any(|c| c.is::<rivulet_sql::Error>() || c.is::<crate::deploy::Invalid>()) {

@@ -94,6 +94,7 @@ impl Drop for Job<'_> {
     fn drop(&mut self) {
         let _ = rivulet(&["down", "--purge", "-f", self.manifest.to_str().unwrap()]);
         let _ = docker(&["stack", "rm", &format!("{}-stack", self.name)]);
+        let _ = docker(&["secret", "rm", &format!("{}-http-token", self.name)]);
     }
 }
 
@@ -123,7 +124,7 @@ workers = 3
 parallelism = 3
 checkpoint_interval = "300ms"
 worker_timeout = "20s"
-args = ["--topic", "sensors/{{sensor_id}}/temp", "--client-id", "{name}-engine", "--stop-after-idle", "8s"{extra_args}]
+args = ["--topic", "sensors/{{sensor_id}}/temp", "--client-id", "{name}-engine", "--stop-after-idle", "20s"{extra_args}]
 [checkpoint_store]
 kind = "volume"
 [broker]
@@ -233,8 +234,17 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(err.contains("placement.workers") && err.contains("no-such-pi"), "{err}");
     assert_eq!(job_objects(&name), Vec::<String>::new(), "a refused manifest created something");
 
-    // Deploy.
-    let good = m(&path, manifest(&name, &image, port, "", ""));
+    // Deploy, with the coordinator's --http published.
+    let http = free_port();
+    let http_secret = format!("{name}-http-token");
+    let with_http = |text: String| {
+        text.replace("[ports]\n", &format!("[ports]\nhttp = {http}\nhttp_token_secret = \"{http_secret}\"\n"))
+    };
+    let http_token = dir.path().join("http-token");
+    std::fs::write(&http_token, "http-token-of-the-test").unwrap();
+    docker_ok(&["secret", "create", &http_secret, http_token.to_str().unwrap()]);
+    let good = m(&path, with_http(manifest(&name, &image, port, "", "")));
+    let t = Instant::now();
     let o = rivulet(&["deploy", "-f", &good]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
@@ -243,39 +253,207 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     // The job runs once a checkpoint is in the store: its source is subscribed.
     let store = volume_dir_when_created(&format!("{name}_checkpoints"));
     wait_for("the first checkpoint", Duration::from_secs(90), || store.join("sensor-average/latest").exists());
+    eprintln!("deploy to the first checkpoint: {:?}", t.elapsed());
 
-    // Publish; kill worker-0's container a third of the way in.
-    let url = format!("mqtt://127.0.0.1:{port}");
-    let mut p = Publisher::connect(&url, &format!("{name}-sensors"), true).unwrap();
-    p.wait_connected(Duration::from_secs(30)).unwrap();
-    for i in 0..READINGS {
-        let (topic, payload) = reading_message(&synthetic_reading(i, SENSORS));
-        p.send(&topic, payload).unwrap();
-        if i == READINGS / 3 {
-            p.wait_acked(Duration::from_secs(30)).unwrap();
-            let id =
-                docker_ok(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={name}_worker-0")]);
-            docker_ok(&["kill", id.trim()]);
+    // logs: the coordinator's checkpoint lines, prefixed with service.task@node.
+    let o = rivulet(&["logs", "-f", &good, "coordinator", "--tail", "50"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.lines().any(|l| l.starts_with("coordinator.") && l.contains(" | ") && l.contains("checkpoint complete")),
+        "rivulet logs coordinator:\n{out}"
+    );
+    assert!(out.lines().count() <= 50, "--tail 50 printed {} lines", out.lines().count());
+    let o = rivulet(&["logs", "-f", &good, "no-such-service"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Publish from a thread, up to a limit the test raises step by step,
+    // so each operation below happens between readings of one stream.
+    let limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(READINGS / 5));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let publisher = {
+        let (limit, sent, url, id) =
+            (limit.clone(), sent.clone(), format!("mqtt://127.0.0.1:{port}"), format!("{name}-sensors"));
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            let mut p = Publisher::connect(&url, &id, true).unwrap();
+            p.wait_connected(Duration::from_secs(30)).unwrap();
+            for i in 0..READINGS {
+                while i >= limit.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let (topic, payload) = reading_message(&synthetic_reading(i, SENSORS));
+                p.send(&topic, payload).unwrap();
+                sent.store(i + 1, SeqCst);
+                if i % 20 == 0 {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            p.wait_acked(Duration::from_secs(120)).unwrap();
+        })
+    };
+    let reach = |n: u64| {
+        wait_for(&format!("{n} readings published"), Duration::from_secs(300), || {
+            sent.load(std::sync::atomic::Ordering::SeqCst) >= n
+        })
+    };
+    let allow = |n: u64| limit.store(n, std::sync::atomic::Ordering::SeqCst);
+    // A checkpoint completes after `since`: the job runs again.
+    let latest = store.join("sensor-average/latest");
+    let coordinator = format!("{name}_coordinator");
+    // (or the job's end: once the last readings are in, it stops after
+    // --stop-after-idle). What the job said is printed when it times out.
+    let checkpointing_after = |what: &str, since: std::time::SystemTime| {
+        let start = Instant::now();
+        while !std::fs::metadata(&latest).and_then(|m| m.modified()).is_ok_and(|t| t > since)
+            && !task_state(&coordinator).contains("Complete")
+        {
+            if start.elapsed() > Duration::from_secs(180) {
+                let status = rivulet(&["status", "-f", &good]);
+                let logs = rivulet(&["logs", "-f", &good, "--tail", "15"]);
+                panic!(
+                    "no checkpoint within 180s after {what}\n{}{}",
+                    String::from_utf8_lossy(&status.stdout),
+                    String::from_utf8_lossy(&logs.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
-        if i % 200 == 0 {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    };
+
+    // Kill worker-0's container; Swarm restarts it, and status shows it.
+    reach(READINGS / 5);
+    allow(2 * READINGS / 5);
+    let id = docker_ok(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={name}_worker-0")]);
+    docker_ok(&["kill", id.trim()]);
+    let worker0 = format!("{name}_worker-0");
+    wait_for("Swarm to restart worker-0", Duration::from_secs(60), || {
+        let tasks = docker_ok(&["service", "ps", "--format", "{{.CurrentState}}", &worker0]);
+        tasks.lines().count() >= 2 && tasks.lines().next().is_some_and(|l| l.starts_with("Running"))
+    });
+    let killed_at = std::time::SystemTime::now();
+    checkpointing_after("the kill", killed_at);
+    let o = rivulet(&["status", "-f", &good, "--http-token", http_token.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    let line = out.lines().find(|l| l.contains(&format!("{worker0} "))).unwrap_or_default();
+    assert!(line.contains("running on") && line.contains("1 restarts") && line.contains("failed"), "{out}");
+    let line = out.lines().find(|l| l.contains(&format!("{name}_worker-1 "))).unwrap_or_default();
+    assert!(line.contains("running on") && line.contains("0 restarts"), "{out}");
+    assert!(out.contains("the coordinator at http://"), "{out}");
+    assert!(out.contains("workers: ") && out.contains("checkpoints: "), "the coordinator's view:\n{out}");
+
+    // logs --follow goes on across the coordinator's restart by the scale below.
+    let mut follow = Command::new(RIVULET)
+        .args(["logs", "-f", &good, "coordinator", "--follow", "--tail", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let followed = {
+        let out = follow.stdout.take().unwrap();
+        std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default())
+    };
+
+    // Scale 3 -> 2 -> 4 while the stream goes on.
+    reach(2 * READINGS / 5);
+    allow(3 * READINGS / 5);
+    let t = Instant::now();
+    let o = rivulet(&["scale", "-f", &good, "--workers", "2"]);
+    // It returns once the services run their new tasks.
+    let before = std::time::SystemTime::now();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("savepoint of epoch"), "{out}");
+    assert!(out.contains(&format!("update service {name}_coordinator")), "{out}");
+    assert!(out.contains(&format!("remove service {name}_worker-2")), "{out}");
+    checkpointing_after("scale 3 -> 2", before);
+    eprintln!("scale 3 -> 2 to the next checkpoint: {:?}\n{out}", t.elapsed());
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    let followed = followed.join().unwrap();
+    let tasks: std::collections::BTreeSet<&str> =
+        followed.lines().filter(|l| l.contains("checkpoint complete")).filter_map(|l| l.split(" | ").next()).collect();
+    assert!(tasks.len() >= 2, "logs --follow saw checkpoints of {tasks:?} only:\n{followed}");
+    let sp = store.join("savepoints");
+    assert!(sp.is_dir() && std::fs::read_dir(&sp).unwrap().count() >= 1, "no savepoint in {}", sp.display());
+    // A plain deploy of the manifest's 3 workers is refused, naming the field.
+    let o = rivulet(&["deploy", "-f", &good]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("job.workers") && err.contains("rivulet scale"), "{err}");
+
+    reach(3 * READINGS / 5);
+    allow(4 * READINGS / 5);
+    let t = Instant::now();
+    let o = rivulet(&["scale", "-f", &good, "--workers", "4"]);
+    // It returns once the services run their new tasks.
+    let before = std::time::SystemTime::now();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    for w in [2, 3] {
+        assert!(out.contains(&format!("create service {name}_worker-{w}")), "{out}");
     }
-    p.wait_acked(Duration::from_secs(60)).unwrap();
-    drop(p);
+    checkpointing_after("scale 2 -> 4", before);
+    eprintln!("scale 2 -> 4 to the next checkpoint: {:?}\n{out}", t.elapsed());
+
+    // Upgrade to the same image under another tag while the stream goes on.
+    reach(4 * READINGS / 5);
+    allow(READINGS);
+    let upgraded = format!("{}-up", image);
+    docker_ok(&["tag", &image, &upgraded]);
+    let t = Instant::now();
+    let o = rivulet(&["upgrade", "-f", &good, "--image", &upgraded]);
+    // It returns once the services run their new tasks.
+    let before = std::time::SystemTime::now();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.lines().filter(|l| l.starts_with("update service")).count(), 5, "coordinator and 4 slots: {out}");
+    assert!(!out.contains(&format!("update service {name}_broker")), "{out}");
+    checkpointing_after("the upgrade", before);
+    eprintln!("upgrade to the next checkpoint: {:?}\n{out}", t.elapsed());
+    publisher.join().unwrap();
 
     // The coordinator ends after --stop-after-idle with the job complete.
-    let coordinator = format!("{name}_coordinator");
-    wait_for("the coordinator to complete", Duration::from_secs(120), || task_state(&coordinator).contains("Complete"));
+    let start = Instant::now();
+    while !task_state(&coordinator).contains("Complete") {
+        if start.elapsed() > Duration::from_secs(180) {
+            let status = rivulet(&["status", "-f", &good]);
+            let logs = rivulet(&["logs", "-f", &good, "--tail", "15"]);
+            panic!(
+                "the coordinator did not complete within 180s\n{}{}",
+                String::from_utf8_lossy(&status.stdout),
+                String::from_utf8_lossy(&logs.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("upgrade to the job's end: {:?}", t.elapsed());
     let got = sorted_lines(&volume_dir(&format!("{name}_output")).join("results.csv"));
     let want = oracle(dir.path());
     assert!(!want.is_empty());
-    assert_eq!(got.len(), want.len(), "rows after a killed worker");
-    assert_eq!(got, want, "results after a killed worker differ from the single-process run");
-    let restarts = docker_ok(&["service", "ps", "-q", &format!("{name}_worker-0")]).lines().count();
-    assert!(restarts >= 2, "worker-0 was not restarted by Swarm ({restarts} tasks)");
+    assert_eq!(got.len(), want.len(), "rows after a kill, two rescales and an upgrade");
+    assert_eq!(got, want, "results after a kill, two rescales and an upgrade differ from the single-process run");
+    for s in ["coordinator", "worker-0", "worker-3"] {
+        let img = docker_ok(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            &format!("{name}_{s}"),
+        ]);
+        assert_eq!(img.trim(), upgraded, "{s} runs {img}");
+    }
 
-    // Redeploy unchanged: nothing changes.
+    // The manifest brought in line with what scale and upgrade set: a
+    // deploy changes only the broker, whose image is the manifest's alone
+    // (`upgrade` leaves it), and then nothing.
+    let good = m(&path, with_http(manifest(&name, &upgraded, port, "", "")).replace("workers = 3", "workers = 4"));
+    let o = rivulet(&["deploy", "--dry-run", "-f", &good]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.trim(), format!("would update service {name}_broker"), "dry run after scale and upgrade");
+    let o = rivulet(&["deploy", "-f", &good]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let before = docker_ok(&["service", "inspect", "--format", "{{.Version.Index}}", &format!("{name}_worker-1")]);
     let o = rivulet(&["deploy", "-f", &good]);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -284,7 +462,11 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert_eq!(before, after, "an unchanged redeploy updated a worker");
 
     // One flag changed: only the coordinator (which holds the job's flags) is updated.
-    let changed = m(&path, manifest(&name, &image, port, ", \"--window\", \"10s\"", ""));
+    let changed = m(
+        &path,
+        with_http(manifest(&name, &upgraded, port, ", \"--window\", \"10s\"", ""))
+            .replace("workers = 3", "workers = 4"),
+    );
     let o = rivulet(&["deploy", "--dry-run", "-f", &changed]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}");
@@ -331,6 +513,8 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     let o = rivulet(&["down", "--purge", "-f", &good]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(job_objects(&name), Vec::<String>::new(), "left after down --purge");
+    docker_ok(&["secret", "rm", &http_secret]);
+    docker_ok(&["rmi", &upgraded]);
     let vols = docker_ok(&["volume", "ls", "-q", "--filter", &format!("name={name}_")]);
     assert!(vols.trim().is_empty(), "volumes left: {vols}");
     drop(job);

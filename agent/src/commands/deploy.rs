@@ -40,22 +40,13 @@ pub(crate) fn down(a: &DownArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(not(feature = "deploy"))]
-fn no_deploy() -> anyhow::Error {
-    rivulet::Error::Config {
-        field: "deploy",
-        reason: "this build has no Docker client (built without the cargo feature `deploy`)".into(),
-    }
-    .into()
-}
-
-#[cfg(not(feature = "deploy"))]
 pub(crate) fn deploy(a: &DeployArgs) -> anyhow::Result<()> {
     Manifest::load(&a.file).map(|m| Spec::of(&m))?;
-    Err(no_deploy())
+    Err(rivulet_agent::deploy::no_client())
 }
 
 #[cfg(not(feature = "deploy"))]
 pub(crate) fn down(a: &DownArgs) -> anyhow::Result<()> {
     Manifest::load(&a.file)?;
-    Err(no_deploy())
+    Err(rivulet_agent::deploy::no_client())
 }

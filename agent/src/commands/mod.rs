@@ -8,6 +8,7 @@ pub(crate) mod checkpoints;
 pub(crate) mod deploy;
 pub(crate) mod generate;
 pub(crate) mod live;
+pub(crate) mod operate;
 pub(crate) mod run;
 pub(crate) mod simulate;
 pub(crate) mod sql;

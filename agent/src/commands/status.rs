@@ -1,5 +1,8 @@
 //! `rivulet status`: reads a running job's `/api/v1/job` over HTTP and
 //! prints it. No job answering is exit 4 ([`rivulet_agent::exit::NO_JOB`]).
+//! With `-f MANIFEST` (feature `deploy`), first the Swarm's view of the
+//! deployed job; a service without a running task is exit 5
+//! ([`rivulet_agent::exit::DEGRADED`]).
 
 use crate::cli::StatusArgs;
 use anyhow::Context;
@@ -11,7 +14,52 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) fn run(a: &StatusArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: &StatusArgs) -> anyhow::Result<std::process::ExitCode> {
+    match &a.file {
+        Some(f) => swarm(a, f),
+        None => coordinator(a, a.url.unwrap_or(a.http)).map(|()| std::process::ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(feature = "deploy")]
+fn swarm(a: &StatusArgs, file: &std::path::Path) -> anyhow::Result<std::process::ExitCode> {
+    let m = rivulet_agent::deploy::Manifest::load(file)?;
+    let view = rivulet_agent::deploy::status::view(&m.job.name, m.ports.http)?;
+    println!("job {} on the swarm:", m.job.name);
+    for s in &view.services {
+        let now = match &s.current {
+            Some((node, state, err)) => {
+                format!("{state} on {node}{}", err.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())
+            }
+            None => "no task".into(),
+        };
+        let last = s.last_end.as_ref().map(|(st, why)| format!("; last replaced task: {st} {why}")).unwrap_or_default();
+        println!("  {:<28} {now}, {} restarts{last}  [{}]", s.name, s.restarts, s.image);
+    }
+    let healthy = view.healthy();
+    if !healthy {
+        println!("not every service has a task running");
+    }
+    if let Some(addr) = a.url.or(view.coordinator_http) {
+        println!("the coordinator at http://{addr}/:");
+        if let Err(e) = coordinator(a, addr) {
+            println!("  unreachable: {}", rivulet_agent::exit::message(&e));
+        }
+    }
+    Ok(if healthy {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(rivulet_agent::exit::DEGRADED)
+    })
+}
+
+#[cfg(not(feature = "deploy"))]
+fn swarm(_: &StatusArgs, file: &std::path::Path) -> anyhow::Result<std::process::ExitCode> {
+    rivulet_agent::deploy::Manifest::load(file)?;
+    Err(rivulet_agent::deploy::no_client())
+}
+
+fn coordinator(a: &StatusArgs, addr: SocketAddr) -> anyhow::Result<()> {
     let token = match &a.http_token {
         Some(f) => {
             let text = std::fs::read_to_string(f).map_err(|e| rivulet::Error::Config {
@@ -22,7 +70,6 @@ pub(crate) fn run(a: &StatusArgs) -> anyhow::Result<()> {
         }
         None => std::env::var(rivulet_agent::args::TOKEN_ENV).ok(),
     };
-    let addr = a.url.unwrap_or(a.http);
     let body = get(addr, "/api/v1/job", token.as_deref())?;
     if a.json {
         println!("{body}");

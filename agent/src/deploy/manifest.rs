@@ -82,6 +82,10 @@ pub struct Job {
     /// `output` volume).
     #[serde(default = "default_output")]
     pub output: String,
+    /// What the coordinator and workers log (`RUST_LOG`): `info` shows
+    /// every checkpoint (`rivulet logs`), `warn` only trouble.
+    #[serde(default = "default_log")]
+    pub log: String,
 }
 
 fn default_binary() -> String {
@@ -89,6 +93,9 @@ fn default_binary() -> String {
 }
 fn default_interval() -> String {
     "1s".into()
+}
+fn default_log() -> String {
+    "info".into()
 }
 fn default_output() -> String {
     format!("{OUTPUT_DIR}/results.csv")
@@ -221,6 +228,15 @@ pub struct Ports {
     /// Publish the broker's MQTT port (1883 in the container) on this port
     /// of every node, for sensors outside the swarm.
     pub broker: Option<u16>,
+    /// Serve the coordinator's `--http` (metrics, JSON API, page) and
+    /// publish it on this port of the node it runs on; `rivulet status -f`
+    /// reads it there.
+    pub http: Option<u16>,
+    /// With `http`: the Swarm secret (one you made: `printf %s TOKEN |
+    /// docker secret create NAME -`) holding the bearer token the
+    /// coordinator's endpoint asks for; `rivulet status -f` is given the
+    /// same token (`--http-token FILE` or RIVULET_HTTP_TOKEN).
+    pub http_token_secret: Option<String>,
 }
 
 /// Platforms an image can be given for, with the `node.platform.arch`
@@ -321,6 +337,32 @@ impl Manifest {
         }
         if self.ports.broker == Some(0) {
             return Err(invalid("ports.broker", "0 is not a port"));
+        }
+        if self.ports.http == Some(0) {
+            return Err(invalid("ports.http", "0 is not a port"));
+        }
+        match (&self.ports.http, &self.ports.http_token_secret) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "ports.http_token_secret",
+                    "required with ports.http: the endpoint is reached from outside the node, so it asks for a \
+                     bearer token; name a Swarm secret holding it (`printf %s TOKEN | docker secret create NAME -`)",
+                ))
+            }
+            (None, Some(_)) => return Err(invalid("ports.http_token_secret", "needs ports.http")),
+            (Some(_), Some(n)) if n.trim().is_empty() => {
+                return Err(invalid("ports.http_token_secret", "must name a Swarm secret"))
+            }
+            _ => {}
+        }
+        if self.ports.http.is_some() && self.ports.http == self.ports.broker {
+            return Err(invalid("ports.http", "is the broker's port too"));
+        }
+        if self.ports.http.is_some() && j.args.iter().any(|a| a.split('=').next() == Some("--http")) {
+            return Err(invalid("job.args", "`--http` is set by the deployment from ports.http"));
+        }
+        if j.log.trim().is_empty() {
+            return Err(invalid("job.log", "must be a log filter such as `info` or `warn`"));
         }
         if self.ports.broker.is_some()
             && !matches!(self.broker.as_ref().map(|b| b.kind), Some(BrokerKind::Embedded | BrokerKind::Mosquitto))
@@ -569,6 +611,17 @@ mod tests {
         assert_eq!(e.field, "memory.worker");
         let e = err(&GOOD.replace("name = \"sensors\"", "name = \"Sensors\""));
         assert_eq!(e.field, "job.name");
+        let e = err(&format!("{GOOD}\n[ports]\nhttp = 0\n"));
+        assert_eq!(e.field, "ports.http");
+        let e = err(&format!(
+            "{}\n[ports]\nhttp = 9464\nhttp_token_secret = \"t\"\n",
+            GOOD.replace("\"--topic\"", "\"--http\", \":1\", \"--topic\"")
+        ));
+        assert_eq!(e.field, "job.args");
+        let e = err(&format!("{GOOD}\n[ports]\nhttp = 9464\n"));
+        assert_eq!(e.field, "ports.http_token_secret");
+        let e = err(&GOOD.replace("workers = 3", "workers = 3\nlog = \" \""));
+        assert_eq!(e.field, "job.log");
     }
 
     // Guards that the example shipped in deploy/ stays valid.

@@ -24,6 +24,15 @@ pub const STATE_DIR: &str = "/var/lib/rivulet/state";
 pub const TOKEN_SECRET: &str = "cluster-token";
 /// The label every object of a job carries, with the job's name.
 pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+/// The coordinator's `--http` port in its container.
+pub const HTTP_PORT: u16 = 9464;
+/// The file (under /run/secrets) of the coordinator's `--http-token`.
+pub const HTTP_TOKEN_FILE: &str = "http-token";
+/// The label on the coordinator holding the worker count `rivulet scale`
+/// set, when it is not the manifest's.
+pub const WORKERS_LABEL: &str = "io.rivulet.scaled-workers";
+/// The label on the coordinator holding the image `rivulet upgrade` set.
+pub const IMAGE_LABEL: &str = "io.rivulet.upgraded-image";
 /// The label holding the hash of a service's spec, so a redeploy can tell
 /// what changed.
 pub const HASH_LABEL: &str = "io.rivulet.spec-hash";
@@ -45,10 +54,26 @@ pub struct Spec {
     pub configs: Vec<(String, String)>,
     /// The cluster token secret's short name (generated once).
     pub token_secret: String,
-    /// Secrets the user created beforehand (full names).
-    pub external_secrets: Vec<String>,
+    /// Secrets the user created beforehand: (the manifest field naming
+    /// it, its full name).
+    pub external_secrets: Vec<(String, String)>,
     /// The services, in start order.
     pub services: Vec<Service>,
+    /// The checkpoint store's URL as the job's containers see it.
+    pub store_url: String,
+    /// What `rivulet scale` / `upgrade` set instead of the manifest.
+    pub overrides: Overrides,
+}
+
+/// Values set by `rivulet scale` and `rivulet upgrade` in place of the
+/// manifest's; recorded as labels on the coordinator ([`WORKERS_LABEL`],
+/// [`IMAGE_LABEL`]), so a later `rivulet deploy` can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `job.workers`.
+    pub workers: Option<u16>,
+    /// The image of the coordinator and the worker slots (every platform).
+    pub image: Option<String>,
 }
 
 /// One Swarm service (one replica).
@@ -97,6 +122,30 @@ impl Spec {
 
     /// Builds the spec of a checked manifest.
     pub fn of(m: &Manifest) -> Spec {
+        Spec::with(m, Overrides::default())
+    }
+
+    /// The spec of a checked manifest with the worker count or image of
+    /// `o` in place of the manifest's.
+    pub fn with(m: &Manifest, o: Overrides) -> Spec {
+        let mut m = m.clone();
+        if let Some(n) = o.workers {
+            // The parallelism stays the manifest's (or its worker count):
+            // rescaling moves key groups, it does not change the job.
+            m.job.parallelism = Some(m.parallelism());
+            m.job.workers = n;
+        }
+        let mut spec = Spec::build(&m);
+        if let Some(image) = &o.image {
+            for s in spec.services.iter_mut().filter(|s| s.name != "broker") {
+                s.image = image.clone();
+            }
+        }
+        spec.overrides = o;
+        spec
+    }
+
+    fn build(m: &Manifest) -> Spec {
         let job = m.job.name.clone();
         let mut volumes = vec![("output".to_string(), BTreeMap::new())];
         let mut configs = Vec::new();
@@ -137,7 +186,7 @@ impl Spec {
                     }
                 }
                 store_secrets.push(SecretRef { owned: false, name: secret.clone(), target: secret.clone() });
-                external_secrets.push(secret);
+                external_secrets.push(("checkpoint_store.secret".to_string(), secret));
                 s.url.clone().unwrap_or_default()
             }
         };
@@ -196,10 +245,17 @@ impl Spec {
             "--workers".into(),
             m.job.workers.to_string(),
             "--checkpoint-store".into(),
-            store_url,
+            store_url.clone(),
             "--cluster-token-file".into(),
             token_file.clone(),
         ];
+        let mut http_secret = None;
+        if let (Some(_), Some(secret)) = (m.ports.http, &m.ports.http_token_secret) {
+            cmd.extend(["--http".into(), format!("0.0.0.0:{HTTP_PORT}")]);
+            cmd.extend(["--http-token".into(), format!("/run/secrets/{HTTP_TOKEN_FILE}")]);
+            http_secret = Some(SecretRef { owned: false, name: secret.clone(), target: HTTP_TOKEN_FILE.into() });
+            external_secrets.push(("ports.http_token_secret".to_string(), secret.clone()));
+        }
         if let Some(t) = &m.job.worker_timeout {
             cmd.extend(["--worker-timeout".into(), t.clone()]);
         }
@@ -223,13 +279,17 @@ impl Spec {
         vols.extend(store_mount.clone());
         let mut secrets = vec![token.clone()];
         secrets.extend(store_secrets.iter().cloned());
+        let mut coordinator_secrets = secrets.clone();
+        coordinator_secrets.extend(http_secret);
+        let mut env = store_env.clone();
+        env.insert("RUST_LOG".into(), m.job.log.clone());
         services.push(Service {
             name: "coordinator".into(),
             image,
             command: cmd,
-            env: store_env.clone(),
+            env: env.clone(),
             volumes: vols,
-            secrets: secrets.clone(),
+            secrets: coordinator_secrets,
             configs: vec![],
             constraints: {
                 let mut c = constraints(&m.placement.coordinator, arch, None);
@@ -239,7 +299,7 @@ impl Spec {
                 c
             },
             memory: m.memory.coordinator.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
-            publish: None,
+            publish: m.ports.http.map(|p| (p, HTTP_PORT)),
         });
 
         // The worker slots: one service each, with its own state volume.
@@ -269,7 +329,7 @@ impl Spec {
                     "--cluster-token-file".into(),
                     token_file.clone(),
                 ],
-                env: store_env.clone(),
+                env: env.clone(),
                 volumes: vols,
                 secrets: secrets.clone(),
                 configs: vec![],
@@ -278,8 +338,8 @@ impl Spec {
                 publish: None,
             });
         }
-        external_secrets.sort();
-        external_secrets.dedup();
+        external_secrets.sort_by(|a, b| a.1.cmp(&b.1));
+        external_secrets.dedup_by(|a, b| a.1 == b.1);
         Spec {
             job,
             network: ("net".into(), !m.network.trusted_lan),
@@ -288,6 +348,8 @@ impl Spec {
             token_secret: TOKEN_SECRET.into(),
             external_secrets,
             services,
+            store_url,
+            overrides: Overrides::default(),
         }
     }
 
@@ -318,4 +380,61 @@ pub fn mosquitto_conf() -> String {
 /// FNV-1a 64: content hashes for names and change detection (not security).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MANIFEST: &str = r#"
+        [job]
+        name = "sensors"
+        workers = 3
+        [checkpoint_store]
+        kind = "volume"
+        [broker]
+        kind = "embedded"
+        [images]
+        amd64 = "rivulet:1-amd64"
+        [ports]
+        http = 9000
+        http_token_secret = "sensors-http"
+    "#;
+
+    fn arg_after<'a>(s: &'a Service, flag: &str) -> &'a str {
+        let i = s.command.iter().position(|a| a == flag).unwrap();
+        &s.command[i + 1]
+    }
+
+    // Guards `rivulet scale`: the worker count changes, the parallelism
+    // (the manifest's, here its worker count) does not; the coordinator's
+    // hash changes with it, so a deploy sees the difference.
+    #[test]
+    fn a_worker_override_keeps_the_parallelism() {
+        let m = Manifest::parse(MANIFEST).unwrap();
+        let plain = Spec::of(&m);
+        let scaled = Spec::with(&m, Overrides { workers: Some(5), image: None });
+        let workers = |s: &Spec| s.services.iter().filter(|s| s.name.starts_with("worker-")).count();
+        assert_eq!((workers(&plain), workers(&scaled)), (3, 5));
+        let coord = |s: &Spec| s.services.iter().find(|s| s.name == "coordinator").unwrap().clone();
+        assert_eq!(arg_after(&coord(&scaled), "--workers"), "5");
+        assert_eq!(arg_after(&coord(&scaled), "--parallelism"), "3");
+        assert_eq!(arg_after(&coord(&plain), "--http"), format!("0.0.0.0:{HTTP_PORT}"));
+        assert_eq!(coord(&plain).publish, Some((9000, HTTP_PORT)));
+        assert_ne!(plain.hash(&coord(&plain)), scaled.hash(&coord(&scaled)));
+    }
+
+    // Guards `rivulet upgrade`: the job's processes take the image, the
+    // (in-memory, embedded) broker keeps the manifest's.
+    #[test]
+    fn an_image_override_leaves_the_broker() {
+        let m = Manifest::parse(MANIFEST).unwrap();
+        let up = Spec::with(&m, Overrides { workers: None, image: Some("rivulet:2".into()) });
+        for s in &up.services {
+            let want = if s.name == "broker" { "rivulet:1-amd64" } else { "rivulet:2" };
+            assert_eq!(s.image, want, "{}", s.name);
+        }
+        assert_eq!(up.services.iter().find(|s| s.name == "worker-0").unwrap().env["RUST_LOG"], "info");
+    }
 }

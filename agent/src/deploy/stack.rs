@@ -79,7 +79,7 @@ fn compose(spec: &Spec) -> Value {
         .collect();
     let mut secrets = Map::new();
     secrets.insert(spec.token_secret.clone(), json!({"external": true, "name": spec.full(&spec.token_secret)}));
-    for s in &spec.external_secrets {
+    for (_, s) in &spec.external_secrets {
         secrets.insert(s.clone(), json!({"external": true, "name": s}));
     }
     let mut doc = json!({

@@ -7,7 +7,7 @@
 //! lands on (from the mount's driver options), as `docker stack` does.
 
 use super::manifest::Invalid;
-use super::spec::{Service, Spec, HASH_LABEL, NAMESPACE_LABEL};
+use super::spec::{Overrides, Service, Spec, HASH_LABEL, IMAGE_LABEL, NAMESPACE_LABEL, WORKERS_LABEL};
 use anyhow::Context;
 use base64::Engine as _;
 use bollard::models::{
@@ -33,13 +33,13 @@ pub struct Outcome {
     pub changes: Vec<String>,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
 
 /// Connects to the engine (`DOCKER_HOST` or the local socket), negotiates
 /// the API version and checks it is a Swarm manager.
-async fn manager() -> anyhow::Result<Docker> {
+pub(super) async fn manager() -> anyhow::Result<Docker> {
     let docker = Docker::connect_with_defaults().context("connecting to the Docker Engine (DOCKER_HOST)")?;
     let docker = docker
         .negotiate_version()
@@ -62,11 +62,11 @@ async fn manager() -> anyhow::Result<Docker> {
     Ok(docker)
 }
 
-fn labels(spec: &Spec) -> HashMap<String, String> {
+pub(super) fn labels(spec: &Spec) -> HashMap<String, String> {
     HashMap::from([(NAMESPACE_LABEL.to_string(), spec.job.clone())])
 }
 
-fn filter(key: &str, value: &str) -> HashMap<String, Vec<String>> {
+pub(super) fn filter(key: &str, value: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([(key.to_string(), vec![value.to_string()])])
 }
 
@@ -74,14 +74,64 @@ fn filter(key: &str, value: &str) -> HashMap<String, Vec<String>> {
 ///
 /// # Errors
 /// [`Invalid`] (exit 2) when the engine is no manager, a placement fits no
-/// node, a published port is another service's, or a secret the manifest
-/// names is missing: then nothing was created. Engine errors otherwise.
+/// node, a published port is another service's, a secret the manifest
+/// names is missing, or the running job was scaled or upgraded to another
+/// worker count or image than the manifest's: then nothing was created.
+/// Engine errors otherwise.
 pub fn deploy(spec: &Spec, dry_run: bool) -> anyhow::Result<Outcome> {
-    runtime()?.block_on(deploy_async(spec, dry_run))
+    runtime()?.block_on(async {
+        let docker = manager().await?;
+        check_overrides(&docker, spec).await?;
+        apply(&docker, spec, dry_run).await
+    })
 }
 
-async fn deploy_async(spec: &Spec, dry_run: bool) -> anyhow::Result<Outcome> {
-    let docker = manager().await?;
+/// What `rivulet scale` and `rivulet upgrade` set on the running job
+/// (labels of its coordinator service).
+pub(super) async fn running_overrides(docker: &Docker, job: &str) -> anyhow::Result<Overrides> {
+    let Some((id, _, _)) = job_services(docker, job).await?.remove(&format!("{job}_coordinator")) else {
+        return Ok(Overrides::default());
+    };
+    let s = docker.inspect_service(&id, None).await.context("inspecting the coordinator's service")?;
+    let labels = s.spec.and_then(|s| s.labels).unwrap_or_default();
+    Ok(Overrides {
+        workers: labels.get(WORKERS_LABEL).and_then(|w| w.parse().ok()),
+        image: labels.get(IMAGE_LABEL).cloned(),
+    })
+}
+
+/// A plain deploy does not undo `rivulet scale` or `upgrade` silently: a
+/// manifest that disagrees with what they set is refused.
+async fn check_overrides(docker: &Docker, spec: &Spec) -> anyhow::Result<()> {
+    let running = running_overrides(docker, &spec.job).await?;
+    let workers = spec.services.iter().filter(|s| s.name.starts_with("worker-")).count();
+    if let Some(n) = running.workers.filter(|n| usize::from(*n) != workers) {
+        return Err(Invalid {
+            field: "job.workers".into(),
+            reason: format!(
+                "the job runs {n} worker slots since `rivulet scale --workers {n}`, the manifest says {workers}: \
+                 set workers = {n} in the manifest, or go back with `rivulet scale -f MANIFEST --workers {workers}`"
+            ),
+        }
+        .into());
+    }
+    let image = spec.services.iter().find(|s| s.name == "coordinator").map(|s| s.image.clone()).unwrap_or_default();
+    if let Some(i) = running.image.filter(|i| *i != image) {
+        return Err(Invalid {
+            field: "images".into(),
+            reason: format!(
+                "the job runs {i} since `rivulet upgrade --image {i}`, the manifest says {image}: put {i} in \
+                 [images], or go back with `rivulet upgrade -f MANIFEST --image {image}`"
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Creates, updates and removes what `spec` says, on `docker`.
+pub(super) async fn apply(docker: &Docker, spec: &Spec, dry_run: bool) -> anyhow::Result<Outcome> {
+    let docker = docker.clone();
     check(&docker, spec).await?;
     let mut out = Outcome::default();
     let act = |out: &mut Outcome, what: String| {
@@ -195,7 +245,10 @@ async fn deploy_async(spec: &Spec, dry_run: bool) -> anyhow::Result<Outcome> {
 }
 
 /// The job's services: name -> (id, version, spec hash).
-async fn job_services(docker: &Docker, job: &str) -> anyhow::Result<HashMap<String, (String, i32, Option<String>)>> {
+pub(super) async fn job_services(
+    docker: &Docker,
+    job: &str,
+) -> anyhow::Result<HashMap<String, (String, i32, Option<String>)>> {
     let list = docker
         .list_services(Some(ListServicesOptions {
             filters: Some(filter("label", &format!("{NAMESPACE_LABEL}={job}"))),
@@ -272,7 +325,7 @@ async fn check(docker: &Docker, spec: &Spec) -> anyhow::Result<()> {
             let ports = other.endpoint.and_then(|e| e.ports).unwrap_or_default();
             if ports.iter().any(|p| p.published_port == Some(i64::from(port))) {
                 return Err(Invalid {
-                    field: "ports.broker".into(),
+                    field: if s.name == "broker" { "ports.broker" } else { "ports.http" }.into(),
                     reason: format!("port {port} is published by service {name} already"),
                 }
                 .into());
@@ -285,11 +338,12 @@ async fn check(docker: &Docker, spec: &Spec) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|s| s.spec.and_then(|s| s.name))
         .collect();
-    for s in &spec.external_secrets {
+    for (field, s) in &spec.external_secrets {
         if !secrets.contains(s) {
+            let what = if field.starts_with("ports.") { "TOKEN" } else { "SECRET_KEY" };
             return Err(Invalid {
-                field: "checkpoint_store.secret".into(),
-                reason: format!("the swarm has no secret `{s}`: `printf %s SECRET_KEY | docker secret create {s} -`"),
+                field: field.clone(),
+                reason: format!("the swarm has no secret `{s}`: `printf %s {what} | docker secret create {s} -`"),
             }
             .into());
         }
@@ -297,7 +351,7 @@ async fn check(docker: &Docker, spec: &Spec) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn service_spec(
+pub(super) fn service_spec(
     spec: &Spec,
     s: &Service,
     hash: &str,
@@ -306,6 +360,14 @@ fn service_spec(
 ) -> ServiceSpec {
     let mut service_labels = labels(spec);
     service_labels.insert(HASH_LABEL.into(), hash.into());
+    if s.name == "coordinator" {
+        if let Some(n) = spec.overrides.workers {
+            service_labels.insert(WORKERS_LABEL.into(), n.to_string());
+        }
+        if let Some(i) = &spec.overrides.image {
+            service_labels.insert(IMAGE_LABEL.into(), i.clone());
+        }
+    }
     let mounts = s
         .volumes
         .iter()
@@ -370,6 +432,11 @@ fn service_spec(
         secrets: Some(secrets),
         configs: Some(configs),
         stop_grace_period: Some(20_000_000_000),
+        // The engine's init (tini) as PID 1 hands SIGTERM on: the job's
+        // process alone as PID 1 would have it ignored by the kernel (it
+        // installs no handler in the cluster roles), and every stop-first
+        // update would wait out the grace period before SIGKILL.
+        init: Some(true),
         ..Default::default()
     };
     ServiceSpec {
