@@ -15,4 +15,5 @@ pub mod exit;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod role;
+pub mod roles;
 pub mod seed;

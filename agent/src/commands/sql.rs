@@ -8,9 +8,9 @@
 use crate::cli::{SqlArgs, SqlCommand, SqlRole};
 use anyhow::Context;
 use clap::Parser;
-use rivulet::cluster::{CoordinatorOptions, EnvMaker, WorkerOptions};
+use rivulet::cluster::{CoordinatorOptions, EnvMaker};
 use rivulet::{JobConfig, OutputMode};
-use rivulet_agent::args::cluster::{cluster_token, job_args, CoordinatorArgs, SavepointArgs, WorkerArgs};
+use rivulet_agent::args::cluster::{cluster_token, job_args, CoordinatorArgs};
 use rivulet_agent::args::{EngineArgs, EngineDefaults};
 use rivulet_agent::endpoint::{self, Role};
 use std::process::ExitCode;
@@ -27,8 +27,14 @@ pub(crate) fn run(c: &SqlCommand) -> anyhow::Result<ExitCode> {
     match &c.role {
         None => single(&c.job),
         Some(SqlRole::Coordinator { cluster, job }) => coordinator(cluster, job),
-        Some(SqlRole::Worker { worker: w }) => worker(w),
-        Some(SqlRole::Savepoint { savepoint: s }) => savepoint(s),
+        Some(SqlRole::Worker { worker: w }) => {
+            rivulet_agent::roles::worker(JOB, w, &[], &build_in_cluster)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(SqlRole::Savepoint { savepoint: s }) => {
+            rivulet_agent::roles::savepoint(JOB, s)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -203,34 +209,6 @@ fn coordinator(c: &CoordinatorArgs, a: &SqlArgs) -> anyhow::Result<ExitCode> {
         );
     }
     served.linger(&AtomicBool::new(false));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
-    let http = w.http_config()?;
-    let metrics = Arc::new(rivulet::metrics::Metrics::default());
-    let served = endpoint::serve_as(http.as_ref(), JOB, metrics.clone(), &[], Role::Worker { slot: w.slot })?;
-    let opts = WorkerOptions {
-        job: JOB.into(),
-        coordinator: w.coordinator.clone(),
-        slot: w.slot,
-        state_dir: w.state_dir.clone(),
-        listen: w.listen,
-        advertise: w.advertise.clone(),
-        token: cluster_token(w.cluster_token_file.as_ref())?,
-        metrics,
-        http: served.addr().map(|a| format!("http://{a}/")),
-    };
-    let out = rivulet::cluster::run_worker(&opts, &build_in_cluster);
-    served.finish(out.is_ok());
-    out?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn savepoint(s: &SavepointArgs) -> anyhow::Result<ExitCode> {
-    let token = cluster_token(s.cluster_token_file.as_ref())?;
-    let epoch = rivulet::cluster::request_savepoint(&s.coordinator, JOB, token, &s.to)?;
-    println!("savepoint of epoch {epoch} written to {}", s.to);
     Ok(ExitCode::SUCCESS)
 }
 

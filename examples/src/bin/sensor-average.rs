@@ -1,7 +1,7 @@
 //! The seed job as a command: see `sensor-average --help`.
 
 use clap::Parser;
-use rivulet::cluster::{CoordinatorOptions, EnvMaker, WorkerOptions};
+use rivulet::cluster::{CoordinatorOptions, EnvMaker};
 use rivulet::{JobConfig, OutputMode};
 use rivulet_agent::args::cluster::{cluster_token, job_args, CoordinatorArgs, SavepointArgs, WorkerArgs};
 use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, EngineArgs, EngineDefaults};
@@ -144,8 +144,13 @@ fn main() -> ExitCode {
     let outcome = match cli.role {
         None => run(cli.job),
         Some(Role::Coordinator { cluster, job }) => coordinator(&cluster, *job),
-        Some(Role::Worker { worker: w }) => worker(&w),
-        Some(Role::Savepoint { savepoint: s }) => savepoint(&s),
+        Some(Role::Worker { worker: w }) => {
+            rivulet_agent::roles::worker("sensor-average", &w, &RESULT_COLUMNS, &build_in_cluster)
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Some(Role::Savepoint { savepoint: s }) => {
+            rivulet_agent::roles::savepoint("sensor-average", &s).map(|()| ExitCode::SUCCESS)
+        }
     };
     rivulet_agent::exit::report_code("sensor-average", outcome)
 }
@@ -257,40 +262,6 @@ fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     served.linger(&std::sync::atomic::AtomicBool::new(false));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn savepoint(s: &SavepointArgs) -> anyhow::Result<ExitCode> {
-    let token = cluster_token(s.cluster_token_file.as_ref())?;
-    let epoch = rivulet::cluster::request_savepoint(&s.coordinator, "sensor-average", token, &s.to)?;
-    println!("savepoint of epoch {epoch} written to {}", s.to);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn worker(w: &WorkerArgs) -> anyhow::Result<ExitCode> {
-    let http = w.http_config()?;
-    let metrics = std::sync::Arc::new(rivulet::metrics::Metrics::default());
-    let served = rivulet_agent::endpoint::serve_as(
-        http.as_ref(),
-        "sensor-average",
-        metrics.clone(),
-        &RESULT_COLUMNS,
-        rivulet_agent::endpoint::Role::Worker { slot: w.slot },
-    )?;
-    let opts = WorkerOptions {
-        job: "sensor-average".into(),
-        coordinator: w.coordinator.clone(),
-        slot: w.slot,
-        state_dir: w.state_dir.clone(),
-        listen: w.listen,
-        advertise: w.advertise.clone(),
-        token: cluster_token(w.cluster_token_file.as_ref())?,
-        metrics,
-        http: served.addr().map(|a| format!("http://{a}/")),
-    };
-    let out = rivulet::cluster::run_worker(&opts, &build_in_cluster);
-    served.finish(out.is_ok());
-    out?;
     Ok(ExitCode::SUCCESS)
 }
 
