@@ -8,10 +8,13 @@
 //!   virtual). sqlparser's `CreateTable` has no place for a watermark, so
 //!   the dialect keeps each table's watermark beside the statements, in
 //!   the order the tables were parsed; [`parse`] pairs them again.
-//! - `parse_prefix`: the window table function arguments `TABLE t` and
-//!   `DESCRIPTOR(col, ...)`, as in `TUMBLE(TABLE t, DESCRIPTOR(ts),
-//!   INTERVAL '5' SECOND)`. They parse into calls of the pseudo functions
-//!   `TABLE(t)` and `DESCRIPTOR(col)` ([`TABLE_ARG`], [`DESCRIPTOR_ARG`]).
+//! - `parse_prefix`: the window table function arguments `TABLE t [PARTITION
+//!   BY col | (col, ...)]` and `DESCRIPTOR(col, ...)`, as in
+//!   `TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND)` or
+//!   `SESSION(TABLE t PARTITION BY id, DESCRIPTOR(ts), INTERVAL '1'
+//!   MINUTE)`. They parse into calls of the pseudo functions `TABLE(t)` or
+//!   `TABLE(t, PARTITION_BY(col, ...))` and `DESCRIPTOR(col)`
+//!   ([`TABLE_ARG`], [`PARTITION_ARG`], [`DESCRIPTOR_ARG`]).
 //!
 //! Flink constructs that the dialect recognises but Rivulet cannot run
 //! (`PRIMARY KEY`, `METADATA` columns, `PARTITIONED BY`, `LIKE`) are
@@ -32,6 +35,9 @@ use std::cell::RefCell;
 
 /// The pseudo function `TABLE t` parses into (`TABLE(t)`).
 pub const TABLE_ARG: &str = "TABLE";
+/// The pseudo function `PARTITION BY col, ...` of a `TABLE t` argument
+/// parses into (`PARTITION_BY(col, ...)`).
+pub const PARTITION_ARG: &str = "PARTITION_BY";
 /// The function `DESCRIPTOR(col)` parses into.
 pub const DESCRIPTOR_ARG: &str = "DESCRIPTOR";
 
@@ -140,11 +146,24 @@ impl Dialect for FlinkDialect {
         let [a, b] = parser.peek_tokens();
         if is_keyword(&a, Keyword::TABLE) && matches!(b, Token::Word(_)) {
             parser.next_token();
-            return Some(parser.parse_object_name(false).map(|name| {
+            return Some(parser.parse_object_name(false).and_then(|name| {
                 let Some(ident) = name.0.last().and_then(|p| p.as_ident()).cloned() else {
-                    return pseudo_call(TABLE_ARG, vec![]);
+                    return Ok(pseudo_call(TABLE_ARG, vec![]));
                 };
-                pseudo_call(TABLE_ARG, vec![Expr::Identifier(ident)])
+                let mut args = vec![Expr::Identifier(ident)];
+                if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+                    // One column, or a list in parentheses: a bare list
+                    // would swallow the DESCRIPTOR argument after it.
+                    let cols = if parser.consume_token(&Token::LParen) {
+                        let cols = parser.parse_comma_separated(|p| p.parse_identifier())?;
+                        parser.expect_token(&Token::RParen)?;
+                        cols
+                    } else {
+                        vec![parser.parse_identifier()?]
+                    };
+                    args.push(pseudo_call(PARTITION_ARG, cols.into_iter().map(Expr::Identifier).collect()));
+                }
+                Ok(pseudo_call(TABLE_ARG, args))
             }));
         }
         if is_word(&a, DESCRIPTOR_ARG) && b == Token::LParen {

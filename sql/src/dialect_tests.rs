@@ -73,6 +73,15 @@ fn window_table_function_arguments() {
     );
     assert_eq!(name, "CUMULATE");
     assert_eq!(args[0], "TABLE(`my table`)");
+    let (name, args) = window_call(
+        "SELECT * FROM TABLE(SESSION(TABLE readings PARTITION BY sensor_id, DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+    );
+    assert_eq!(name, "SESSION");
+    assert_eq!(args, ["TABLE(readings, PARTITION_BY(sensor_id))", "DESCRIPTOR(ts)", "INTERVAL '1' SECOND"]);
+    let (_, args) = window_call(
+        "SELECT * FROM TABLE(SESSION(TABLE readings PARTITION BY (room, sensor_id), DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+    );
+    assert_eq!(args[0], "TABLE(readings, PARTITION_BY(room, sensor_id))");
 }
 
 #[test]

@@ -5,15 +5,17 @@
 //! `Vec<Value>` of typed scalars in positions fixed by the planner, and
 //! expressions are compiled once into closures.
 //!
-//! Supported: `CREATE TABLE` with connector `filesystem` (format `csv`;
-//! source and sink) and `print` (sink), types BOOLEAN, INT, BIGINT,
-//! DOUBLE, STRING/VARCHAR, TIMESTAMP(3), TIMESTAMP_LTZ(3), computed columns
-//! and `WATERMARK FOR ts AS ts - INTERVAL ...` (Flink SQL's watermark,
-//! `max - delay`); `INSERT INTO sink SELECT ... FROM TABLE(TUMBLE(...))`
-//! or `TABLE(HOP(...))` with WHERE, `GROUP BY window_start, window_end,
-//! keys`, HAVING, COUNT / SUM / AVG / MIN / MAX, arithmetic, comparisons,
-//! CAST, CASE; a row-by-row `INSERT INTO sink SELECT ... FROM t WHERE ...`;
-//! `EXPLAIN`. Anything else is refused with its line and column.
+//! Supported: `CREATE TABLE` with connectors `filesystem` (csv or JSON
+//! lines; source and sink), `mqtt` (source and sink), `print` and
+//! `blackhole` (sinks), types BOOLEAN, INT, BIGINT, DOUBLE, STRING/VARCHAR,
+//! TIMESTAMP(3), TIMESTAMP_LTZ(3), computed columns and `WATERMARK FOR ts
+//! AS ts - INTERVAL ...` (Flink SQL's watermark, `max - delay`); `INSERT
+//! INTO sink SELECT ... FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION(...))`
+//! with WHERE, `GROUP BY window_start, window_end, keys`, HAVING, COUNT,
+//! COUNT(DISTINCT), SUM, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE,
+//! arithmetic, comparisons, CAST, CASE; a row-by-row `INSERT INTO sink
+//! SELECT ... FROM t WHERE ...`; `EXPLAIN`. Anything else is refused with
+//! its line and column.
 //!
 //! ```
 //! let job = rivulet_sql::plan(

@@ -2,17 +2,18 @@
 //!
 //! A job is `CREATE TABLE` statements and one `INSERT INTO sink SELECT
 //! ...` (or `EXPLAIN INSERT ...`). The query is either a projection with
-//! an optional `WHERE`, or a window aggregation over `TABLE(TUMBLE(...))`
-//! or `TABLE(HOP(...))` grouped by `window_start, window_end` and columns.
+//! an optional `WHERE`, or a window aggregation over `TABLE(TUMBLE(...))`,
+//! `TABLE(HOP(...))`, `TABLE(CUMULATE(...))` or `TABLE(SESSION(...))`
+//! grouped by `window_start, window_end` and columns.
 
 use crate::agg::{Call, Calls, Func};
 use crate::catalog::{self, lookup, Columns, Connector, Table};
-use crate::dialect::{parse, JobStatement, DESCRIPTOR_ARG, TABLE_ARG};
+use crate::dialect::{parse, JobStatement, DESCRIPTOR_ARG, PARTITION_ARG, TABLE_ARG};
 use crate::error::{Error, Result};
 use crate::expr::{assignable, coerce, compile, interval_ms, span_of, Compiled, Eval, Scope, AGGREGATES};
 use crate::types::{Row, RowKey, SqlType, Value};
 use rivulet::source::FileSource;
-use rivulet::window::{Sliding, Tumbling};
+use rivulet::window::{Cumulate, Session, Sliding, Tumbling};
 use rivulet::{DataStream, Env, JobConfig, Sink, Watermarks, Windowed};
 use sqlparser::ast::{
     DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query,
@@ -44,13 +45,32 @@ enum Kind {
 }
 
 struct Window {
-    /// `TUMBLE` (slide = size) or `HOP`.
-    size: i64,
-    slide: i64,
+    shape: Shape,
     /// GROUP BY columns (positions in the source row) besides the window.
     keys: Vec<(usize, String)>,
     calls: Calls,
     having: Option<(Eval, String)>,
+}
+
+/// A window table function's windows, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Tumble {
+        size: i64,
+    },
+    Hop {
+        slide: i64,
+        size: i64,
+    },
+    /// Windows from one start growing by `step` up to `size`.
+    Cumulate {
+        step: i64,
+        size: i64,
+    },
+    /// Per key (the `PARTITION BY` columns), closed by `gap` without a row.
+    Session {
+        gap: i64,
+    },
 }
 
 /// Names of the window columns, in the aggregated row's first positions.
@@ -178,7 +198,7 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
             if !group_by.is_empty() || sel.having.is_some() {
                 return Err(Error::at(
                     group_by.first().map_or(at, |g| span_of(g, at)),
-                    "GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)) or TABLE(HOP(...))",
+                    "GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)), TABLE(HOP(...)) or TABLE(CUMULATE(...))",
                 ));
             }
             let mut scope =
@@ -189,10 +209,13 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
             Ok(Job { text, explain, source, sink, filter, kind: Kind::Project, project })
         }
         TableFactor::TableFunction { expr, .. } => {
-            let (source, size, slide) = window_tvf(tables, expr, at)?;
+            let (source, shape, partition) = window_tvf(tables, expr, at)?;
             let mut scope = Columns { table: &source.name, columns: &source.columns, place: "WHERE" };
             let filter = where_clause(sel, &mut scope, at)?;
             let keys = grouping(&source, group_by, at)?;
+            if let Shape::Session { .. } = shape {
+                check_session_keys(&source.name, &keys, partition.as_deref(), span_of(expr, at))?;
+            }
             let mut post = Aggregated { source: &source, keys: &keys, calls: Vec::new() };
             let project = projection(sel, &mut post, &sink, at)?;
             let having = match &sel.having {
@@ -210,7 +233,18 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
             };
             let calls = Calls(Arc::new(post.calls));
             check_tables(&source, &sink, at)?;
-            let window = Window { size, slide, keys, calls, having };
+            if let (Shape::Session { .. }, Some(c)) =
+                (shape, calls.0.iter().find(|c| matches!(c.func, Func::FirstValue | Func::LastValue)))
+            {
+                return Err(Error::at(
+                    at,
+                    format!(
+                        "{} over SESSION windows is not supported (merged sessions have no single first or last row)",
+                        c.text
+                    ),
+                ));
+            }
+            let window = Window { shape, keys, calls, having };
             Ok(Job { text, explain, source, sink, filter, kind: Kind::Window(window), project })
         }
         other => Err(Error::at(at, format!("FROM `{other}` is not supported: read a table or TABLE(TUMBLE(...))"))),
@@ -340,14 +374,18 @@ fn args(f: &Function) -> Vec<&Expr> {
     }
 }
 
-/// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)` or `HOP(TABLE t,
-/// DESCRIPTOR(ts), slide, size)`: the table, size and slide.
-fn window_tvf(tables: &[Table], expr: &Expr, at: Span) -> Result<(Table, i64, i64)> {
+/// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)`, `HOP(TABLE t, DESCRIPTOR(ts),
+/// slide, size)`, `CUMULATE(TABLE t, DESCRIPTOR(ts), step, size)` or
+/// `SESSION(TABLE t [PARTITION BY cols], DESCRIPTOR(ts), gap)`: the table,
+/// the windows' shape and the `PARTITION BY` columns, if any.
+#[allow(clippy::type_complexity)]
+fn window_tvf(tables: &[Table], expr: &Expr, at: Span) -> Result<(Table, Shape, Option<Vec<(usize, String)>>)> {
+    const SUPPORTED: &str = "TUMBLE, HOP, CUMULATE and SESSION are";
     let span = span_of(expr, at);
     let Expr::Function(f) = expr else {
         return Err(Error::at(
             span,
-            format!("TABLE(`{expr}`) is not supported: use TABLE(TUMBLE(...)) or TABLE(HOP(...))"),
+            format!("TABLE(`{expr}`) is not supported: use a window table function ({SUPPORTED})"),
         ));
     };
     let name = f.name.to_string().to_uppercase();
@@ -359,26 +397,48 @@ fn window_tvf(tables: &[Table], expr: &Expr, at: Span) -> Result<(Table, i64, i6
     if written != a.len() {
         return Err(Error::at(span, format!("{name}: named arguments are not supported")));
     }
-    let n = match name.as_str() {
-        "TUMBLE" => 3,
-        "HOP" => 4,
-        "CUMULATE" | "SESSION" => {
-            return Err(Error::at(span, format!("{name} windows are not supported yet (TUMBLE and HOP are)")));
-        }
-        _ => return Err(Error::at(span, format!("table function {name} is not supported (TUMBLE and HOP are)"))),
+    let sizes = match name.as_str() {
+        "TUMBLE" => "size",
+        "HOP" => "slide, size",
+        "CUMULATE" => "step, size",
+        "SESSION" => "gap",
+        _ => return Err(Error::at(span, format!("table function {name} is not supported ({SUPPORTED})"))),
     };
+    let n = 2 + sizes.split(", ").count();
     if a.len() != n {
         return Err(Error::at(
             span,
-            format!("{name} takes {n} arguments (TABLE t, DESCRIPTOR(time column), {}), found {} (an offset is not supported)",
-                if n == 3 { "size" } else { "slide, size" }, a.len()),
+            format!("{name} takes {n} arguments (TABLE t, DESCRIPTOR(time column), {sizes}), found {} (an offset is not supported)", a.len()),
         ));
     }
-    let table = match pseudo(a[0], TABLE_ARG) {
-        Some([Expr::Identifier(t)]) => find(tables, &t.value, span_or(t.span, span))?,
+    let (table, partition) = match pseudo(a[0], TABLE_ARG).as_deref() {
+        Some([Expr::Identifier(t), rest @ ..]) => {
+            let table = find(tables, &t.value, span_or(t.span, span))?;
+            let partition = match rest {
+                [] => None,
+                [p] => {
+                    let cols = pseudo(p, PARTITION_ARG).unwrap_or_default();
+                    if name != "SESSION" {
+                        return Err(Error::at(
+                            span_of(a[0], span),
+                            format!("{name}: PARTITION BY is not supported (SESSION takes it)"),
+                        ));
+                    }
+                    let mut keys = Vec::new();
+                    for c in cols {
+                        let Expr::Identifier(id) = c else { continue };
+                        let (i, _) = lookup(&table.name, &table.columns, id, span_or(id.span, span))?;
+                        keys.push((i, id.value.clone()));
+                    }
+                    Some(keys)
+                }
+                _ => None,
+            };
+            (table, partition)
+        }
         _ => return Err(Error::at(span_of(a[0], span), format!("the first argument of {name} must be TABLE <name>"))),
     };
-    let col: &Ident = match pseudo(a[1], DESCRIPTOR_ARG) {
+    let col: &Ident = match pseudo(a[1], DESCRIPTOR_ARG).as_deref() {
         Some([Expr::Identifier(c)]) => c,
         _ => {
             return Err(Error::at(
@@ -404,25 +464,71 @@ fn window_tvf(tables: &[Table], expr: &Expr, at: Span) -> Result<(Table, i64, i6
             return Err(Error::at(cspan, format!("table {} has no WATERMARK FOR clause: event-time windows need one", table.name)))
         }
     }
-    let (slide, size) = if n == 3 {
-        let s = interval_ms(a[2], span)?;
-        (s, s)
-    } else {
-        (interval_ms(a[2], span)?, interval_ms(a[3], span)?)
+    let ms = |k: usize| interval_ms(a[k], span);
+    let shape = match name.as_str() {
+        "TUMBLE" => Shape::Tumble { size: ms(2)? },
+        "HOP" => Shape::Hop { slide: ms(2)?, size: ms(3)? },
+        "CUMULATE" => {
+            let (step, size) = (ms(2)?, ms(3)?);
+            if size % step != 0 {
+                return Err(Error::at(
+                    span_of(a[3], span),
+                    format!("CUMULATE: the size ({size} ms) must be a whole number of steps ({step} ms)"),
+                ));
+            }
+            Shape::Cumulate { step, size }
+        }
+        _ => Shape::Session { gap: ms(2)? },
     };
-    Ok((table.clone(), size, slide))
+    Ok((table.clone(), shape, partition))
 }
 
-fn pseudo<'a>(e: &'a Expr, name: &str) -> Option<&'a [Expr]> {
+/// A SESSION window aggregation groups by exactly its `PARTITION BY`
+/// columns: sessions are per partition, so other keys would split them
+/// (Flink plans that as an updating aggregate, not a window aggregate).
+fn check_session_keys(
+    table: &str,
+    keys: &[(usize, String)],
+    partition: Option<&[(usize, String)]>,
+    span: Span,
+) -> Result<()> {
+    let names = |k: &[(usize, String)]| k.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
+    let partition = partition.unwrap_or_default();
+    let same = keys.len() == partition.len() && keys.iter().all(|(k, _)| partition.iter().any(|(p, _)| p == k));
+    if same {
+        return Ok(());
+    }
+    let hint = match keys {
+        [] => format!("SESSION(TABLE {table}, ...)"),
+        [(_, k)] => format!("SESSION(TABLE {table} PARTITION BY {k}, ...)"),
+        _ => format!("SESSION(TABLE {table} PARTITION BY ({}), ...)", names(keys)),
+    };
+    let none = |s: String| if s.is_empty() { "none".to_string() } else { s };
+    Err(Error::at(
+        span,
+        format!(
+            "SESSION: the GROUP BY columns besides the window ({}) must be its PARTITION BY columns ({}): write {hint}",
+            none(names(keys)),
+            none(names(partition)),
+        ),
+    ))
+}
+
+/// The arguments of a pseudo function of the dialect (`TABLE(t, ...)`,
+/// `DESCRIPTOR(col)`, `PARTITION_BY(cols)`).
+fn pseudo<'a>(e: &'a Expr, name: &str) -> Option<Vec<&'a Expr>> {
     let Expr::Function(f) = e else { return None };
     if f.name.to_string() != name {
         return None;
     }
     let FunctionArguments::List(l) = &f.args else { return None };
-    match l.args.as_slice() {
-        [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] => Some(std::slice::from_ref(x)),
-        _ => None,
-    }
+    l.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
+            _ => None,
+        })
+        .collect()
 }
 
 /// GROUP BY: `window_start` and `window_end`, and columns of the source.
@@ -600,11 +706,12 @@ impl Job {
         if let Kind::Window(w) = &self.kind {
             let keys: Vec<&str> = w.keys.iter().map(|(_, n)| n.as_str()).collect();
             let _ = writeln!(s, "key by ({})", keys.join(", "));
-            if w.size == w.slide {
-                let _ = writeln!(s, "window TUMBLE size {} ms", w.size);
-            } else {
-                let _ = writeln!(s, "window HOP size {} ms slide {} ms", w.size, w.slide);
-            }
+            let _ = match w.shape {
+                Shape::Tumble { size } => writeln!(s, "window TUMBLE size {size} ms"),
+                Shape::Hop { slide, size } => writeln!(s, "window HOP size {size} ms slide {slide} ms"),
+                Shape::Cumulate { step, size } => writeln!(s, "window CUMULATE step {step} ms size {size} ms"),
+                Shape::Session { gap } => writeln!(s, "window SESSION gap {gap} ms"),
+            };
             let calls: Vec<&str> = w.calls.0.iter().map(|c| c.text.as_str()).collect();
             let _ = writeln!(s, "aggregate {}", calls.join(", "));
             if let Some((_, h)) = &w.having {
@@ -691,11 +798,12 @@ impl Job {
                 let keyed = stream.key_by(move |r: &Row| {
                     RowKey(keys.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect())
                 });
-                let size = Duration::from_millis(w.size as u64);
-                let windowed = if w.size == w.slide {
-                    keyed.window(Tumbling::of(size)?)
-                } else {
-                    keyed.window(Sliding::of(size, Duration::from_millis(w.slide as u64))?)
+                let ms = |t: i64| Duration::from_millis(t as u64);
+                let windowed = match w.shape {
+                    Shape::Tumble { size } => keyed.window(Tumbling::of(ms(size))?),
+                    Shape::Hop { slide, size } => keyed.window(Sliding::of(ms(size), ms(slide))?),
+                    Shape::Cumulate { step, size } => keyed.window(Cumulate::of(ms(step), ms(size))?),
+                    Shape::Session { gap } => keyed.window(Session::with_gap(ms(gap))?),
                 };
                 let having = w.having.as_ref().map(|(h, _)| h.clone());
                 windowed.aggregate(w.calls.clone()).flat_map(move |out: Windowed<RowKey, Vec<Value>>| {

@@ -80,3 +80,13 @@ fn row_by_row_expressions_equal_flink() {
 fn hopping_windows_equal_flink() {
     golden("hop");
 }
+
+#[test]
+fn cumulating_windows_equal_flink() {
+    golden("cumulate");
+}
+
+#[test]
+fn session_windows_equal_flink() {
+    golden("session");
+}

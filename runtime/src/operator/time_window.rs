@@ -1,4 +1,5 @@
-//! Tumbling and sliding windows with incremental aggregation over panes.
+//! Tumbling, sliding and cumulating windows with incremental aggregation
+//! over panes.
 
 use super::output::WindowOutput;
 use super::Lateness;
@@ -115,8 +116,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
         let purge_on_fire = self.panes.is_tumbling() && self.lateness == 0;
         let mut keys = std::mem::take(&mut self.due);
         while let Some(t) = self.fire.pop_due(wm, FIRE_CHUNK, &mut keys)? {
-            let end = t + 1;
-            let w = Window { start: end - self.panes.size, end };
+            let w = self.panes.window_ending(t + 1);
             if purge_on_fire {
                 for k in keys.drain(..) {
                     if let Some(acc) = self.table.take(&k, w.start)? {

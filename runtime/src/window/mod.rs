@@ -8,7 +8,7 @@ pub(crate) mod session;
 pub(crate) mod time_windows;
 
 pub use session::Session;
-pub use time_windows::{Sliding, Tumbling};
+pub use time_windows::{Cumulate, Sliding, Tumbling};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,7 @@ pub fn window_start(ts: i64, offset: i64, size: i64) -> i64 {
 /// The kinds of window the runtime can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assigner {
-    /// Fixed-size, non-overlapping (a sliding window whose slide is its size).
+    /// Tumbling, sliding and cumulating windows, run as panes.
     Time(time_windows::Panes),
     /// Gap-merging per key.
     Session(Session),
@@ -96,6 +96,11 @@ impl From<Tumbling> for Assigner {
 impl From<Sliding> for Assigner {
     fn from(s: Sliding) -> Self {
         Assigner::Time(s.panes())
+    }
+}
+impl From<Cumulate> for Assigner {
+    fn from(c: Cumulate) -> Self {
+        Assigner::Time(c.panes())
     }
 }
 impl From<Session> for Assigner {

@@ -2,7 +2,9 @@
 //!
 //! A sliding window of `size` every `slide` is cut into panes of
 //! `gcd(size, slide)`: an element updates exactly one pane, and a window's
-//! result merges its panes. A tumbling window is the one-pane case.
+//! result merges its panes. A tumbling window is the one-pane case. A
+//! cumulating window (Flink SQL's `CUMULATE`) grows by `step` from a start
+//! aligned to its maximum `size`: its panes are the steps.
 
 use super::{size_ms, window_start, Window};
 use crate::error::Result;
@@ -32,7 +34,7 @@ impl Tumbling {
     }
 
     pub(crate) fn panes(self) -> Panes {
-        Panes { size: self.size, slide: self.size, pane: self.size, offset: self.offset }
+        Panes { size: self.size, slide: self.size, pane: self.size, offset: self.offset, cumulate: false }
     }
 }
 
@@ -62,7 +64,40 @@ impl Sliding {
     }
 
     pub(crate) fn panes(self) -> Panes {
-        Panes { size: self.size, slide: self.slide, pane: gcd(self.size, self.slide), offset: self.offset }
+        let pane = gcd(self.size, self.slide);
+        Panes { size: self.size, slide: self.slide, pane, offset: self.offset, cumulate: false }
+    }
+}
+
+/// Windows that start every `size` and end every `step` until they reach
+/// `size` (Flink SQL's `CUMULATE(..., step, size)`): `[s, s + step)`,
+/// `[s, s + 2 step)`, ..., `[s, s + size)`, each firing when its end passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cumulate {
+    size: i64,
+    step: i64,
+}
+
+impl Cumulate {
+    /// Windows growing by `step` up to `size`, aligned to the Unix epoch.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming `step` or `window` when either is
+    /// zero, has a fraction of a millisecond or is longer than
+    /// [`super::MAX_SIZE`], or when `size` is not a whole number of steps.
+    pub fn of(step: Duration, size: Duration) -> Result<Self> {
+        let (step, size) = (size_ms("step", step)?, size_ms("window", size)?);
+        if size % step != 0 {
+            return Err(crate::Error::config(
+                "window",
+                format!("a cumulating window's size ({size} ms) must be a whole number of steps ({step} ms)"),
+            ));
+        }
+        Ok(Self { size, step })
+    }
+
+    pub(crate) fn panes(self) -> Panes {
+        Panes { size: self.size, slide: self.step, pane: self.step, offset: 0, cumulate: true }
     }
 }
 
@@ -80,6 +115,8 @@ pub struct Panes {
     pub(crate) slide: i64,
     pub(crate) pane: i64,
     pub(crate) offset: i64,
+    /// Windows share their start and grow by `slide` up to `size`.
+    pub(crate) cumulate: bool,
 }
 
 impl Panes {
@@ -107,20 +144,33 @@ impl Panes {
     /// The last window (largest end) that contains the pane starting at `p`.
     #[inline]
     pub fn last_window_of_pane(&self, p: i64) -> Window {
-        let start = window_start(p, self.offset, self.slide);
+        let start = window_start(p, self.offset, if self.cumulate { self.size } else { self.slide });
         Window { start, end: start + self.size }
+    }
+
+    /// The window whose end is `end`.
+    #[inline]
+    pub fn window_ending(&self, end: i64) -> Window {
+        let start = if self.cumulate { window_start(end - 1, self.offset, self.size) } else { end - self.size };
+        Window { start, end }
     }
 
     /// The windows containing the pane starting at `p`, earliest end first.
     pub fn windows_of_pane(&self, p: i64) -> impl Iterator<Item = Window> {
-        let last = window_start(p, self.offset, self.slide);
-        let (size, slide) = (self.size, self.slide);
-        // Starts run from the earliest with `start > p - size` up to `last`.
-        let n = (last - (p - size) - 1) / slide + 1;
-        (0..n).map(move |i| {
-            let start = last - (n - 1 - i) * slide;
-            Window { start, end: start + size }
-        })
+        let last = self.last_window_of_pane(p);
+        // Sliding: starts run from the earliest with `start > p - size` up
+        // to `last`'s, each window `slide` later. Cumulating: one start,
+        // ends from the pane's own end up to `last`'s, `slide` apart.
+        let (first, n, shift) = if self.cumulate {
+            let end = p + self.pane;
+            (Window { start: last.start, end }, (last.end - end) / self.slide + 1, 0)
+        } else {
+            let n = (last.start - (p - self.size) - 1) / self.slide + 1;
+            let start = last.start - (n - 1) * self.slide;
+            (Window { start, end: start + self.size }, n, self.slide)
+        };
+        let grow = self.slide;
+        (0..n).map(move |i| Window { start: first.start + i * shift, end: first.end + i * grow })
     }
 
     /// The pane starts that make up `w`.
@@ -179,6 +229,29 @@ mod tests {
         // The largest accepted size still fits every valid event time.
         let largest = Tumbling::of(crate::window::MAX_SIZE).unwrap().panes();
         assert!(largest.fits(crate::time::MAX_EVENT_TIME_MS));
+    }
+
+    /// Every timestamp belongs to the windows Flink SQL's CUMULATE gives
+    /// it: the start aligned to the size, every end past it up to the size.
+    #[test]
+    fn cumulating_panes_cover_windows() {
+        let p = Cumulate::of(Duration::from_millis(3), Duration::from_millis(12)).unwrap().panes();
+        for ts in -30i64..30 {
+            let pane = p.pane_start(ts);
+            let ours: Vec<_> = p.windows_of_pane(pane).collect();
+            let start = window_start(ts, 0, 12);
+            let flink: Vec<_> = (1..=4).map(|i| Window { start, end: start + 3 * i }).filter(|w| w.end > ts).collect();
+            assert_eq!(ours, flink, "ts={ts}");
+            assert_eq!(p.last_window_of_pane(pane), *flink.last().unwrap(), "ts={ts}");
+            for w in &ours {
+                assert_eq!(p.window_ending(w.end), *w);
+                assert!(p.panes_of_window(*w).any(|q| q == pane));
+            }
+        }
+        assert!(matches!(
+            Cumulate::of(Duration::from_millis(5), Duration::from_millis(12)),
+            Err(crate::Error::Config { field: "window", .. })
+        ));
     }
 
     #[test]
