@@ -58,20 +58,42 @@ pub(crate) fn split(line: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String
 /// column's type, as a sentence for the bad-input report.
 pub(crate) fn parse_row(line: &[u8], names: &[String], types: &[SqlType]) -> Result<Vec<Value>, String> {
     let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
-    let fields = split(text)?;
-    if fields.len() != types.len() {
-        return Err(format!("expected {} fields ({}), found {}", types.len(), names.join(","), fields.len()));
-    }
     let mut row = Vec::with_capacity(types.len() + 2);
-    for ((f, ty), name) in fields.iter().zip(types).zip(names) {
-        if f.is_empty() && *ty != SqlType::String {
-            row.push(Value::Null);
-            continue;
+    if text.contains('"') {
+        let fields = split(text)?;
+        if fields.len() != types.len() {
+            return Err(wrong_count(names, fields.len()));
         }
-        let v = parse_value(f, *ty).ok_or_else(|| format!("{name} `{f}` is not a {ty}"))?;
-        row.push(v);
+        for ((f, ty), name) in fields.iter().zip(types).zip(names) {
+            row.push(field(f, *ty, name)?);
+        }
+    } else {
+        // No quotes: the fields are the text between commas, read in place.
+        let mut fields = text.split(',');
+        for (ty, name) in types.iter().zip(names) {
+            let Some(f) = fields.next() else { return Err(wrong_count(names, row.len())) };
+            row.push(field(f, *ty, name)?);
+        }
+        let more = fields.count();
+        if more > 0 {
+            return Err(wrong_count(names, types.len() + more));
+        }
     }
     Ok(row)
+}
+
+fn wrong_count(names: &[String], found: usize) -> String {
+    format!("expected {} fields ({}), found {found}", names.len(), names.join(","))
+}
+
+/// One field of column `name`: empty is NULL but for STRING (the empty
+/// string).
+#[inline]
+fn field(f: &str, ty: SqlType, name: &str) -> Result<Value, String> {
+    if f.is_empty() && ty != SqlType::String {
+        return Ok(Value::Null);
+    }
+    parse_value(f, ty).ok_or_else(|| format!("{name} `{f}` is not a {ty}"))
 }
 
 /// Appends `row` as a CSV line.
@@ -121,6 +143,46 @@ pub(crate) fn print_row(row: &[Value], types: &[SqlType], identifier: Option<&st
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_read_as_std_reads_them() {
+        for t in [
+            "0",
+            "-0",
+            "+7",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "9223372036854775808",
+            "1a",
+            "-",
+            "+",
+            "",
+            " 5",
+            "2147483648",
+            "-2147483649",
+        ] {
+            let types = [SqlType::BigInt, SqlType::Int];
+            for ty in types {
+                let ours = crate::expr::parse_value(t, ty);
+                let std = match ty {
+                    SqlType::Int => t.trim().parse::<i32>().ok().map(Value::Int),
+                    _ => t.trim().parse::<i64>().ok().map(Value::BigInt),
+                };
+                assert_eq!(ours, std, "{t:?} as {ty}");
+            }
+        }
+    }
+
+    #[test]
+    fn field_counts_are_checked_with_and_without_quotes() {
+        let names = ["a".to_string(), "b".to_string()];
+        let types = [SqlType::String, SqlType::BigInt];
+        assert_eq!(parse_row(b"x,1", &names, &types).unwrap(), [Value::Str("x".into()), Value::BigInt(1)]);
+        assert_eq!(parse_row(b"\"x,y\",", &names, &types).unwrap(), [Value::Str("x,y".into()), Value::Null]);
+        for (line, found) in [(&b"x"[..], 1), (b"x,1,2", 3), (b"\"x\",1,2", 3)] {
+            assert_eq!(parse_row(line, &names, &types).unwrap_err(), format!("expected 2 fields (a,b), found {found}"));
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -64,8 +64,8 @@ pub enum Value {
     BigInt(i64),
     /// DOUBLE.
     Double(f64),
-    /// STRING.
-    Str(Box<str>),
+    /// STRING (inline up to 24 bytes: a typical id allocates nothing).
+    Str(compact_str::CompactString),
     /// TIMESTAMP(3) or TIMESTAMP_LTZ(3), ms since the epoch.
     Ts(i64),
 }
@@ -102,9 +102,10 @@ impl Value {
     }
 }
 
-/// Group-by keys: equal when every value is (DOUBLEs by their bits).
+/// Group-by keys: equal when every value is (DOUBLEs by their bits). Up
+/// to two values are held inline (serialized as a sequence either way).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RowKey(pub Vec<Value>);
+pub struct RowKey(pub smallvec::SmallVec<[Value; 2]>);
 
 impl Eq for RowKey {}
 
@@ -305,9 +306,25 @@ mod tests {
     fn key_hash_is_stable() {
         // Regression guard: the hash places keys in key groups on disk.
         use rivulet::key::Key;
-        let k = RowKey(vec![Value::Str("s0042".into()), Value::Int(7)]);
+        let k = RowKey(smallvec::smallvec![Value::Str("s0042".into()), Value::Int(7)]);
         assert_eq!(k.stable_hash(), 0x9600_5f1d_65e3_9a37, "{:#x}", k.stable_hash());
-        assert_ne!(k.stable_hash(), RowKey(vec![Value::Str("s0042".into()), Value::BigInt(7)]).stable_hash());
+        assert_ne!(
+            k.stable_hash(),
+            RowKey(smallvec::smallvec![Value::Str("s0042".into()), Value::BigInt(7)]).stable_hash()
+        );
+    }
+
+    /// Keys and values name and fill state on disk: their encoding is a
+    /// sequence of tagged values, a string as its length and bytes,
+    /// whatever the types hold them in memory.
+    #[test]
+    fn state_encoding_is_stable() {
+        let k = RowKey(smallvec::smallvec![Value::Str("s0042".into()), Value::Int(7)]);
+        let bytes = postcard::to_allocvec(&k).unwrap();
+        assert_eq!(bytes, [2, 5, 5, b's', b'0', b'0', b'4', b'2', 2, 14]);
+        assert_eq!(postcard::from_bytes::<RowKey>(&bytes).unwrap(), k);
+        let long = Value::Str("a sensor id longer than twenty-four bytes".into());
+        assert_eq!(postcard::from_bytes::<Value>(&postcard::to_allocvec(&long).unwrap()).unwrap(), long);
     }
 
     #[test]
