@@ -6,8 +6,11 @@
 //! - Bad manifests (unknown field, impossible placement) exit 2 and create
 //!   nothing.
 //! - Readings published over MQTT while worker-0's container is killed
-//!   (`docker kill`) give the same results as the single-process run of
-//!   the same data read from a file.
+//!   (`docker kill`), then the coordinator's, then worker-1's state volume
+//!   removed while its slot is scaled to 0 (it comes back with empty local
+//!   state and restores from the checkpoint store), then the job scaled
+//!   3 -> 2 -> 4 and upgraded, give the same results as the
+//!   single-process run of the same data read from a file.
 //! - A redeploy of the same manifest changes nothing; a changed flag
 //!   updates the coordinator only.
 //! - `rivulet stack` output is accepted by `docker stack deploy`.
@@ -31,6 +34,8 @@ const IMAGE_CARGO_ARGS: &str =
     "-p rivulet-agent -p rivulet-examples --bins --no-default-features --features embedded-broker,http";
 const READINGS: u64 = 12_000;
 const SENSORS: u32 = 30;
+/// The stream is published in this many parts, one operation between two.
+const STEPS: u64 = 8;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -202,7 +207,7 @@ fn oracle(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
+fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempotently() {
     let _swarm = Swarm::ensure();
     let image = build_image();
     let dir = tempfile::tempdir().unwrap();
@@ -269,7 +274,8 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
 
     // Publish from a thread, up to a limit the test raises step by step,
     // so each operation below happens between readings of one stream.
-    let limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(READINGS / 5));
+    let step = |k: u64| k * READINGS / STEPS;
+    let limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(step(1)));
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let publisher = {
         let (limit, sent, url, id) =
@@ -322,8 +328,8 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     };
 
     // Kill worker-0's container; Swarm restarts it, and status shows it.
-    reach(READINGS / 5);
-    allow(2 * READINGS / 5);
+    reach(step(1));
+    allow(step(2));
     let id = docker_ok(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={name}_worker-0")]);
     docker_ok(&["kill", id.trim()]);
     let worker0 = format!("{name}_worker-0");
@@ -343,6 +349,58 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert!(out.contains("the coordinator at http://"), "{out}");
     assert!(out.contains("workers: ") && out.contains("checkpoints: "), "the coordinator's view:\n{out}");
 
+    // Kill the coordinator's container mid-stream: Swarm restarts it (at
+    // another address behind the same name), the workers find it again and
+    // the job resumes from the latest checkpoint in the store.
+    reach(step(2));
+    allow(step(3));
+    let id = docker_ok(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={coordinator}")]);
+    let t = Instant::now();
+    docker_ok(&["kill", id.trim()]);
+    wait_for("Swarm to restart the coordinator", Duration::from_secs(60), || {
+        let tasks = docker_ok(&["service", "ps", "--format", "{{.CurrentState}}", &coordinator]);
+        tasks.lines().count() >= 2 && tasks.lines().next().is_some_and(|l| l.starts_with("Running"))
+    });
+    let restarted = std::time::SystemTime::now();
+    checkpointing_after("the coordinator's kill", restarted);
+    eprintln!("coordinator killed to the next checkpoint: {:?}", t.elapsed());
+
+    // Remove worker-1's state volume before its restart, as a user would
+    // (a volume in use cannot be removed): its slot scaled to 0, the
+    // volume removed, the slot scaled back. It starts with empty local
+    // state and restores its key groups from the checkpoint store.
+    reach(step(3));
+    allow(step(4));
+    let worker1 = format!("{name}_worker-1");
+    let state1 = format!("{name}_state-1");
+    let t = Instant::now();
+    docker_ok(&["service", "scale", "--detach", &format!("{worker1}=0")]);
+    wait_for("worker-1's container to go", Duration::from_secs(60), || {
+        docker_ok(&["ps", "-aq", "--filter", &format!("label=com.docker.swarm.service.name={worker1}")])
+            .trim()
+            .is_empty()
+    });
+    docker_ok(&["volume", "rm", &state1]);
+    docker_ok(&["service", "scale", "--detach", &format!("{worker1}=1")]);
+    wait_for("worker-1 to run again", Duration::from_secs(60), || task_state(&worker1).starts_with("Running Running"));
+    let back = std::time::SystemTime::now();
+    assert!(
+        docker(&["volume", "inspect", &state1]).status.success(),
+        "Swarm did not create worker-1's state volume again"
+    );
+    checkpointing_after("worker-1's volume removal", back);
+    eprintln!("worker-1 volume removed to the next checkpoint: {:?}", t.elapsed());
+    let task = docker_ok(&["service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", &worker1]);
+    let task = format!("worker-1.{}", task.trim().get(..8).unwrap_or_default());
+    let logs = rivulet(&["logs", "-f", &good, "worker-1"]);
+    let logs = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.lines()
+            .filter(|l| l.starts_with(&task))
+            .any(|l| l.contains("restored this slot's key groups from the checkpoint store")),
+        "worker-1's task {task}, started without its volume, did not restore from the checkpoint store:\n{logs}"
+    );
+
     // logs --follow goes on across the coordinator's restart by the scale below.
     let mut follow = Command::new(RIVULET)
         .args(["logs", "-f", &good, "coordinator", "--follow", "--tail", "5"])
@@ -355,8 +413,8 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     };
 
     // Scale 3 -> 2 -> 4 while the stream goes on.
-    reach(2 * READINGS / 5);
-    allow(3 * READINGS / 5);
+    reach(step(4));
+    allow(step(5));
     let t = Instant::now();
     let o = rivulet(&["scale", "-f", &good, "--workers", "2"]);
     // It returns once the services run their new tasks.
@@ -382,8 +440,8 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("job.workers") && err.contains("rivulet scale"), "{err}");
 
-    reach(3 * READINGS / 5);
-    allow(4 * READINGS / 5);
+    reach(step(5));
+    allow(step(6));
     let t = Instant::now();
     let o = rivulet(&["scale", "-f", &good, "--workers", "4"]);
     // It returns once the services run their new tasks.
@@ -397,7 +455,7 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     eprintln!("scale 2 -> 4 to the next checkpoint: {:?}\n{out}", t.elapsed());
 
     // Upgrade to the same image under another tag while the stream goes on.
-    reach(4 * READINGS / 5);
+    reach(step(6));
     allow(READINGS);
     let upgraded = format!("{}-up", image);
     docker_ok(&["tag", &image, &upgraded]);
@@ -431,8 +489,9 @@ fn the_seed_job_deploys_survives_a_killed_worker_and_redeploys_idempotently() {
     let got = sorted_lines(&volume_dir(&format!("{name}_output")).join("results.csv"));
     let want = oracle(dir.path());
     assert!(!want.is_empty());
-    assert_eq!(got.len(), want.len(), "rows after a kill, two rescales and an upgrade");
-    assert_eq!(got, want, "results after a kill, two rescales and an upgrade differ from the single-process run");
+    let what = "a worker's and the coordinator's kill, a worker's volume removed, two rescales and an upgrade";
+    assert_eq!(got.len(), want.len(), "rows after {what}");
+    assert_eq!(got, want, "results after {what} differ from the single-process run");
     for s in ["coordinator", "worker-0", "worker-3"] {
         let img = docker_ok(&[
             "service",

@@ -41,6 +41,10 @@ pub(crate) struct CoordHandle {
     pub(crate) completed: Arc<AtomicU64>,
     /// The epoch aborted (0: none); the coordinator stopped with it.
     pub(crate) aborted: Arc<AtomicU64>,
+    /// Set when the tasks are stopped with no coordinator left to trigger
+    /// a final epoch (a cluster worker ending its generation): stopped
+    /// sources do not wait for one.
+    pub(crate) abandoned: Arc<AtomicBool>,
     /// The highest epoch a sink asked for (0: none): asking again for it
     /// sends nothing.
     wanted: Arc<AtomicU64>,
@@ -151,6 +155,7 @@ impl Coordinator {
                 stop: Arc::new(AtomicBool::new(false)),
                 completed: Arc::new(AtomicU64::new(next_epoch.saturating_sub(1))),
                 aborted: Arc::new(AtomicU64::new(0)),
+                abandoned: Arc::new(AtomicBool::new(false)),
                 wanted: Arc::new(AtomicU64::new(0)),
                 sources: Arc::new(Mutex::new(Vec::new())),
             },

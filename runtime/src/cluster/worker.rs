@@ -16,7 +16,7 @@ use crate::stream::{open_state, open_state_then, start_tasks, Built};
 use crate::Env;
 use crossbeam_channel::{select, Receiver};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -139,21 +139,17 @@ enum DialError {
 }
 
 fn dial_coordinator(opts: &WorkerOptions) -> std::result::Result<Link, DialError> {
-    let other = |m: String| DialError::Other(Error::Cluster(m));
-    let addr = opts
-        .coordinator
-        .to_socket_addrs()
-        .map_err(|e| other(format!("coordinator address {}: {e}", opts.coordinator)))?
-        .next()
-        .ok_or_else(|| other(format!("coordinator address {} resolves to nothing", opts.coordinator)))?;
     let cfg = LinkConfig::new(HandshakeConfig {
         identity: Identity { job: opts.job.clone(), graph_hash: 0, generation: 0 },
         token: opts.token.clone(),
         timeout: Duration::from_secs(10),
     });
-    Link::dial(addr, &cfg, Arc::new(NetMetrics::default())).map_err(|e| match e {
-        NetError::Refused { reason, .. } => DialError::Refused(format!("the coordinator at {addr}: {reason}")),
-        e => DialError::Other(Error::Cluster(e.to_string())),
+    let at = &opts.coordinator;
+    Link::dial_name(at, &cfg, Arc::new(NetMetrics::default())).map_err(|e| match e {
+        NetError::Refused { reason, peer, .. } => {
+            DialError::Refused(format!("the coordinator at {at} ({peer}): {reason}"))
+        }
+        e => DialError::Other(Error::Cluster(format!("the coordinator at {at}: {e}"))),
     })
 }
 
@@ -212,20 +208,17 @@ fn data_links(
     let net = |e: crate::net::NetError| Error::Cluster(e.to_string());
     let mut links = BTreeMap::new();
     for (slot, addr) in d.slots.iter().filter(|(s, _)| *s > opts.slot) {
-        let sock = addr
-            .to_socket_addrs()
-            .map_err(|e| Error::Cluster(format!("worker {slot} address {addr}: {e}")))?
-            .next()
-            .ok_or_else(|| Error::Cluster(format!("worker {slot} address {addr} resolves to nothing")))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let link = loop {
-            match Link::dial(sock, &cfg, metrics.clone()) {
+            // Resolved at every attempt: the slot's task may be restarting
+            // and come back at another address.
+            match Link::dial_name(addr, &cfg, metrics.clone()) {
                 Ok(l) => break l,
                 Err(e) if Instant::now() < deadline => {
                     tracing::debug!(slot, error = %e, "dialing worker");
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(e) => return Err(net(e)),
+                Err(e) => return Err(Error::Cluster(format!("worker {slot} at {addr}: {e}"))),
             }
         };
         link.outbox::<u16>(SLOT)
@@ -626,6 +619,10 @@ impl<'a> Running<'a> {
     /// Stops the tasks: the stop flag for sources, the links closed for
     /// tasks waiting on the network; waits for every thread.
     fn stop(&mut self) {
+        // Nothing triggers or collects a final epoch once the serving loop
+        // has ended: a stopped source that waited for one (as a single
+        // process does) would hold the reconnect for its whole timeout.
+        self.handle.abandoned.store(true, Ordering::Release);
         self.handle.stop.store(true, Ordering::Release);
         self.wiring = None;
         for t in self.threads.drain(..) {

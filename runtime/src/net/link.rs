@@ -18,6 +18,7 @@
 
 use super::channel::{RemoteInbox, RemoteOutbox};
 use super::credit::Gate;
+use super::dial;
 use super::edge::EdgeId;
 use super::error::NetError;
 use super::frame::{self, Frame, Kind};
@@ -44,13 +45,22 @@ pub struct LinkConfig {
     pub timeout: Duration,
     /// Frames waiting for the writer thread, all edges together.
     pub queue: usize,
+    /// How long a dial waits for a name lookup, and for each address to
+    /// accept the connection.
+    pub connect: Duration,
 }
 
 impl LinkConfig {
     /// Defaults: heartbeat every second, dead after 10 s of silence, a
-    /// queue of 256 frames.
+    /// queue of 256 frames, 2 s for a lookup or a connect.
     pub fn new(handshake: HandshakeConfig) -> Self {
-        LinkConfig { handshake, heartbeat: Duration::from_secs(1), timeout: Duration::from_secs(10), queue: 256 }
+        LinkConfig {
+            handshake,
+            heartbeat: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            queue: 256,
+            connect: Duration::from_secs(2),
+        }
     }
 }
 
@@ -149,10 +159,41 @@ pub struct Link {
 }
 
 impl Link {
-    /// Connects to `addr` and runs the handshake as the dialer.
+    /// Connects to `addr` (waiting at most [`LinkConfig::connect`]) and
+    /// runs the handshake as the dialer.
     pub fn dial(addr: SocketAddr, cfg: &LinkConfig, metrics: Arc<NetMetrics>) -> Result<Link, NetError> {
-        let stream = TcpStream::connect(addr).map_err(|e| NetError::io(&addr.to_string(), &e))?;
+        let (stream, _) = dial::connect_any(&[addr], cfg.connect)?;
         Link::start(stream, Role::Dialer, cfg, metrics)
+    }
+
+    /// Resolves `target` (`HOST:PORT`) now and dials its addresses in
+    /// turn until one accepts and completes the handshake; the lookup and
+    /// each connect wait at most [`LinkConfig::connect`] (see
+    /// [`super::dial`]).
+    ///
+    /// # Errors
+    /// The name did not resolve, or no address gave a link: a refusal by
+    /// any of them if there was one, else the last address's error.
+    pub fn dial_name(target: &str, cfg: &LinkConfig, metrics: Arc<NetMetrics>) -> Result<Link, NetError> {
+        let addrs = dial::resolve(target, cfg.connect)?;
+        let (mut refused, mut last) = (None, None);
+        let mut rest = &addrs[..];
+        while !rest.is_empty() {
+            let (stream, addr) = match dial::connect_any(rest, cfg.connect) {
+                Ok(s) => s,
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+            };
+            rest = &rest[rest.iter().position(|a| *a == addr).map_or(rest.len(), |i| i + 1)..];
+            match Link::start(stream, Role::Dialer, cfg, metrics.clone()) {
+                Ok(l) => return Ok(l),
+                Err(e @ NetError::Refused { .. }) => refused = Some(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(refused.or(last).unwrap_or_else(|| NetError::Closed { peer: target.to_owned() }))
     }
 
     /// Runs the handshake as the acceptor on a connection from a listener.

@@ -13,6 +13,8 @@
 //! - [`credit`]: credit-based flow control, so a task that stops reading one
 //!   input during barrier alignment cannot stall the others (no head-of-line
 //!   blocking) while backpressure still crosses nodes.
+//! - [`dial`]: reaching a peer by name, resolved at every attempt, every
+//!   address tried, the lookup and each connect bounded in time.
 //! - [`link`]: the connection's writer and reader threads, heartbeats and
 //!   failure delivery.
 //! - [`channel`]: [`Outbox`] and [`Inbox`], the same types for local
@@ -25,6 +27,7 @@
 
 pub mod channel;
 pub mod credit;
+pub mod dial;
 pub mod edge;
 mod error;
 pub mod frame;

@@ -165,8 +165,10 @@ pub(crate) fn run_source_task<S: Source>(
                     break Some(t);
                 }
                 // A job stopped by an aborted epoch, or because a task
-                // failed, has no coordinator left to trigger the epoch.
-                if c.aborted.load(Ordering::Acquire) > 0 {
+                // failed, or a worker's generation that ended (its
+                // coordinator lost or replaced), has no coordinator left
+                // to trigger the epoch.
+                if c.aborted.load(Ordering::Acquire) > 0 || c.abandoned.load(Ordering::Acquire) {
                     break None;
                 }
                 if stopped && asked.elapsed() > Duration::from_secs(30) {

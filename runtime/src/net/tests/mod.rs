@@ -1,5 +1,6 @@
 //! Tests of the network exchange over real TCP on 127.0.0.1.
 
+mod dial;
 mod frames;
 mod handshake;
 mod link;
