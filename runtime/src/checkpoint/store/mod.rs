@@ -163,7 +163,13 @@ impl CheckpointStore {
             return Ok(());
         };
         let meta = self.meta_of(latest, paths::LATEST)?;
-        for delta in &meta.deltas {
+        // Maintenance may have materialised key groups at the latest
+        // checkpoint itself and collected its deltas: a restore of those
+        // groups reads the materialisation, not the delta.
+        let all = KeyGroups { first: 0, last: u16::MAX };
+        let mats = self.materialisations(all, latest.epoch)?;
+        let at_latest = |kg: u16| mats.get(&kg).is_some_and(|list| list.first() == Some(&latest));
+        for delta in meta.deltas.iter().filter(|d| !d.groups.iter().all(at_latest)) {
             self.read_delta(delta)?;
         }
         Ok(())
