@@ -72,6 +72,27 @@ pub(crate) enum Command {
     /// Remove a deployed job's services, network and configs; volumes, the
     /// cluster token and the checkpoint store stay unless --purge.
     Down(DownArgs),
+    /// Check a process of a job, as its container's healthcheck (the
+    /// images have no shell): exit 0 when it is alive, 1 saying why not.
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct HealthArgs {
+    /// The liveness file a coordinator or worker keeps (its --alive-file):
+    /// alive when written within --max-age.
+    #[arg(long, value_name = "PATH", required_unless_present = "mqtt", conflicts_with = "mqtt")]
+    pub file: Option<PathBuf>,
+    /// An MQTT broker (`HOST:PORT`): alive when it accepts a connection
+    /// (CONNECT answered by a CONNACK accepting it) within --timeout.
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt: Option<String>,
+    /// How old the liveness file may be.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = nonzero_duration)]
+    pub max_age: Duration,
+    /// How long the broker may take to answer.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = nonzero_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Args, Debug)]

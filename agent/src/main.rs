@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Stack(a) => commands::stack::run(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Deploy(a) => commands::deploy::deploy(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Down(a) => commands::deploy::down(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Health(a) => commands::health::run(&a),
         cli::Command::Broker(a) => commands::broker::run(&a).map(|()| std::process::ExitCode::SUCCESS),
     };
     rivulet_agent::exit::report_code("rivulet", r)

@@ -28,6 +28,7 @@ pub fn worker(job: &str, w: &WorkerArgs, result_columns: &[&'static str], build:
         token: cluster_token(w.cluster_token_file.as_ref())?,
         metrics,
         http: served.addr().map(|a| format!("http://{a}/")),
+        liveness: Arc::new(rivulet::cluster::Liveness::at(w.alive_file.clone())),
     };
     let out = rivulet::cluster::run_worker(&opts, build);
     served.finish(out.is_ok());

@@ -272,6 +272,23 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     let o = rivulet(&["logs", "-f", &good, "no-such-service"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // Every task's healthcheck (`rivulet health`: the liveness file of the
+    // coordinator and the workers, an MQTT connection to the broker) passes.
+    for svc in ["coordinator", "worker-0", "worker-1", "worker-2", "broker"] {
+        let service = format!("{name}_{svc}");
+        let mut last = String::new();
+        let start = Instant::now();
+        while !last.contains(r#""Status":"healthy""#) {
+            assert!(start.elapsed() < Duration::from_secs(120), "{service} is not healthy within 120 s: {last}");
+            std::thread::sleep(Duration::from_secs(1));
+            let label = format!("label=com.docker.swarm.service.name={service}");
+            let id = docker_ok(&["ps", "-q", "--filter", &label]);
+            let Some(id) = id.lines().next() else { continue };
+            last = docker_ok(&["inspect", "--format", "{{json .State.Health}}", id]);
+        }
+        assert!(last.contains("alive: "), "{service}'s healthcheck said: {last}");
+    }
+
     // Publish from a thread, up to a limit the test raises step by step,
     // so each operation below happens between readings of one stream.
     let step = |k: u64| k * READINGS / STEPS;
@@ -561,6 +578,13 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     docker_ok(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack_name]);
     let services = docker_ok(&["stack", "services", "--format", "{{.Name}}", &stack_name]);
     assert_eq!(services.lines().count(), 5, "{services}");
+    // Its healthchecks are the deployment's.
+    let check = |svc: &str| {
+        let f = "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}";
+        docker_ok(&["service", "inspect", "--format", f, &format!("{svc}_worker-1")])
+    };
+    assert_eq!(check(&stack_name), check(&name), "the stack's healthcheck differs from rivulet deploy's");
+    assert!(check(&name).contains("/dev/shm/rivulet.alive"), "{}", check(&name));
     docker_ok(&["stack", "rm", &stack_name]);
     wait_for("the stack's network to go", Duration::from_secs(60), || {
         docker_ok(&["network", "ls", "-q", "--filter", &format!("name={stack_name}_net")]).trim().is_empty()

@@ -57,6 +57,7 @@ fn worker_options(job: &str, port: u16, slot: u16, state: &Path) -> WorkerOption
         token: None,
         metrics: std::sync::Arc::new(rivulet::metrics::Metrics::default()),
         http: None,
+        liveness: std::sync::Arc::default(),
     }
 }
 
@@ -75,6 +76,7 @@ fn workers_of_another_job_or_graph_are_refused_and_change_nothing() {
         job_args: vec![out.display().to_string()],
         from_savepoint: None,
         view: rivulet::cluster::ClusterView::new(),
+        liveness: std::sync::Arc::new(rivulet::cluster::Liveness::at(Some(dir.path().join("alive")))),
     };
     let coordinator = std::thread::spawn(move || run_coordinator(&opts, &same_job));
 
@@ -97,9 +99,17 @@ fn workers_of_another_job_or_graph_are_refused_and_change_nothing() {
     assert_eq!(written, 0, "nothing is written before a worker of the job joins");
     assert!(!store.join(JOB).join("latest").exists(), "nothing is committed before a worker of the job joins");
 
-    // The right worker runs the job to its end.
-    let good = worker_options(JOB, port, 0, &dir.path().join("w-good"));
+    // The coordinator waiting for its workers keeps its liveness file.
+    let age = rivulet::cluster::liveness_age(&dir.path().join("alive")).unwrap();
+    assert!(age < Duration::from_secs(10), "the coordinator's liveness file is {age:?} old");
+
+    // The right worker runs the job to its end, keeping its own.
+    let mut good = worker_options(JOB, port, 0, &dir.path().join("w-good"));
+    let worker_alive = dir.path().join("worker-alive");
+    good.liveness = std::sync::Arc::new(rivulet::cluster::Liveness::at(Some(worker_alive.clone())));
     run_worker(&good, &same_job).unwrap();
+    let age = rivulet::cluster::liveness_age(&worker_alive).unwrap();
+    assert!(age < Duration::from_secs(10), "the worker's liveness file is {age:?} old");
     let outcome = coordinator.join().unwrap().unwrap();
     assert!(!outcome.already_finished);
     let text = std::fs::read_to_string(&out).unwrap();

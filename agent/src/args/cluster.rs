@@ -39,6 +39,11 @@ pub struct CoordinatorArgs {
     /// the job yet; later starts resume from the checkpoint store.
     #[arg(long, value_name = "PATH|URL", value_parser = store_url)]
     pub from_savepoint: Option<String>,
+    /// Keep a liveness file here: the control loop writes the time into
+    /// it every second, and `rivulet health --file PATH` fails when it
+    /// stops (a container's healthcheck; `/dev/shm` keeps it in memory).
+    #[arg(long, value_name = "PATH")]
+    pub alive_file: Option<PathBuf>,
 }
 
 /// `savepoint`: asks a running coordinator for a full, portable copy of the
@@ -103,6 +108,11 @@ pub struct WorkerArgs {
     /// RIVULET_HTTP_TOKEN).
     #[arg(long, value_name = "FILE", requires = "http")]
     pub http_token: Option<PathBuf>,
+    /// Keep a liveness file here: the control loop writes the time into
+    /// it every second, and `rivulet health --file PATH` fails when it
+    /// stops (a container's healthcheck; `/dev/shm` keeps it in memory).
+    #[arg(long, value_name = "PATH")]
+    pub alive_file: Option<PathBuf>,
 }
 
 impl WorkerArgs {
@@ -151,7 +161,7 @@ pub fn credentials_from_files() -> rivulet::Result<()> {
 /// Flags of the coordinator role that take a value: what is left of its
 /// command line is the job's arguments, sent to the workers. The HTTP
 /// endpoint's flags are the coordinator's own too.
-const COORDINATOR_FLAGS: [&str; 9] = [
+const COORDINATOR_FLAGS: [&str; 10] = [
     "--listen",
     "--workers",
     "--checkpoint-store",
@@ -161,6 +171,7 @@ const COORDINATOR_FLAGS: [&str; 9] = [
     "--http",
     "--http-token",
     "--http-linger",
+    "--alive-file",
 ];
 
 /// The job's arguments from the arguments after `coordinator`: the
@@ -194,6 +205,7 @@ mod tests {
             "file:///x",
             "--output",
             "out.csv",
+            "--alive-file=/dev/shm/alive",
         ]
         .iter()
         .map(|s| s.to_string())

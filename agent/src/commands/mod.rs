@@ -7,6 +7,7 @@ pub(crate) mod broker;
 pub(crate) mod checkpoints;
 pub(crate) mod deploy;
 pub(crate) mod generate;
+pub(crate) mod health;
 pub(crate) mod live;
 pub(crate) mod operate;
 pub(crate) mod run;

@@ -196,6 +196,7 @@ fn coordinator(c: &CoordinatorArgs, a: &SqlArgs) -> anyhow::Result<ExitCode> {
         job_args: worker_args(&argv, &text),
         from_savepoint: c.from_savepoint.clone(),
         view,
+        liveness: std::sync::Arc::new(rivulet::cluster::Liveness::at(c.alive_file.clone())),
     };
     let out = rivulet::cluster::run_coordinator(&opts, &build_in_cluster);
     served.finish(out.is_ok());

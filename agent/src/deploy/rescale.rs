@@ -169,6 +169,7 @@ async fn savepoint(docker: &Docker, spec: &Spec) -> anyhow::Result<Savepoint> {
             constraints: vec![format!("node.id == {node}")],
             memory: None,
             publish: None,
+            health: None,
         };
         let mut service = service_spec(spec, &one_off, "", &secret_ids, &HashMap::new());
         if let Some(t) = service.task_template.as_mut() {

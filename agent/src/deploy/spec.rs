@@ -36,6 +36,20 @@ pub const IMAGE_LABEL: &str = "io.rivulet.upgraded-image";
 /// The label holding the hash of a service's spec, so a redeploy can tell
 /// what changed.
 pub const HASH_LABEL: &str = "io.rivulet.spec-hash";
+/// The liveness file of the coordinator and the workers (`--alive-file`),
+/// in the container's `/dev/shm`: in memory, never on the SD card.
+pub const ALIVE_FILE: &str = "/dev/shm/rivulet.alive";
+/// How old the liveness file may be before the task is unhealthy: long
+/// enough for a worker restoring its state from the checkpoint store on a
+/// Pi (its control loop waits for the restore).
+pub const ALIVE_MAX_AGE: &str = "120s";
+/// When Swarm runs the healthcheck, how long it may take, how many
+/// failures in a row make a task unhealthy (Swarm replaces it), and how
+/// long after a start failures do not count, in seconds. Swarm gives a
+/// task its DNS name once a first check passed, one interval after the
+/// start (engines before API 1.44 know no faster start interval): the
+/// interval is what a restarted task's peers wait on top.
+pub const HEALTH_TIMING: Health = Health { interval_s: 5, timeout_s: 3, retries: 3, start_period_s: 60 };
 
 /// The Mosquitto config shipped and tested with Rivulet, listening on
 /// every interface of the container.
@@ -100,6 +114,22 @@ pub struct Service {
     pub memory: Option<u64>,
     /// Published port: (published, target).
     pub publish: Option<(u16, u16)>,
+    /// The healthcheck's command (exec form: the images have no shell),
+    /// run with [`HEALTH_TIMING`].
+    pub health: Option<Vec<String>>,
+}
+
+/// A healthcheck's timing, in seconds (retries: failures in a row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// Between two checks.
+    pub interval_s: u32,
+    /// How long one check may take.
+    pub timeout_s: u32,
+    /// Failures in a row that make the task unhealthy.
+    pub retries: u32,
+    /// After a start, failures in this window do not count.
+    pub start_period_s: u32,
 }
 
 /// A secret a service reads.
@@ -206,6 +236,7 @@ impl Spec {
                 constraints: constraints(&m.placement.broker, arch, None),
                 memory: m.memory.broker.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
                 publish: m.ports.broker.map(|p| (p, MQTT_PORT)),
+                health: None,
             };
             match b.kind {
                 BrokerKind::Embedded => {
@@ -215,6 +246,7 @@ impl Spec {
                         "--listen".into(),
                         format!("0.0.0.0:{MQTT_PORT}"),
                     ];
+                    svc.health = Some(probe(&["--mqtt", &format!("127.0.0.1:{MQTT_PORT}")]));
                     services.push(svc);
                     mqtt = Some((format!("mqtt://broker:{MQTT_PORT}"), true));
                 }
@@ -248,6 +280,8 @@ impl Spec {
             store_url.clone(),
             "--cluster-token-file".into(),
             token_file.clone(),
+            "--alive-file".into(),
+            ALIVE_FILE.into(),
         ];
         let mut http_secret = None;
         if let (Some(_), Some(secret)) = (m.ports.http, &m.ports.http_token_secret) {
@@ -300,6 +334,7 @@ impl Spec {
             },
             memory: m.memory.coordinator.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
             publish: m.ports.http.map(|p| (p, HTTP_PORT)),
+            health: Some(alive_probe()),
         });
 
         // The worker slots: one service each, with its own state volume.
@@ -328,6 +363,8 @@ impl Spec {
                     format!("{name}:{WORKER_PORT}"),
                     "--cluster-token-file".into(),
                     token_file.clone(),
+                    "--alive-file".into(),
+                    ALIVE_FILE.into(),
                 ],
                 env: env.clone(),
                 volumes: vols,
@@ -336,6 +373,7 @@ impl Spec {
                 constraints: constraints(&m.placement.workers, arch, Some(usize::from(k))),
                 memory: m.memory.worker.as_deref().and_then(|t| super::manifest::memory_bytes(t).ok()),
                 publish: None,
+                health: Some(alive_probe()),
             });
         }
         external_secrets.sort_by(|a, b| a.1.cmp(&b.1));
@@ -358,6 +396,16 @@ impl Spec {
     pub fn hash(&self, s: &Service) -> String {
         format!("{:016x}", fnv1a(format!("{}|{s:?}|{:?}", self.job, self.network).as_bytes()))
     }
+}
+
+/// `rivulet health` with `args`, as a healthcheck's command.
+fn probe(args: &[&str]) -> Vec<String> {
+    ["/usr/local/bin/rivulet", "health"].iter().chain(args).map(|a| (*a).to_string()).collect()
+}
+
+/// The healthcheck of the coordinator and the workers: their liveness file.
+fn alive_probe() -> Vec<String> {
+    probe(&["--file", ALIVE_FILE, "--max-age", ALIVE_MAX_AGE])
 }
 
 fn constraints(r: &Role, arch: Option<&str>, slot: Option<usize>) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! `docker stack deploy -c - <job>`. Written as YAML whose scalars are
 //! all JSON-quoted, so no value can be misread (`on`, `1e3`, `:`).
 
-use super::spec::{Spec, HASH_LABEL};
+use super::spec::{Spec, HASH_LABEL, HEALTH_TIMING};
 use serde_json::{json, Map, Value};
 
 /// The compose file of `spec`, with a header saying how to deploy it.
@@ -59,6 +59,17 @@ fn compose(spec: &Spec) -> Value {
         }
         if !s.configs.is_empty() {
             svc["configs"] = s.configs.iter().map(|(c, t)| json!({"source": c, "target": t})).collect();
+        }
+        if let Some(cmd) = &s.health {
+            let t = HEALTH_TIMING;
+            let test: Vec<&str> = std::iter::once("CMD").chain(cmd.iter().map(String::as_str)).collect();
+            svc["healthcheck"] = json!({
+                "test": test,
+                "interval": format!("{}s", t.interval_s),
+                "timeout": format!("{}s", t.timeout_s),
+                "retries": t.retries,
+                "start_period": format!("{}s", t.start_period_s),
+            });
         }
         if let Some((published, target)) = s.publish {
             svc["ports"] = json!([{"published": published, "target": target, "protocol": "tcp", "mode": "host"}]);

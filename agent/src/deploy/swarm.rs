@@ -7,12 +7,12 @@
 //! lands on (from the mount's driver options), as `docker stack` does.
 
 use super::manifest::Invalid;
-use super::spec::{Overrides, Service, Spec, HASH_LABEL, IMAGE_LABEL, NAMESPACE_LABEL, WORKERS_LABEL};
+use super::spec::{Overrides, Service, Spec, HASH_LABEL, HEALTH_TIMING, IMAGE_LABEL, NAMESPACE_LABEL, WORKERS_LABEL};
 use anyhow::Context;
 use base64::Engine as _;
 use bollard::models::{
-    ConfigSpec, EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum, Limit,
-    Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkAttachmentConfig,
+    ConfigSpec, EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
+    HealthConfig, Limit, Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkAttachmentConfig,
     NetworkCreateRequest, SecretSpec, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, ServiceSpecUpdateConfig,
     ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec, TaskSpecContainerSpecConfigs,
     TaskSpecContainerSpecFile, TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets, TaskSpecPlacement,
@@ -437,6 +437,18 @@ pub(super) fn service_spec(
         // installs no handler in the cluster roles), and every stop-first
         // update would wait out the grace period before SIGKILL.
         init: Some(true),
+        health_check: s.health.as_ref().map(|cmd| {
+            let t = HEALTH_TIMING;
+            let ns = |secs: u32| i64::from(secs) * 1_000_000_000;
+            HealthConfig {
+                test: Some(["CMD".to_string()].into_iter().chain(cmd.iter().cloned()).collect()),
+                interval: Some(ns(t.interval_s)),
+                timeout: Some(ns(t.timeout_s)),
+                retries: Some(i64::from(t.retries)),
+                start_period: Some(ns(t.start_period_s)),
+                ..Default::default()
+            }
+        }),
         ..Default::default()
     };
     ServiceSpec {

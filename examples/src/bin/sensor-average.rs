@@ -249,6 +249,7 @@ fn coordinator(c: &CoordinatorArgs, a: Args) -> anyhow::Result<ExitCode> {
         job_args: job_args(&argv),
         from_savepoint: c.from_savepoint.clone(),
         view,
+        liveness: std::sync::Arc::new(rivulet::cluster::Liveness::at(c.alive_file.clone())),
     };
     let out = rivulet::cluster::run_coordinator(&opts, &build_in_cluster);
     served.finish(out.is_ok());

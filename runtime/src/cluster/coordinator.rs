@@ -41,6 +41,8 @@ pub struct CoordinatorOptions {
     /// Where the coordinator keeps what it knows of the job for its HTTP
     /// endpoint (workers, their counters, checkpoints, results).
     pub view: Arc<super::ClusterView>,
+    /// The liveness file its control loop keeps (`--alive-file`).
+    pub liveness: Arc<super::Liveness>,
 }
 
 /// How the job ended.
@@ -90,6 +92,7 @@ pub fn run_coordinator(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result
     if opts.workers == 0 {
         return Err(Error::config("workers", "must be at least 1"));
     }
+    opts.liveness.beat();
     let (config, tasks, outputs) = probe(opts, build)?;
     let hash = graph_hash(&tasks, config.key_groups, config.parallelism);
     let store = CheckpointStore::open(&opts.store_url, &config.name)?;
@@ -283,6 +286,7 @@ impl Cluster<'_> {
                 Ok(c) => c,
                 Err(Error::CheckpointStore(e)) if e.is_transient() => {
                     tracing::warn!(error = %e, "the checkpoint store is unavailable; retrying");
+                    self.opts.liveness.beat();
                     std::thread::sleep(Duration::from_secs(1));
                     continue;
                 }
@@ -387,6 +391,7 @@ impl Cluster<'_> {
     /// Drops members whose link ended (events of old connections are
     /// ignored); returns the slots lost.
     fn drain_events(&mut self, wait: Duration) -> Vec<(u16, Option<ToCoord>)> {
+        self.opts.liveness.beat();
         let mut out = Vec::new();
         let first = self.events.recv_timeout(wait).ok();
         for ((slot, conn), msg) in first.into_iter().chain(std::iter::from_fn(|| self.events.try_recv().ok())) {

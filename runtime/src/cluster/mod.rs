@@ -28,10 +28,12 @@
 
 mod control;
 mod coordinator;
+mod liveness;
 mod view;
 mod worker;
 
 pub use coordinator::{run_coordinator, ClusterOutcome, CoordinatorOptions};
+pub use liveness::{liveness_age, Liveness};
 pub use view::{ClusterSnapshot, ClusterView, WorkerReport, WorkerView, REPORT_EVERY};
 pub use worker::{request_savepoint, run_worker, WorkerOptions};
 

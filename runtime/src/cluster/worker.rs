@@ -47,6 +47,8 @@ pub struct WorkerOptions {
     /// Where this worker serves its own `/metrics`, told to the
     /// coordinator (`None`: it does not).
     pub http: Option<String>,
+    /// The liveness file its control loop keeps (`--alive-file`).
+    pub liveness: Arc<super::Liveness>,
 }
 
 /// How one deployment ended.
@@ -73,6 +75,7 @@ pub fn run_worker(opts: &WorkerOptions, build: BuildJob<'_>) -> Result<()> {
     tracing::info!(slot = opts.slot, data = %data_addr, coordinator = %opts.coordinator, "worker starting");
     let mut waiting_since = Instant::now();
     loop {
+        opts.liveness.beat();
         let link = match dial_coordinator(opts) {
             Ok(l) => l,
             Err(DialError::Refused(reason)) => return Err(Error::ClusterRefused(reason)),
@@ -114,6 +117,7 @@ pub fn request_savepoint(coordinator: &str, job: &str, token: Option<ClusterToke
         token,
         metrics: Arc::default(),
         http: None,
+        liveness: Arc::default(),
     };
     let link = match dial_coordinator(&opts) {
         Ok(l) => l,
@@ -167,7 +171,10 @@ fn serve(
     tx.send(ToCoord::Hello { slot: opts.slot, data_addr: data_addr.to_owned() })?;
     // Between deployments the worker still reports (no generation, its
     // counters so far): the coordinator's health view and totals stay current.
-    let idle_stats = || ToCoord::Stats { report: super::view::WorkerReport::of(&opts.metrics, 0, opts.http.clone()) };
+    let idle_stats = || {
+        opts.liveness.beat();
+        ToCoord::Stats { report: super::view::WorkerReport::of(&opts.metrics, 0, opts.http.clone()) }
+    };
     tx.send(idle_stats())?;
     loop {
         let msg = match events.recv_timeout(super::view::REPORT_EVERY) {
@@ -419,7 +426,14 @@ fn deployment(
     }
     ctl.send(ToCoord::Ready { generation: g, graph_hash: hash })?;
     loop {
-        let ((), msg) = events.recv().map_err(|_| Error::Cluster("control link ended".into()))?;
+        opts.liveness.beat();
+        let ((), msg) = match events.recv_timeout(super::view::REPORT_EVERY) {
+            Ok(m) => m,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err(Error::Cluster("control link ended".into()))
+            }
+        };
         match msg? {
             ToWorker::Start { generation } if generation == g => break,
             ToWorker::Stop { finished, .. } => return Ok(if finished { Ended::Finished } else { Ended::Stopped }),
@@ -434,6 +448,7 @@ struct Running<'a> {
     slot: u16,
     metrics: Arc<crate::metrics::Metrics>,
     http: Option<String>,
+    liveness: Arc<super::Liveness>,
     ctl: &'a CtlTx<ToCoord>,
     generation: u64,
     built_store: Arc<Store>,
@@ -473,6 +488,7 @@ impl<'a> Running<'a> {
             slot: opts.slot,
             metrics: opts.metrics.clone(),
             http: opts.http.clone(),
+            liveness: opts.liveness.clone(),
             ctl,
             generation,
             built_store: store,
@@ -532,6 +548,7 @@ impl<'a> Running<'a> {
 
     /// Tells the coordinator this worker's counters.
     fn send_stats(&self) -> Result<()> {
+        self.liveness.beat();
         let report = super::view::WorkerReport::of(&self.metrics, self.generation, self.http.clone());
         self.ctl.send(ToCoord::Stats { report })
     }
