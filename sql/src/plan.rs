@@ -198,7 +198,7 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
             if !group_by.is_empty() || sel.having.is_some() {
                 return Err(Error::at(
                     group_by.first().map_or(at, |g| span_of(g, at)),
-                    "GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)), TABLE(HOP(...)) or TABLE(CUMULATE(...))",
+                    "GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)), TABLE(HOP(...)), TABLE(CUMULATE(...)) or TABLE(SESSION(...))",
                 ));
             }
             let mut scope =

@@ -45,7 +45,7 @@ fn bad_jobs_and_their_messages() {
         (window("id, AVG(temp)", "GROUP BY window_start, window_end, id HAVING AVG(temp) > 'x'"), "line 11, column 46: type mismatch: cannot compare DOUBLE with STRING"),
         (window("id", GROUP), "line 9, column 15: the query has 1 columns, the sink o has 2"),
         // unsupported constructs
-        (format!("{SOURCE}INSERT INTO o SELECT id, AVG(temp) FROM r GROUP BY id"), "line 9, column 52: GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)), TABLE(HOP(...)) or TABLE(CUMULATE(...))"),
+        (format!("{SOURCE}INSERT INTO o SELECT id, AVG(temp) FROM r GROUP BY id"), "line 9, column 52: GROUP BY without a window table function (an updating aggregate) is not supported: aggregate over TABLE(TUMBLE(...)), TABLE(HOP(...)), TABLE(CUMULATE(...)) or TABLE(SESSION(...))"),
         (format!("{SOURCE}INSERT INTO o SELECT id, AVG(temp)\nFROM TABLE(SESSION(TABLE r, DESCRIPTOR(ts), INTERVAL '5' SECOND))\n{GROUP}"), "line 10, column 12: SESSION: the GROUP BY columns besides the window (id) must be its PARTITION BY columns (none): write SESSION(TABLE r PARTITION BY id, ...)"),
         (format!("{SOURCE}INSERT INTO o SELECT id, LAST_VALUE(temp)\nFROM TABLE(SESSION(TABLE r PARTITION BY id, DESCRIPTOR(ts), INTERVAL '5' SECOND))\n{GROUP}"), "line 9, column 15: LAST_VALUE(temp) over SESSION windows is not supported (merged sessions have no single first or last row)"),
         (format!("{SOURCE}INSERT INTO o SELECT id, AVG(temp)\nFROM TABLE(TUMBLE(TABLE r PARTITION BY id, DESCRIPTOR(ts), INTERVAL '5' SECOND))\n{GROUP}"), "line 10, column 25: TUMBLE: PARTITION BY is not supported (SESSION takes it)"),
