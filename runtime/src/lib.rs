@@ -49,6 +49,7 @@ pub mod source;
 pub mod state;
 mod stream;
 pub mod task;
+pub mod text;
 pub mod time;
 pub mod window;
 

@@ -563,41 +563,13 @@ pub(crate) fn parse_value(s: &str, ty: SqlType) -> Option<Value> {
             "false" => Value::Bool(false),
             _ => return None,
         },
-        SqlType::Int => Value::Int(i32::try_from(parse_i64(t)?).ok()?),
-        SqlType::BigInt => Value::BigInt(parse_i64(t)?),
+        SqlType::Int => Value::Int(i32::try_from(rivulet::text::parse_i64(t)?).ok()?),
+        SqlType::BigInt => Value::BigInt(rivulet::text::parse_i64(t)?),
         SqlType::Double => Value::Double(t.parse().ok()?),
         SqlType::Timestamp | SqlType::TimestampLtz => {
             Value::Ts(crate::types::parse_timestamp(t.strip_suffix('Z').unwrap_or(t))?)
         }
     })
-}
-
-/// A decimal integer with an optional sign, as `str::parse::<i64>` reads
-/// it (`None` on anything else or overflow), without its radix-generic
-/// loop.
-fn parse_i64(s: &str) -> Option<i64> {
-    let (neg, digits) = match s.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        all => (false, all),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    // Accumulated negative: i64::MIN has no positive twin.
-    let mut v: i64 = 0;
-    for &d in digits {
-        let d = d.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_sub(i64::from(d))?;
-    }
-    if neg {
-        Some(v)
-    } else {
-        v.checked_neg()
-    }
 }
 
 fn args_of(f: &Function) -> Vec<&Expr> {

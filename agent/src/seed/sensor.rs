@@ -40,35 +40,13 @@ pub fn parse_csv(f: &[&str]) -> Result<Reading, String> {
     if sensor_id.is_empty() {
         return Err("empty sensor_id".into());
     }
-    let ts_ms = parse_i64(ts).ok_or_else(|| format!("ts_ms `{ts}` is not an integer"))?;
+    let ts_ms = rivulet::text::parse_i64(ts).ok_or_else(|| format!("ts_ms `{ts}` is not an integer"))?;
     let ts_ms = rivulet::time::check_event_time(ts_ms).map_err(|e| format!("ts_ms: {e}"))?;
     let temp: f64 = temp.parse().map_err(|_| format!("temp_f `{temp}` is not a number"))?;
     if !temp.is_finite() {
         return Err(format!("temp_f `{temp}` is not finite"));
     }
     Ok(Reading { sensor_id, ts_ms, temp })
-}
-
-/// A decimal integer with an optional sign; `None` on anything else or
-/// overflow. (std's parser is generic over radix and several times slower.)
-pub fn parse_i64(s: &str) -> Option<i64> {
-    let (neg, digits) = match s.as_bytes() {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        all => (false, all),
-    };
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &d in digits {
-        let d = d.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(i64::from(d))?;
-    }
-    Some(if neg { -v } else { v })
 }
 
 /// Where the seed job reads from.
@@ -355,19 +333,4 @@ pub fn state_identity(cfg: &SensorAverage) -> anyhow::Result<Vec<(String, String
     put("--max-out-of-orderness", format!("{:?}", cfg.max_out_of_orderness));
     put("aggregates", "avg(celsius), count per sensor".into());
     Ok(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integers_parse_like_std() {
-        for t in ["0", "-1", "+7", "1700000001234", "9223372036854775807", "-9223372036854775807"] {
-            assert_eq!(parse_i64(t), t.parse().ok(), "{t}");
-        }
-        for t in ["", "-", "1.5", " 1", "9223372036854775808", "12a", "١"] {
-            assert_eq!(parse_i64(t), None, "{t}");
-        }
-    }
 }
