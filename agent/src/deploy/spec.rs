@@ -114,8 +114,8 @@ pub struct Service {
     pub memory: Option<u64>,
     /// Published port: (published, target).
     pub publish: Option<(u16, u16)>,
-    /// The healthcheck's command (exec form: the images have no shell),
-    /// run with [`HEALTH_TIMING`].
+    /// The healthcheck's test in Docker's exec form (`CMD`, then the argv:
+    /// the images have no shell), run with [`HEALTH_TIMING`].
     pub health: Option<Vec<String>>,
 }
 
@@ -398,9 +398,9 @@ impl Spec {
     }
 }
 
-/// `rivulet health` with `args`, as a healthcheck's command.
+/// `rivulet health` with `args`, as a healthcheck's test.
 fn probe(args: &[&str]) -> Vec<String> {
-    ["/usr/local/bin/rivulet", "health"].iter().chain(args).map(|a| (*a).to_string()).collect()
+    ["CMD", "/usr/local/bin/rivulet", "health"].iter().chain(args).map(|a| (*a).to_string()).collect()
 }
 
 /// The healthcheck of the coordinator and the workers: their liveness file.

@@ -60,9 +60,8 @@ fn compose(spec: &Spec) -> Value {
         if !s.configs.is_empty() {
             svc["configs"] = s.configs.iter().map(|(c, t)| json!({"source": c, "target": t})).collect();
         }
-        if let Some(cmd) = &s.health {
+        if let Some(test) = &s.health {
             let t = HEALTH_TIMING;
-            let test: Vec<&str> = std::iter::once("CMD").chain(cmd.iter().map(String::as_str)).collect();
             svc["healthcheck"] = json!({
                 "test": test,
                 "interval": format!("{}s", t.interval_s),

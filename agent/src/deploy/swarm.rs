@@ -437,11 +437,11 @@ pub(super) fn service_spec(
         // installs no handler in the cluster roles), and every stop-first
         // update would wait out the grace period before SIGKILL.
         init: Some(true),
-        health_check: s.health.as_ref().map(|cmd| {
+        health_check: s.health.as_ref().map(|test| {
             let t = HEALTH_TIMING;
             let ns = |secs: u32| i64::from(secs) * 1_000_000_000;
             HealthConfig {
-                test: Some(["CMD".to_string()].into_iter().chain(cmd.iter().cloned()).collect()),
+                test: Some(test.clone()),
                 interval: Some(ns(t.interval_s)),
                 timeout: Some(ns(t.timeout_s)),
                 retries: Some(i64::from(t.retries)),

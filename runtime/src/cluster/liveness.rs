@@ -6,16 +6,16 @@
 //! would not bring the coordinator back.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Writes a liveness file, or nothing when it has no path.
 #[derive(Debug)]
 pub struct Liveness {
     path: Option<PathBuf>,
-    started: Instant,
-    /// Milliseconds after `started` of the last write, plus one (0: never).
-    last: AtomicU64,
+    /// When it last wrote (the monotonic clock).
+    last: Mutex<Option<Instant>>,
     warned: AtomicBool,
 }
 
@@ -28,7 +28,7 @@ impl Default for Liveness {
 impl Liveness {
     /// Writes to `path` (nothing when `None`).
     pub fn at(path: Option<PathBuf>) -> Self {
-        Liveness { path, started: Instant::now(), last: AtomicU64::new(0), warned: AtomicBool::new(false) }
+        Liveness { path, last: Mutex::new(None), warned: AtomicBool::new(false) }
     }
 
     /// Says the control loop is turning: writes the time unless it did
@@ -37,12 +37,11 @@ impl Liveness {
     /// A failed write is logged once and never stops the job.
     pub fn beat(&self) {
         let Some(path) = &self.path else { return };
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < 1000 {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return;
         }
-        self.last.store(now, Ordering::Relaxed);
+        *last = Some(Instant::now());
         if let Err(e) = write(path, unix_ms()) {
             if !self.warned.swap(true, Ordering::Relaxed) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot write the liveness file");
@@ -103,7 +102,12 @@ mod tests {
 
     #[test]
     fn without_a_path_nothing_is_written_and_a_bad_path_is_no_error() {
-        Liveness::default().beat();
-        Liveness::at(Some(PathBuf::from("/nonexistent/dir/alive"))).beat();
+        let none = Liveness::default();
+        none.beat();
+        assert!(none.last.lock().unwrap().is_none(), "no path: no write was tried");
+        let bad = Liveness::at(Some(PathBuf::from("/nonexistent/dir/alive")));
+        bad.beat();
+        assert!(bad.warned.load(Ordering::Relaxed), "the failed write was logged");
+        assert!(!Path::new("/nonexistent/dir/alive").exists());
     }
 }
