@@ -13,7 +13,9 @@
 //! INTO sink SELECT ... FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION(...))`
 //! with WHERE, `GROUP BY window_start, window_end, keys`, HAVING, COUNT,
 //! COUNT(DISTINCT), SUM, AVG, MIN, MAX, FIRST_VALUE, LAST_VALUE,
-//! arithmetic, comparisons, CAST, CASE; a row-by-row `INSERT INTO sink
+//! arithmetic, comparisons, CAST, CASE; a window Top-N (`ROW_NUMBER()
+//! OVER (PARTITION BY window_start, window_end ... ORDER BY ...)` over a
+//! window aggregation, `WHERE rownum <= N`); a row-by-row `INSERT INTO sink
 //! SELECT ... FROM t WHERE ...`; `EXPLAIN`. Anything else is refused with
 //! its line and column.
 //!
@@ -38,6 +40,7 @@ mod error;
 mod expr;
 mod json;
 mod plan;
+mod topn;
 pub mod types;
 
 pub use dialect::{parse, FlinkDialect};

@@ -4,7 +4,8 @@
 //! ...` (or `EXPLAIN INSERT ...`). The query is either a projection with
 //! an optional `WHERE`, or a window aggregation over `TABLE(TUMBLE(...))`,
 //! `TABLE(HOP(...))`, `TABLE(CUMULATE(...))` or `TABLE(SESSION(...))`
-//! grouped by `window_start, window_end` and columns.
+//! grouped by `window_start, window_end` and columns, or a window Top-N
+//! over such an aggregation (see [`crate::topn`]).
 
 use crate::agg::{Call, Calls, Func};
 use crate::catalog::{self, lookup, Columns, Connector, Table};
@@ -42,9 +43,12 @@ enum Kind {
     Project,
     /// A window aggregation.
     Window(Window),
+    /// A window aggregation (projected by the inner SELECT) ranked per
+    /// window: the job's projection is the outer SELECT's.
+    TopN(Window, Vec<Eval>, crate::topn::Rank),
 }
 
-struct Window {
+pub(crate) struct Window {
     shape: Shape,
     /// GROUP BY columns (positions in the source row) besides the window.
     keys: Vec<(usize, String)>,
@@ -209,46 +213,79 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
             Ok(Job { text, explain, source, sink, filter, kind: Kind::Project, project })
         }
         TableFactor::TableFunction { expr, .. } => {
-            let (source, shape, partition) = window_tvf(tables, expr, at)?;
-            let mut scope = Columns { table: &source.name, columns: &source.columns, place: "WHERE" };
-            let filter = where_clause(sel, &mut scope, at)?;
-            let keys = grouping(&source, group_by, at)?;
-            if let Shape::Session { .. } = shape {
-                check_session_keys(&source.name, &keys, partition.as_deref(), span_of(expr, at))?;
+            let w = plan_window(tables, sel, expr, group_by, &format!("the sink {}", sink.name), at)?;
+            let project = to_sink(w.output, &sink, at)?;
+            check_tables(&w.source, &sink, at)?;
+            Ok(Job { text, explain, source: w.source, sink, filter: w.filter, kind: Kind::Window(w.window), project })
+        }
+        TableFactor::Derived { subquery, .. } => {
+            if !group_by.is_empty() || sel.having.is_some() {
+                return Err(Error::at(at, "GROUP BY or HAVING over a subquery is not supported"));
             }
-            let mut post = Aggregated { source: &source, keys: &keys, calls: Vec::new() };
-            let project = projection(sel, &mut post, &sink, at)?;
-            let having = match &sel.having {
-                Some(h) => {
-                    let c = compile(h, &mut post, at)?;
-                    if c.ty != SqlType::Boolean {
-                        return Err(Error::at(
-                            span_of(h, at),
-                            format!("type mismatch: HAVING must be BOOLEAN, not {}", c.ty),
-                        ));
-                    }
-                    Some((c.eval, h.to_string()))
-                }
-                None => None,
-            };
-            let calls = Calls(Arc::new(post.calls));
-            check_tables(&source, &sink, at)?;
-            if let (Shape::Session { .. }, Some(c)) =
-                (shape, calls.0.iter().find(|c| matches!(c.func, Func::FirstValue | Func::LastValue)))
-            {
-                return Err(Error::at(
-                    at,
-                    format!(
-                        "{} over SESSION windows is not supported (merged sessions have no single first or last row)",
-                        c.text
-                    ),
-                ));
-            }
-            let window = Window { shape, keys, calls, having };
-            Ok(Job { text, explain, source, sink, filter, kind: Kind::Window(window), project })
+            let t = crate::topn::plan(tables, sel, subquery, at)?;
+            let mut scope =
+                Columns { table: "the Top-N subquery", columns: &t.columns, place: "a Top-N's outer SELECT" };
+            let project = projection(sel, &mut scope, &sink, at)?;
+            check_tables(&t.inner.source, &sink, at)?;
+            let Planned { source, filter, window, output } = t.inner;
+            let inner = output.into_iter().map(|o| o.c.eval).collect();
+            Ok(Job { text, explain, source, sink, filter, kind: Kind::TopN(window, inner, t.rank), project })
         }
         other => Err(Error::at(at, format!("FROM `{other}` is not supported: read a table or TABLE(TUMBLE(...))"))),
     }
+}
+
+/// A window aggregation SELECT, planned: its source, WHERE, window and
+/// output columns (over the aggregated row).
+pub(crate) struct Planned {
+    pub(crate) source: Table,
+    pub(crate) filter: Option<(Eval, String)>,
+    pub(crate) window: Window,
+    pub(crate) output: Vec<Output>,
+}
+
+/// Plans `SELECT ... FROM TABLE(<window function>) ... GROUP BY ...`;
+/// `target` names where its columns go, for errors.
+pub(crate) fn plan_window(
+    tables: &[Table],
+    sel: &Select,
+    expr: &Expr,
+    group_by: &[Expr],
+    target: &str,
+    at: Span,
+) -> Result<Planned> {
+    let (source, shape, partition) = window_tvf(tables, expr, at)?;
+    let mut scope = Columns { table: &source.name, columns: &source.columns, place: "WHERE" };
+    let filter = where_clause(sel, &mut scope, at)?;
+    let keys = grouping(&source, group_by, at)?;
+    if let Shape::Session { .. } = shape {
+        check_session_keys(&source.name, &keys, partition.as_deref(), span_of(expr, at))?;
+    }
+    let mut post = Aggregated { source: &source, keys: &keys, calls: Vec::new() };
+    let output = named_projection(sel, &mut post, target, at)?;
+    let having = match &sel.having {
+        Some(h) => {
+            let c = compile(h, &mut post, at)?;
+            if c.ty != SqlType::Boolean {
+                return Err(Error::at(span_of(h, at), format!("type mismatch: HAVING must be BOOLEAN, not {}", c.ty)));
+            }
+            Some((c.eval, h.to_string()))
+        }
+        None => None,
+    };
+    let calls = Calls(Arc::new(post.calls));
+    if let (Shape::Session { .. }, Some(c)) =
+        (shape, calls.0.iter().find(|c| matches!(c.func, Func::FirstValue | Func::LastValue)))
+    {
+        return Err(Error::at(
+            at,
+            format!(
+                "{} over SESSION windows is not supported (merged sessions have no single first or last row)",
+                c.text
+            ),
+        ));
+    }
+    Ok(Planned { source, filter, window: Window { shape, keys, calls, having }, output })
 }
 
 /// A source must be a file or MQTT with event time here (the runtime's
@@ -317,39 +354,66 @@ fn where_clause(sel: &Select, scope: &mut dyn Scope, at: Span) -> Result<Option<
     Ok(Some((c.eval, w.to_string())))
 }
 
-fn projection(sel: &Select, scope: &mut dyn Scope, sink: &Table, at: Span) -> Result<Vec<(Eval, String)>> {
+/// One column of a SELECT: its expression, the text it was written as,
+/// its name (alias, column name, or Flink's `EXPR$i`) and where it was.
+pub(crate) struct Output {
+    pub(crate) c: Compiled,
+    pub(crate) text: String,
+    pub(crate) name: String,
+    pub(crate) span: Span,
+}
+
+/// The SELECT's columns, typed by their expressions; `target` names where
+/// they go, for errors.
+pub(crate) fn named_projection(sel: &Select, scope: &mut dyn Scope, target: &str, at: Span) -> Result<Vec<Output>> {
     let mut out = Vec::new();
-    for item in &sel.projection {
-        let e = match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+    for (i, item) in sel.projection.iter().enumerate() {
+        let (e, name) = match item {
+            SelectItem::UnnamedExpr(e) => {
+                let name = match e {
+                    Expr::Identifier(id) => id.value.clone(),
+                    _ => format!("EXPR${i}"),
+                };
+                (e, name)
+            }
+            SelectItem::ExprWithAlias { expr, alias } => (expr, alias.value.clone()),
             other => {
                 return Err(Error::at(
                     span_or(other.span(), at),
-                    format!("`{other}` is not supported: list the columns the sink {} takes", sink.name),
+                    format!("`{other}` is not supported: list the columns {target} takes"),
                 ))
             }
         };
         let span = span_of(e, at);
         let c = compile(e, scope, at)?;
-        let i = out.len();
+        out.push(Output { c, text: e.to_string(), name, span });
+    }
+    Ok(out)
+}
+
+/// `columns` typed as the sink's, one for one.
+fn to_sink(columns: Vec<Output>, sink: &Table, at: Span) -> Result<Vec<(Eval, String)>> {
+    let mut out = Vec::new();
+    for (i, o) in columns.into_iter().enumerate() {
         let Some((col, ty)) = sink.columns.get(i) else {
             return Err(Error::at(
-                span,
+                o.span,
                 format!("the query has more columns than the sink {} ({})", sink.name, sink.columns.len()),
             ));
         };
-        if !assignable(c.ty, *ty) {
+        if !assignable(o.c.ty, *ty) {
             return Err(Error::at(
-                span,
+                o.span,
                 format!(
-                    "type mismatch: column {} of the query (`{e}`) is {}, but column `{col}` of {} is {ty}",
+                    "type mismatch: column {} of the query (`{}`) is {}, but column `{col}` of {} is {ty}",
                     i + 1,
-                    c.ty,
+                    o.text,
+                    o.c.ty,
                     sink.name
                 ),
             ));
         }
-        out.push((coerce(c, *ty).eval, e.to_string()));
+        out.push((coerce(o.c, *ty).eval, o.text));
     }
     if out.len() != sink.columns.len() {
         return Err(Error::at(
@@ -358,6 +422,11 @@ fn projection(sel: &Select, scope: &mut dyn Scope, sink: &Table, at: Span) -> Re
         ));
     }
     Ok(out)
+}
+
+fn projection(sel: &Select, scope: &mut dyn Scope, sink: &Table, at: Span) -> Result<Vec<(Eval, String)>> {
+    let columns = named_projection(sel, scope, &format!("the sink {}", sink.name), at)?;
+    to_sink(columns, sink, at)
 }
 
 fn args(f: &Function) -> Vec<&Expr> {
@@ -703,7 +772,7 @@ impl Job {
         if let Some((_, w)) = &self.filter {
             let _ = writeln!(s, "filter {w}");
         }
-        if let Kind::Window(w) = &self.kind {
+        if let Kind::Window(w) | Kind::TopN(w, ..) = &self.kind {
             let keys: Vec<&str> = w.keys.iter().map(|(_, n)| n.as_str()).collect();
             let _ = writeln!(s, "key by ({})", keys.join(", "));
             let _ = match w.shape {
@@ -717,6 +786,9 @@ impl Job {
             if let Some((_, h)) = &w.having {
                 let _ = writeln!(s, "having {h}");
             }
+        }
+        if let Kind::TopN(_, _, rank) = &self.kind {
+            let _ = writeln!(s, "{}", rank.explain());
         }
         let p: Vec<&str> = self.project.iter().map(|(_, t)| t.as_str()).collect();
         let _ = writeln!(s, "project {}", p.join(", "));
@@ -793,29 +865,17 @@ impl Job {
         let project: Arc<Vec<Eval>> = Arc::new(self.project.iter().map(|(e, _)| e.clone()).collect());
         let rows: DataStream<Row> = match &self.kind {
             Kind::Project => stream.map(move |r: Row| project.iter().map(|p| p(&r)).collect()),
-            Kind::Window(w) => {
-                let keys: Arc<Vec<usize>> = Arc::new(w.keys.iter().map(|(i, _)| *i).collect());
-                let keyed = stream.key_by(move |r: &Row| {
-                    RowKey(keys.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect())
-                });
-                let ms = |t: i64| Duration::from_millis(t as u64);
-                let windowed = match w.shape {
-                    Shape::Tumble { size } => keyed.window(Tumbling::of(ms(size))?),
-                    Shape::Hop { slide, size } => keyed.window(Sliding::of(ms(size), ms(slide))?),
-                    Shape::Cumulate { step, size } => keyed.window(Cumulate::of(ms(step), ms(size))?),
-                    Shape::Session { gap } => keyed.window(Session::with_gap(ms(gap))?),
-                };
-                let having = w.having.as_ref().map(|(h, _)| h.clone());
-                windowed.aggregate(w.calls.clone()).flat_map(move |out: Windowed<RowKey, Vec<Value>>| {
-                    let mut row = Vec::with_capacity(WINDOW_COLUMNS.len() + out.key.0.len() + out.value.len());
-                    row.extend([Value::Ts(out.window.start), Value::Ts(out.window.end), Value::Ts(out.window.end - 1)]);
-                    row.extend(out.key.0);
-                    row.extend(out.value);
-                    if having.as_ref().is_some_and(|h| h(&row) != Value::Bool(true)) {
-                        return None;
-                    }
-                    Some(project.iter().map(|p| p(&row)).collect::<Row>())
-                })
+            Kind::Window(w) => window_rows(stream, w, project)?,
+            Kind::TopN(w, inner, rank) => {
+                let inner = Arc::new(inner.clone());
+                let ranked = window_rows(stream, w, inner)?;
+                let partition = rank.partition.clone();
+                ranked
+                    .key_by(move |r: &Row| {
+                        RowKey(partition.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect())
+                    })
+                    .process(rank.function())
+                    .map(move |r: Row| project.iter().map(|p| p(&r)).collect())
             }
         };
         rows.sink(sink);
@@ -921,6 +981,36 @@ impl Job {
             }
         }
     }
+}
+
+/// The rows of a window aggregation, each projected by `project` (after
+/// HAVING).
+fn window_rows(
+    stream: DataStream<Row>,
+    w: &Window,
+    project: Arc<Vec<Eval>>,
+) -> std::result::Result<DataStream<Row>, rivulet::Error> {
+    let keys: Arc<Vec<usize>> = Arc::new(w.keys.iter().map(|(i, _)| *i).collect());
+    let keyed =
+        stream.key_by(move |r: &Row| RowKey(keys.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect()));
+    let ms = |t: i64| Duration::from_millis(t as u64);
+    let windowed = match w.shape {
+        Shape::Tumble { size } => keyed.window(Tumbling::of(ms(size))?),
+        Shape::Hop { slide, size } => keyed.window(Sliding::of(ms(size), ms(slide))?),
+        Shape::Cumulate { step, size } => keyed.window(Cumulate::of(ms(step), ms(size))?),
+        Shape::Session { gap } => keyed.window(Session::with_gap(ms(gap))?),
+    };
+    let having = w.having.as_ref().map(|(h, _)| h.clone());
+    Ok(windowed.aggregate(w.calls.clone()).flat_map(move |out: Windowed<RowKey, Vec<Value>>| {
+        let mut row = Vec::with_capacity(WINDOW_COLUMNS.len() + out.key.0.len() + out.value.len());
+        row.extend([Value::Ts(out.window.start), Value::Ts(out.window.end), Value::Ts(out.window.end - 1)]);
+        row.extend(out.key.0);
+        row.extend(out.value);
+        if having.as_ref().is_some_and(|h| h(&row) != Value::Bool(true)) {
+            return None;
+        }
+        Some(project.iter().map(|p| p(&row)).collect::<Row>())
+    }))
 }
 
 /// The reason of a runtime config error, without its field name.

@@ -103,3 +103,45 @@ sink o: print
 "
     );
 }
+
+/// A Top-N over the aggregation of `SOURCE`: `over` is the OVER clause's
+/// inside, `filter` the outer WHERE.
+fn top_n(over: &str, filter: &str) -> String {
+    format!(
+        "{SOURCE}INSERT INTO o SELECT id, avg_t FROM (\n  SELECT *, ROW_NUMBER() OVER ({over}) AS rn FROM (\n    SELECT window_start, window_end, id, AVG(temp) AS avg_t\n    FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '5' SECOND))\n    {GROUP})\n) WHERE {filter}"
+    )
+}
+
+// Guards the Top-N's refusals: only a window Top-N (ROW_NUMBER, the window
+// in PARTITION BY, `rn <= N` alone) is planned; each other form is named.
+#[test]
+fn bad_top_n_jobs_and_their_messages() {
+    const OVER: &str = "PARTITION BY window_start, window_end ORDER BY avg_t DESC";
+    let cases: Vec<(String, &str)> = vec![
+        (top_n(OVER, "rn <= 3"), ""),
+        (top_n("PARTITION BY id ORDER BY avg_t DESC", "rn <= 3"), "line 10, column 13: a Top-N must PARTITION BY window_start, window_end (the window's columns; `window_start` is missing): a Top-N over all time updates its results and is not supported"),
+        (top_n("PARTITION BY window_start, window_end", "rn <= 3"), "line 10, column 13: ROW_NUMBER() OVER (...) needs an ORDER BY"),
+        (top_n(OVER, "rn <= 0"), "line 14, column 9: a Top-N's outer query filters on its row number alone: WHERE rn <= N (N from 1 to 10000)"),
+        (top_n(OVER, "rn <= 3 AND id = 'a'"), "line 14, column 9: a Top-N's outer query filters on its row number alone: WHERE rn <= N (N from 1 to 10000)"),
+        (top_n(OVER, "avg_t > 3"), "line 14, column 9: a Top-N's outer query filters on its row number alone: WHERE rn <= N (N from 1 to 10000)"),
+        (top_n("PARTITION BY window_start, window_end ORDER BY nope", "rn <= 3"), "line 10, column 79: unknown column `nope` in the Top-N's subquery (columns: window_start, window_end, id, avg_t)"),
+        (top_n(OVER, "rn <= 3").replace("ROW_NUMBER()", "RANK()"), "line 10, column 13: RANK() OVER (...) is not supported: OVER windows other than a Top-N with ROW_NUMBER() are not supported"),
+        (top_n(OVER, "rn <= 3").replace("ORDER BY avg_t DESC", "ORDER BY avg_t DESC NULLS LAST"), "line 10, column 79: NULLS FIRST / NULLS LAST is not supported in a Top-N (NULLs come first ascending, last descending)"),
+        (
+            format!("{SOURCE}INSERT INTO o SELECT id, t FROM (SELECT id, temp AS t, ROW_NUMBER() OVER (PARTITION BY id ORDER BY t) AS rn FROM (SELECT id, temp FROM r)) WHERE rn <= 1"),
+            "line 9, column 115: a Top-N ranks the rows of a window aggregation: its innermost SELECT reads TABLE(TUMBLE(...)), TABLE(HOP(...)), TABLE(CUMULATE(...)) or TABLE(SESSION(...)) with GROUP BY window_start, window_end, ... (a Top-N over all time updates its results and is not supported)",
+        ),
+    ];
+    for (job, want) in cases {
+        if want.is_empty() {
+            assert!(
+                rivulet_sql::plan(&job).is_ok(),
+                "the well-formed Top-N plans: {:?}",
+                rivulet_sql::plan(&job).err()
+            );
+            continue;
+        }
+        let got = err(&job);
+        assert_eq!(got, want, "job:\n{job}");
+    }
+}

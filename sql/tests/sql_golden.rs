@@ -30,6 +30,12 @@ fn same_row(a: &str, b: &str) -> bool {
 }
 
 fn golden(name: &str) {
+    golden_with(name, 1);
+}
+
+/// [`golden`] with `parallelism` window instances (rows cross an exchange
+/// between the aggregation and a Top-N).
+fn golden_with(name: &str, parallelism: usize) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
@@ -38,7 +44,9 @@ fn golden(name: &str) {
         .replace("{input}", root.join("readings.csv").to_str().unwrap())
         .replace("{output}", out.to_str().unwrap());
     let job = rivulet_sql::plan(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let done = job.build(rivulet::JobConfig::new("golden")).unwrap().execute().unwrap();
+    let mut config = rivulet::JobConfig::new("golden");
+    config.parallelism = parallelism;
+    let done = job.build(config).unwrap().execute().unwrap();
     assert_eq!(done.metrics.bad_input, 0, "{name}: every line of readings.csv parses");
     let mut got: Vec<String> = std::fs::read_to_string(&out).unwrap().lines().map(String::from).collect();
     got.sort();
@@ -89,4 +97,20 @@ fn cumulating_windows_equal_flink() {
 #[test]
 fn session_windows_equal_flink() {
     golden("session");
+}
+
+#[test]
+fn a_window_top_n_equals_flink() {
+    golden("topn");
+}
+
+#[test]
+fn a_top_1_over_hopping_windows_equals_flink() {
+    golden("topn_hop");
+}
+
+#[test]
+fn a_window_top_n_over_two_instances_equals_flink() {
+    golden_with("topn", 2);
+    golden_with("topn_hop", 2);
 }

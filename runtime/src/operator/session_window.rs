@@ -39,6 +39,11 @@ pub(crate) struct SessionWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     cleanup: TimerQueue<K>,
     due: Vec<K>,
     wm: i64,
+    /// The watermark its results carry: while a watermark fires windows,
+    /// the one before it (Flink's order: a window's results precede the
+    /// watermark that fired it, so a downstream operator sees them on
+    /// time).
+    emit_wm: i64,
     output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
     task: Arc<TaskMetrics>,
@@ -67,6 +72,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             cleanup: TimerQueue::new(ctx.store.as_ref(), op, 1, groups.start, ctx.cache_bytes / 8),
             due: Vec::new(),
             wm: i64::MIN,
+            emit_wm: i64::MIN,
             output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
             task: ctx.task_metrics.clone(),
@@ -95,12 +101,13 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
         let w = Window { start: s.start, end: s.end };
         self.output.out.push(Record {
             ts: w.max_timestamp(),
-            wm: self.wm,
+            wm: self.emit_wm,
             value: Windowed { key: k.clone(), window: w, value: self.agg.result(&s.acc) },
         });
     }
 
     fn advance(&mut self, wm: i64) -> Result<()> {
+        self.emit_wm = self.wm;
         self.wm = wm;
         let mut keys = std::mem::take(&mut self.due);
         while let Some(t) = self.fire.pop_due(wm, FIRE_CHUNK, &mut keys)? {
@@ -129,6 +136,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Session
             }
         }
         self.due = keys;
+        self.emit_wm = wm;
         self.flush()
     }
 

@@ -35,6 +35,11 @@ pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     /// Timers being handled.
     due: Vec<K>,
     wm: i64,
+    /// The watermark its results carry: while a watermark fires windows,
+    /// the one before it (Flink's order: a window's results precede the
+    /// watermark that fired it, so a downstream operator sees them on
+    /// time).
+    emit_wm: i64,
     output: WindowOutput<T, Windowed<K, A::Out>>,
     metrics: Arc<Metrics>,
     task: Arc<TaskMetrics>,
@@ -66,6 +71,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
             cleanup: TimerQueue::new(store, op, 1, groups.start, timer_bytes),
             due: Vec::new(),
             wm: i64::MIN,
+            emit_wm: i64::MIN,
             output: WindowOutput::new(down, late),
             metrics: ctx.metrics.clone(),
             task: ctx.task_metrics.clone(),
@@ -91,7 +97,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
     fn emit(&mut self, k: K, w: Window, acc: &A::Acc) {
         self.output.out.push(Record {
             ts: w.max_timestamp(),
-            wm: self.wm,
+            wm: self.emit_wm,
             value: Windowed { key: k, window: w, value: self.agg.result(acc) },
         });
     }
@@ -112,6 +118,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
 
     /// Moves event time to `wm`, firing and cleaning windows on the way.
     fn advance(&mut self, wm: i64) -> Result<()> {
+        self.emit_wm = self.wm;
         self.wm = wm;
         let purge_on_fire = self.panes.is_tumbling() && self.lateness == 0;
         let mut keys = std::mem::take(&mut self.due);
@@ -147,6 +154,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
                 self.table.take(&k, p)?;
             }
         }
+        self.emit_wm = wm;
         self.flush()
     }
 
