@@ -41,3 +41,38 @@ pub(crate) fn sorted_rows(path: &Path) -> Vec<String> {
     rows.sort();
     rows
 }
+
+/// A window Top-N: the three warmest sensors of each 1 s window (ties on
+/// the average broken by the sensor id), over `input` into `output`.
+pub(crate) fn top_n_job(input: &Path, output: &Path) -> String {
+    format!(
+        "-- the three warmest sensors per 1 s window
+CREATE TABLE readings (
+  sensor_id STRING,
+  ts_ms BIGINT,
+  temp_f DOUBLE,
+  ts AS TO_TIMESTAMP_LTZ(ts_ms, 3),
+  WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+
+CREATE TABLE warmest (
+  window_end TIMESTAMP(3),
+  sensor_id STRING,
+  avg_f DOUBLE,
+  place BIGINT
+) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+
+INSERT INTO warmest
+SELECT window_end, sensor_id, avg_f, place FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY avg_f DESC, sensor_id) AS place
+  FROM (
+    SELECT window_start, window_end, sensor_id, AVG(temp_f) AS avg_f
+    FROM TABLE(TUMBLE(TABLE readings, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+    GROUP BY window_start, window_end, sensor_id
+  )
+) WHERE place <= 3;
+",
+        input.display(),
+        output.display()
+    )
+}
