@@ -74,22 +74,42 @@ pub fn stage_key(epoch: u64, state_key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// A staged or spilled entry: `0` is a deletion, `1 | value` a put.
+/// A staged or spilled entry: `0` is a deletion, `1 | value` a put, `2 |
+/// value` a put of a key that no checkpoint holds yet (applying it needs
+/// no read of the key's previous version for its undo record).
 pub const TOMBSTONE: &[u8] = &[0];
+
+const PUT: u8 = 1;
+const PUT_NEW: u8 = 2;
 
 /// Wraps a put for the stage or spill keyspace.
 pub fn put_entry(value: &[u8]) -> Vec<u8> {
+    marked(PUT, value)
+}
+
+/// Wraps a put of a key no lower layer holds (never checkpointed or
+/// spilled, or deleted there) for the stage or spill keyspace.
+pub fn put_new_entry(value: &[u8]) -> Vec<u8> {
+    marked(PUT_NEW, value)
+}
+
+fn marked(marker: u8, value: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(value.len() + 1);
-    v.push(1);
+    v.push(marker);
     v.extend_from_slice(value);
     v
+}
+
+/// True for an entry made by [`put_new_entry`].
+pub fn is_new(entry: &[u8]) -> bool {
+    entry.first() == Some(&PUT_NEW)
 }
 
 /// Unwraps a stage/spill entry: `None` for a deletion.
 pub fn read_entry(entry: &[u8]) -> Result<Option<&[u8]>> {
     match entry.split_first() {
         Some((0, _)) => Ok(None),
-        Some((1, v)) => Ok(Some(v)),
+        Some((&(PUT | PUT_NEW), v)) => Ok(Some(v)),
         _ => Err(corrupt("staged entry", "bad entry marker")),
     }
 }
@@ -110,5 +130,8 @@ mod tests {
         assert!(decode_value::<(f64, u64)>(&[9, 1], "x").is_err());
         assert_eq!(read_entry(&put_entry(b"ab")).unwrap(), Some(&b"ab"[..]));
         assert_eq!(read_entry(TOMBSTONE).unwrap(), None);
+        assert_eq!(read_entry(&put_new_entry(b"ab")).unwrap(), Some(&b"ab"[..]));
+        assert!(is_new(&put_new_entry(b"ab")) && !is_new(&put_entry(b"ab")) && !is_new(TOMBSTONE));
+        assert!(read_entry(&[3, 1]).is_err() && read_entry(&[]).is_err());
     }
 }

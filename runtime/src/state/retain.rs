@@ -399,11 +399,18 @@ mod tests {
     }
 
     /// Runs epoch `e` as the coordinator does: stage, complete, sinks
-    /// commit (a fake sink record `10 * e`), seal, apply.
+    /// commit (a fake sink record `10 * e`), seal, apply. A value written
+    /// `+v` is staged as the put of a new key (`codec::put_new_entry`).
     fn epoch(s: &Store, e: u64, delta: &[(&str, Option<&str>)]) {
         let mut b = s.batch();
         for (k, v) in delta {
-            let entry = v.map_or(codec::TOMBSTONE.to_vec(), |v| codec::put_entry(v.as_bytes()));
+            let entry = match v {
+                None => codec::TOMBSTONE.to_vec(),
+                Some(v) => match v.strip_prefix('+') {
+                    Some(new) => codec::put_new_entry(new.as_bytes()),
+                    None => codec::put_entry(v.as_bytes()),
+                },
+            };
             b.insert(&s.stage, codec::stage_key(e, k.as_bytes()), entry);
         }
         s.commit(b).unwrap();
@@ -463,6 +470,35 @@ mod tests {
         assert_eq!(epochs(&s), [1, 2]);
         s.rollback_to(1).unwrap();
         assert_eq!(dump(&s.state), snaps[1]);
+    }
+
+    // Guards the put of a new key: applied like any put, its undo record
+    // is a deletion made without reading the key's state (the table stages
+    // a put as new only when no checkpoint holds the key), and a rollback
+    // over it removes the key.
+    #[test]
+    fn a_new_key_is_undone_by_a_deletion_made_without_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = open(dir.path(), 3);
+        epoch(&s, 1, &[("k1", Some("+a"))]);
+        let one = dump(&s.state);
+        assert_eq!(one, vec![(b"k1".to_vec(), b"a".to_vec())]);
+        epoch(&s, 2, &[("k1", Some("b")), ("k2", Some("+c"))]);
+        let undo: Dump = dump(&s.undo).into_iter().filter(|(k, _)| k[..8] == 2u64.to_be_bytes()).collect();
+        assert_eq!(
+            undo,
+            vec![
+                (codec::stage_key(2, b"k1"), codec::put_entry(b"a")),
+                (codec::stage_key(2, b"k2"), codec::TOMBSTONE.to_vec())
+            ]
+        );
+        // Trusted, not read: a new put over a key state holds is undone by
+        // a deletion all the same.
+        epoch(&s, 3, &[("k1", Some("+d"))]);
+        let undo3: Dump = dump(&s.undo).into_iter().filter(|(k, _)| k[..8] == 3u64.to_be_bytes()).collect();
+        assert_eq!(undo3, vec![(codec::stage_key(3, b"k1"), codec::TOMBSTONE.to_vec())]);
+        s.rollback_to(1).unwrap();
+        assert_eq!(dump(&s.state), one);
     }
 
     #[test]

@@ -358,10 +358,12 @@ impl Store {
                 if apply {
                     let state_key = epoch_key_tail(&k, "stage key")?.to_vec();
                     if undo {
-                        let prev = match self.state.get(&state_key).map_err(|e| self.err(e))? {
-                            Some(p) => codec::put_entry(&p),
-                            None => codec::TOMBSTONE.to_vec(),
+                        // A key no checkpoint held has nothing to read.
+                        let prev = match codec::is_new(&v) {
+                            true => None,
+                            false => self.state.get(&state_key).map_err(|e| self.err(e))?,
                         };
+                        let prev = prev.map_or_else(|| codec::TOMBSTONE.to_vec(), |p| codec::put_entry(&p));
                         batch.insert(&self.undo, k.to_vec(), prev);
                     }
                     self.put_state(&mut batch, state_key, &v)?;
