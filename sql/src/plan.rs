@@ -45,7 +45,7 @@ enum Kind {
     Window(Window),
     /// A window aggregation (projected by the inner SELECT) ranked per
     /// window: the job's projection is the outer SELECT's.
-    TopN(Window, Vec<Eval>, crate::topn::Rank),
+    TopN(Window, Vec<(Eval, String)>, crate::topn::Rank),
 }
 
 pub(crate) struct Window {
@@ -228,7 +228,7 @@ fn plan_query(tables: &[Table], sink: Table, q: &Query, s: &JobStatement, text: 
             let project = projection(sel, &mut scope, &sink, at)?;
             check_tables(&t.inner.source, &sink, at)?;
             let Planned { source, filter, window, output } = t.inner;
-            let inner = output.into_iter().map(|o| o.c.eval).collect();
+            let inner = output.into_iter().map(|o| (o.c.eval, o.text)).collect();
             Ok(Job { text, explain, source, sink, filter, kind: Kind::TopN(window, inner, t.rank), project })
         }
         other => Err(Error::at(at, format!("FROM `{other}` is not supported: read a table or TABLE(TUMBLE(...))"))),
@@ -787,7 +787,9 @@ impl Job {
                 let _ = writeln!(s, "having {h}");
             }
         }
-        if let Kind::TopN(_, _, rank) = &self.kind {
+        if let Kind::TopN(_, inner, rank) = &self.kind {
+            let p: Vec<&str> = inner.iter().map(|(_, t)| t.as_str()).collect();
+            let _ = writeln!(s, "project {}", p.join(", "));
             let _ = writeln!(s, "{}", rank.explain());
         }
         let p: Vec<&str> = self.project.iter().map(|(_, t)| t.as_str()).collect();
@@ -867,7 +869,7 @@ impl Job {
             Kind::Project => stream.map(move |r: Row| project.iter().map(|p| p(&r)).collect()),
             Kind::Window(w) => window_rows(stream, w, project)?,
             Kind::TopN(w, inner, rank) => {
-                let inner = Arc::new(inner.clone());
+                let inner = Arc::new(inner.iter().map(|(e, _)| e.clone()).collect());
                 let ranked = window_rows(stream, w, inner)?;
                 let partition = rank.partition.clone();
                 ranked

@@ -145,3 +145,22 @@ fn bad_top_n_jobs_and_their_messages() {
         assert_eq!(got, want, "job:\n{job}");
     }
 }
+
+// Guards EXPLAIN of a Top-N: the aggregation's projection, the ranking and
+// N, then the outer projection.
+#[test]
+fn explain_shows_a_top_n() {
+    let job = rivulet_sql::plan(&top_n("PARTITION BY window_start, window_end ORDER BY avg_t DESC", "rn < 4")).unwrap();
+    let plan = job.explain();
+    let tail: Vec<&str> = plan.lines().skip_while(|l| !l.starts_with("aggregate")).collect();
+    assert_eq!(
+        tail,
+        [
+            "aggregate AVG(temp)",
+            "project window_start, window_end, id, AVG(temp)",
+            "rank ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY avg_t DESC) (first 3 rows per partition, at the window's end)",
+            "project id, avg_t",
+            "sink o: print",
+        ]
+    );
+}
