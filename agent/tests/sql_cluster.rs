@@ -2,12 +2,14 @@
 //! `rivulet sql worker` slots on 127.0.0.1 run the seed job written in SQL
 //! (the workers get its text from the coordinator), one worker is killed
 //! with `kill -9` after the first results and started again, and the rows
-//! equal those of `rivulet sql` in one process.
+//! equal those of `rivulet sql` in one process. The same for a window
+//! Top-N, whose ranking state lives on the workers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod sql;
 
-use sql::{seed_job, sorted_rows};
+use sql::{seed_job, sorted_rows, top_n_job};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,19 @@ impl Drop for Procs {
 
 #[test]
 fn a_sql_job_on_two_workers_survives_a_kill_and_equals_one_process() {
+    two_workers_and_a_kill(1000, |i, o| seed_job(i, o, "'2' SECOND"));
+}
+
+#[test]
+fn a_top_n_on_two_workers_survives_a_kill_and_equals_one_process() {
+    two_workers_and_a_kill(60, top_n_job);
+}
+
+/// Runs the job `make(input, output)` in one process (at least `min_rows`
+/// rows) and on a coordinator with two workers, one of them killed with
+/// `kill -9` after the first committed results and started again: the
+/// rows are equal.
+fn two_workers_and_a_kill(min_rows: usize, make: impl Fn(&Path, &Path) -> String) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.csv");
     rivulet_agent::dataset::write_csv(std::fs::File::create(&input).unwrap(), 2_000_000, 200).unwrap();
@@ -33,16 +48,16 @@ fn a_sql_job_on_two_workers_survives_a_kill_and_equals_one_process() {
     // One process.
     let single_out = dir.path().join("single.csv");
     let single_sql = dir.path().join("single.sql");
-    std::fs::write(&single_sql, seed_job(&input, &single_out, "'2' SECOND")).unwrap();
+    std::fs::write(&single_sql, make(&input, &single_out)).unwrap();
     let out = Command::new(BIN).args(["sql", "-f"]).arg(&single_sql).args(["--parallelism", "2"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let want = sorted_rows(&single_out);
-    assert!(want.len() > 1000, "too few rows: {}", want.len());
+    assert!(want.len() >= min_rows, "too few rows: {}", want.len());
 
     // The cluster.
     let out_path = dir.path().join("cluster.csv");
     let job = dir.path().join("cluster.sql");
-    std::fs::write(&job, seed_job(&input, &out_path, "'2' SECOND")).unwrap();
+    std::fs::write(&job, make(&input, &out_path)).unwrap();
     let store = dir.path().join("store");
     std::fs::create_dir_all(&store).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
