@@ -13,6 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Most QoS 1/2 publishes of this client in flight at once (MQTT 5; the
+/// broker's receive maximum lowers it: Mosquitto's default is 20).
+/// rumqttc keeps a slot per possible packet id, written at connect, so its
+/// default of 65,535 cost 14 MB of resident memory per connection.
+const OUTGOING_INFLIGHT: u16 = 1024;
+
 /// Largest MQTT packet accepted or sent: the protocol's own maximum
 /// (remaining length 268,435,455 plus a 5-byte fixed header). Accepting
 /// every packet the broker may send means no message can make the
@@ -306,7 +312,8 @@ impl Conn {
                     .set_session_expiry_interval(Some(s.session_expiry_secs))
                     .set_receive_maximum(Some(s.receive_maximum))
                     .set_connection_timeout(5)
-                    .set_manual_acks(manual);
+                    .set_manual_acks(manual)
+                    .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT);
                 // Announced to the broker (which drops larger messages
                 // silently, MQTT 5 §3.1.2.11.4): the protocol maximum, so it
                 // drops none; see `MAX_PACKET`.
