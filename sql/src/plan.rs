@@ -155,7 +155,7 @@ pub fn plan(sql: &str) -> Result<Job> {
     plan_query(&tables, sink, query, s, text, explain)
 }
 
-fn span_or(span: Span, fallback: Span) -> Span {
+pub(crate) fn span_or(span: Span, fallback: Span) -> Span {
     if span.start.line == 0 {
         fallback
     } else {

@@ -23,7 +23,7 @@
 use crate::catalog::lookup;
 use crate::error::{Error, Result};
 use crate::expr::span_of;
-use crate::plan::{plan_window, Planned};
+use crate::plan::{plan_window, span_or, Planned};
 use crate::types::{Row, RowKey, SqlType, Value};
 use rivulet::state::{StateRegistry, ValueState};
 use rivulet::{KeyedProcessFunction, ProcessContext, TimeDomain};
@@ -165,14 +165,6 @@ pub(crate) fn plan(tables: &[crate::catalog::Table], outer: &Select, middle: &Qu
     let (partition, order, text) = over(f, &inner_cols, &inner, f_at)?;
     let n = limit(outer, &rank_name, at)?;
     Ok(TopN { inner, columns, rank: Rank { partition, order, n, columns: sources, text } })
-}
-
-fn span_or(span: Span, fallback: Span) -> Span {
-    if span.start.line == 0 {
-        fallback
-    } else {
-        span
-    }
 }
 
 fn group_by(sel: &Select) -> &[Expr] {
