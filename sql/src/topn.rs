@@ -35,6 +35,9 @@ use sqlparser::tokenizer::Span;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+/// How errors name the aggregation a Top-N ranks.
+const INNER: &str = "the Top-N's subquery";
+
 /// The most rows a Top-N keeps per window and partition.
 pub(crate) const MAX_N: u64 = 10_000;
 
@@ -105,7 +108,7 @@ pub(crate) fn plan(tables: &[crate::catalog::Table], outer: &Select, middle: &Qu
         },
         _ => return Err(Error::at(inner_at, SHAPE)),
     };
-    let inner = plan_window(tables, inner_sel, window_expr, group_by(inner_sel), "the Top-N's subquery", inner_at)?;
+    let inner = plan_window(tables, inner_sel, window_expr, group_by(inner_sel), INNER, inner_at)?;
     let inner_cols: Vec<(String, SqlType)> = inner.output.iter().map(|o| (o.name.clone(), o.c.ty)).collect();
     for (i, (name, _)) in inner_cols.iter().enumerate() {
         if inner_cols[..i].iter().any(|(n, _)| n == name) {
@@ -115,7 +118,6 @@ pub(crate) fn plan(tables: &[crate::catalog::Table], outer: &Select, middle: &Qu
             ));
         }
     }
-    const INNER: &str = "the Top-N's subquery";
     // The ranking SELECT's columns.
     let mut columns: Vec<(String, SqlType)> = Vec::new();
     let mut sources: Vec<Option<usize>> = Vec::new();
@@ -198,7 +200,6 @@ type Over = (Vec<usize>, Vec<(usize, bool)>, String);
 /// The partition and order of `ROW_NUMBER() OVER (PARTITION BY ... ORDER
 /// BY ...)`, as positions in the inner row.
 fn over(f: &Function, cols: &[(String, SqlType)], inner: &Planned, at: Span) -> Result<Over> {
-    const INNER: &str = "the Top-N's subquery";
     let name = f.name.to_string().to_uppercase();
     if name != "ROW_NUMBER" {
         return Err(Error::at(
@@ -232,7 +233,7 @@ fn over(f: &Function, cols: &[(String, SqlType)], inner: &Planned, at: Span) -> 
     }
     // The window's own columns, as the inner SELECT passes them on.
     for w in ["window_start", "window_end"] {
-        let is_window = |&i: &usize| matches!(&inner.output[i].text, t if t == w);
+        let is_window = |&i: &usize| inner.output[i].text == w;
         if !partition.iter().any(is_window) {
             return Err(Error::at(
                 at,
