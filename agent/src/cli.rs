@@ -61,7 +61,9 @@ pub(crate) enum Command {
     /// `docker stack deploy -c - JOB`. A bad manifest exits 2 naming the field.
     Stack(StackArgs),
     /// Run an MQTT broker (rumqttd: MQTT 3.1.1, in memory) on ADDR until
-    /// stopped: the `embedded` broker of a deployment, for trials.
+    /// stopped: the `embedded` broker of a deployment, for trials (a
+    /// message it resends after a reconnect looks new: use Mosquitto for
+    /// exactly-once).
     Broker(BrokerArgs),
     /// Create or update the job of a deployment manifest on a Docker Swarm
     /// (the engine at DOCKER_HOST, a manager): network, cluster token,

@@ -1,7 +1,14 @@
 //! `rivulet deploy` on the machine's real Docker Engine: a one-node swarm
 //! (made with `docker swarm init` when none is active, and left again),
 //! the linux/amd64 image built FROM scratch by cross/image.sh, the seed job
-//! with the embedded broker, a coordinator and three worker slots.
+//! with Mosquitto (an image of the machine's Debian mosquitto built by
+//! deploy/images/mosquitto.sh), a coordinator and three worker slots.
+//! Mosquitto, not the embedded broker: after a reconnect the embedded
+//! broker (rumqttd) resends what was unacknowledged under new packet ids
+//! with DUP clear, so a source killed between logging a message and the
+//! broker's receipt of its ack cannot tell the resend from a new reading.
+//! The embedded broker's healthcheck is checked on the stack deployed at
+//! the end.
 //!
 //! - Bad manifests (unknown field, impossible placement) exit 2 and create
 //!   nothing.
@@ -10,7 +17,9 @@
 //!   removed while its slot is scaled to 0 (it comes back with empty local
 //!   state and restores from the checkpoint store), then the job scaled
 //!   3 -> 2 -> 4 and upgraded, give the same results as the
-//!   single-process run of the same data read from a file.
+//!   single-process run of the same data read from a file, both in the
+//!   committed output file and as published on MQTT (deduplicated by
+//!   `rivulet-msg-id`).
 //! - A redeploy of the same manifest changes nothing; a changed flag
 //!   updates the coordinator only.
 //! - `rivulet stack` output is accepted by `docker stack deploy`.
@@ -120,7 +129,19 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn manifest(name: &str, image: &str, port: u16, extra_args: &str, placement: &str) -> String {
+/// Builds the Mosquitto image (deploy/images/mosquitto.sh) and returns the
+/// manifest's `[broker]` body for it.
+fn mosquitto_broker() -> String {
+    let o =
+        Command::new("bash").arg(root().join("deploy/images/mosquitto.sh")).stderr(Stdio::inherit()).output().unwrap();
+    assert!(o.status.success(), "deploy/images/mosquitto.sh failed (it needs Debian's mosquitto package and Docker)");
+    let image = String::from_utf8_lossy(&o.stdout).lines().last().unwrap().trim().to_string();
+    format!("kind = \"mosquitto\"\nimage = \"{image}\"")
+}
+
+const EMBEDDED: &str = "kind = \"embedded\"";
+
+fn manifest(name: &str, image: &str, broker: &str, port: u16, extra_args: &str, placement: &str) -> String {
     format!(
         r#"
 [job]
@@ -129,11 +150,11 @@ workers = 3
 parallelism = 3
 checkpoint_interval = "300ms"
 worker_timeout = "20s"
-args = ["--topic", "sensors/{{sensor_id}}/temp", "--client-id", "{name}-engine", "--stop-after-idle", "20s"{extra_args}]
+args = ["--topic", "sensors/{{sensor_id}}/temp", "--client-id", "{name}-engine", "--stop-after-idle", "20s", "--publish", "averages/{{sensor_id}}"{extra_args}]
 [checkpoint_store]
 kind = "volume"
 [broker]
-kind = "embedded"
+{broker}
 [images]
 amd64 = "{image}"
 [network]
@@ -148,6 +169,96 @@ worker = "256MiB"
 }
 
 /// What the job's objects on the engine are, by kind.
+/// A message received: topic, payload, `rivulet-msg-id`.
+type Got = (String, String, Option<String>);
+
+/// Results published on MQTT (`averages/#`), collected by a thread.
+struct Results {
+    got: std::sync::Arc<std::sync::Mutex<Vec<Got>>>,
+    _client: rumqttc::v5::Client,
+}
+
+impl Results {
+    fn subscribe(port: u16, id: &str) -> Results {
+        use rumqttc::v5::{mqttbytes::v5::Packet, mqttbytes::QoS, Client, Event, MqttOptions};
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_clean_start(true);
+        o.set_max_packet_size(Some(1 << 20));
+        let (client, mut conn) = Client::new(o, 100);
+        client.subscribe("averages/#", QoS::AtLeastOnce).unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (g, subscribed) = (got.clone(), std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        let s = subscribed.clone();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let id = p.properties.as_ref().and_then(|pr| {
+                            pr.user_properties.iter().find(|(k, _)| k == "rivulet-msg-id").map(|(_, v)| v.clone())
+                        });
+                        let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                        g.lock().unwrap().push((topic, String::from_utf8_lossy(&p.payload).into_owned(), id));
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => s.store(true, std::sync::atomic::Ordering::Release),
+                    Ok(_) => {}
+                    // The broker's published port resets connections until its task is up.
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        });
+        wait_for("the results subscriber's SUBACK", Duration::from_secs(60), || {
+            subscribed.load(std::sync::atomic::Ordering::Acquire)
+        });
+        Results { got, _client: client }
+    }
+
+    /// Waits for `n` distinct message ids and returns their rows
+    /// (`sensor,window_end,avg,count`), sorted. Copies of one id must be
+    /// byte-identical.
+    fn distinct(&self, n: usize, timeout: Duration) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            let mut by_id = std::collections::BTreeMap::new();
+            for (topic, payload, id) in &got {
+                let id = id.clone().unwrap_or_else(|| panic!("a result without rivulet-msg-id: {topic} {payload}"));
+                let first = by_id.entry(id.clone()).or_insert_with(|| (topic.clone(), payload.clone()));
+                assert_eq!(first, &(topic.clone(), payload.clone()), "two results under message id {id}");
+            }
+            if by_id.len() >= n || start.elapsed() > timeout {
+                let mut rows: Vec<String> = by_id
+                    .values()
+                    .map(|(topic, payload)| {
+                        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+                        let id = v["sensor_id"].as_str().unwrap().to_string();
+                        assert_eq!(topic, &format!("averages/{id}"));
+                        format!("{id},{},{},{}", v["window_end_ms"], v["avg_c"].as_f64().unwrap(), v["count"])
+                    })
+                    .collect();
+                rows.sort();
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Waits for the task of `service` to pass its healthcheck, which prints
+/// `alive: ...`.
+fn wait_healthy(service: &str) {
+    let mut last = String::new();
+    let start = Instant::now();
+    while !last.contains(r#""Status":"healthy""#) {
+        assert!(start.elapsed() < Duration::from_secs(120), "{service} is not healthy within 120 s: {last}");
+        std::thread::sleep(Duration::from_secs(1));
+        let label = format!("label=com.docker.swarm.service.name={service}");
+        let id = docker_ok(&["ps", "-q", "--filter", &label]);
+        let Some(id) = id.lines().next() else { continue };
+        last = docker_ok(&["inspect", "--format", "{{json .State.Health}}", id]);
+    }
+    assert!(last.contains("alive: "), "{service}'s healthcheck said: {last}");
+}
+
 fn job_objects(name: &str) -> Vec<String> {
     let label = format!("label=com.docker.stack.namespace={name}");
     let mut all = Vec::new();
@@ -208,8 +319,8 @@ fn oracle(dir: &Path) -> Vec<String> {
 
 #[test]
 fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempotently() {
-    let _swarm = Swarm::ensure();
     let image = build_image();
+    let mq = mosquitto_broker();
     let dir = tempfile::tempdir().unwrap();
     let name = format!("rvt{}", std::process::id());
     let port = free_port();
@@ -218,12 +329,23 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
         std::fs::write(path, text).unwrap();
         path.to_str().unwrap().to_string()
     };
+    // No swarm: exit 2 saying how to make one. Checked when the test makes
+    // the swarm itself (it leaves an existing one as it is).
+    if docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active" {
+        eprintln!("NOT CHECKED: `deploy` without a swarm (this engine was in a swarm before the test)");
+    } else {
+        let o = rivulet(&["deploy", "-f", &m(&path, manifest(&name, &image, &mq, port, "", ""))]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("not in a swarm") && err.contains("docker swarm init"), "{err}");
+    }
+    let _swarm = Swarm::ensure();
     let job = Job { manifest: &path, name: name.clone() };
 
     // Bad manifests: exit 2 naming the field, nothing created.
     let bad = m(
         &dir.path().join("bad.toml"),
-        manifest(&name, &image, port, "", "").replace("[network]", "[network]\nencrypt = true"),
+        manifest(&name, &image, &mq, port, "", "").replace("[network]", "[network]\nencrypt = true"),
     );
     let o = rivulet(&["deploy", "-f", &bad]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -231,7 +353,7 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     assert!(err.contains("unknown field `encrypt`"), "{err}");
     let nowhere = m(
         &dir.path().join("nowhere.toml"),
-        manifest(&name, &image, port, "", "[placement.workers]\nhostnames = [\"no-such-pi\"]"),
+        manifest(&name, &image, &mq, port, "", "[placement.workers]\nhostnames = [\"no-such-pi\"]"),
     );
     let o = rivulet(&["deploy", "-f", &nowhere]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -248,12 +370,21 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     let http_token = dir.path().join("http-token");
     std::fs::write(&http_token, "http-token-of-the-test").unwrap();
     docker_ok(&["secret", "create", &http_secret, http_token.to_str().unwrap()]);
-    let good = m(&path, with_http(manifest(&name, &image, port, "", "")));
+    let good = m(&path, with_http(manifest(&name, &image, &mq, port, "", "")));
     let t = Instant::now();
     let o = rivulet(&["deploy", "-f", &good]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains(&format!("create service {name}_worker-2")), "{out}");
+    // Another job publishing the same broker port: exit 2 naming the
+    // field, nothing of it created.
+    let other = format!("{name}b");
+    let clash = m(&dir.path().join("clash.toml"), manifest(&other, &image, &mq, port, "", ""));
+    let o = rivulet(&["deploy", "-f", &clash]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("ports.broker") && err.contains(&format!("published by service {name}_broker")), "{err}");
+    assert_eq!(job_objects(&other), Vec::<String>::new(), "a refused manifest created something");
 
     // The job runs once a checkpoint is in the store: its source is subscribed.
     let store = volume_dir_when_created(&format!("{name}_checkpoints"));
@@ -273,21 +404,13 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Every task's healthcheck (`rivulet health`: the liveness file of the
-    // coordinator and the workers, an MQTT connection to the broker) passes.
-    for svc in ["coordinator", "worker-0", "worker-1", "worker-2", "broker"] {
-        let service = format!("{name}_{svc}");
-        let mut last = String::new();
-        let start = Instant::now();
-        while !last.contains(r#""Status":"healthy""#) {
-            assert!(start.elapsed() < Duration::from_secs(120), "{service} is not healthy within 120 s: {last}");
-            std::thread::sleep(Duration::from_secs(1));
-            let label = format!("label=com.docker.swarm.service.name={service}");
-            let id = docker_ok(&["ps", "-q", "--filter", &label]);
-            let Some(id) = id.lines().next() else { continue };
-            last = docker_ok(&["inspect", "--format", "{{json .State.Health}}", id]);
-        }
-        assert!(last.contains("alive: "), "{service}'s healthcheck said: {last}");
+    // coordinator and the workers) passes; Mosquitto's image has none.
+    for svc in ["coordinator", "worker-0", "worker-1", "worker-2"] {
+        wait_healthy(&format!("{name}_{svc}"));
     }
+
+    // The results on MQTT, from before the first reading.
+    let results = Results::subscribe(port, &format!("{name}-results"));
 
     // Publish from a thread, up to a limit the test raises step by step,
     // so each operation below happens between readings of one stream.
@@ -299,7 +422,7 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
             (limit.clone(), sent.clone(), format!("mqtt://127.0.0.1:{port}"), format!("{name}-sensors"));
         std::thread::spawn(move || {
             use std::sync::atomic::Ordering::SeqCst;
-            let mut p = Publisher::connect(&url, &id, true).unwrap();
+            let mut p = Publisher::connect(&url, &id, false).unwrap();
             p.wait_connected(Duration::from_secs(30)).unwrap();
             for i in 0..READINGS {
                 while i >= limit.load(SeqCst) {
@@ -509,6 +632,11 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     let what = "a worker's and the coordinator's kill, a worker's volume removed, two rescales and an upgrade";
     assert_eq!(got.len(), want.len(), "rows after {what}");
     assert_eq!(got, want, "results after {what} differ from the single-process run");
+    // What was published on MQTT: the same rows, once each by message id
+    // (a coordinator killed between publishing an epoch and recording it
+    // publishes it again, under the same ids).
+    let published = results.distinct(want.len(), Duration::from_secs(60));
+    assert_eq!(published, want, "results published on MQTT after {what}, deduplicated by rivulet-msg-id");
     for s in ["coordinator", "worker-0", "worker-3"] {
         let img = docker_ok(&[
             "service",
@@ -520,16 +648,13 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
         assert_eq!(img.trim(), upgraded, "{s} runs {img}");
     }
 
-    // The manifest brought in line with what scale and upgrade set: a
-    // deploy changes only the broker, whose image is the manifest's alone
-    // (`upgrade` leaves it), and then nothing.
-    let good = m(&path, with_http(manifest(&name, &upgraded, port, "", "")).replace("workers = 3", "workers = 4"));
+    // The manifest brought in line with what scale and upgrade set (the
+    // broker keeps its own image): a deploy changes nothing.
+    let good = m(&path, with_http(manifest(&name, &upgraded, &mq, port, "", "")).replace("workers = 3", "workers = 4"));
     let o = rivulet(&["deploy", "--dry-run", "-f", &good]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(out.trim(), format!("would update service {name}_broker"), "dry run after scale and upgrade");
-    let o = rivulet(&["deploy", "-f", &good]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(out.trim(), format!("job {name}: nothing changed"), "dry run after scale and upgrade");
     let before = docker_ok(&["service", "inspect", "--format", "{{.Version.Index}}", &format!("{name}_worker-1")]);
     let o = rivulet(&["deploy", "-f", &good]);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -540,7 +665,7 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     // One flag changed: only the coordinator (which holds the job's flags) is updated.
     let changed = m(
         &path,
-        with_http(manifest(&name, &upgraded, port, ", \"--window\", \"10s\"", ""))
+        with_http(manifest(&name, &upgraded, &mq, port, ", \"--window\", \"10s\"", ""))
             .replace("workers = 3", "workers = 4"),
     );
     let o = rivulet(&["deploy", "--dry-run", "-f", &changed]);
@@ -558,7 +683,8 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
 
     // The same job as a compose stack: `docker stack deploy` takes it.
     let stack_name = format!("{name}-stack");
-    let stack_manifest = m(&dir.path().join("stack.toml"), manifest(&stack_name, &image, free_port(), "", ""));
+    let stack_manifest =
+        m(&dir.path().join("stack.toml"), manifest(&stack_name, &image, EMBEDDED, free_port(), "", ""));
     let o = rivulet(&["stack", "-f", &stack_manifest]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let compose = dir.path().join("stack.yml");
@@ -578,6 +704,9 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     docker_ok(&["stack", "deploy", "-c", compose.to_str().unwrap(), &stack_name]);
     let services = docker_ok(&["stack", "services", "--format", "{{.Name}}", &stack_name]);
     assert_eq!(services.lines().count(), 5, "{services}");
+    // The embedded broker's healthcheck (`rivulet health --mqtt`, an MQTT
+    // connection to it) passes.
+    wait_healthy(&format!("{stack_name}_broker"));
     // Its healthchecks are the deployment's.
     let check = |svc: &str| {
         let f = "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}";

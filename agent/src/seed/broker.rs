@@ -2,7 +2,9 @@
 //! shows the whole path without installing Mosquitto. It speaks MQTT 3.1.1
 //! (rumqttd's MQTT 5 support is partial), keeps everything in memory with
 //! segments sized for a small device, and is not meant for production:
-//! use Mosquitto there.
+//! use Mosquitto there. After a reconnect rumqttd resends unacknowledged
+//! messages under new packet ids with DUP clear, so the source cannot tell
+//! such a resend from a new message (Mosquitto keeps the original ids).
 
 use anyhow::Context;
 use std::collections::HashMap;
