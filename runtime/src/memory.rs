@@ -2,8 +2,8 @@
 
 /// The largest state cache ([`crate::JobConfig::state_cache_bytes`]) a job
 /// accepts: 1 TiB, or a quarter of the address space on 32-bit targets.
-/// A table is allocated at its final size at once (see
-/// `state::table::Table::new`), so this bound keeps that allocation's size
+/// A table grows up to a size computed from it (see
+/// `state::table::Table::new`), so this bound keeps that size's
 /// arithmetic far from overflowing for every accepted value.
 pub const MAX_STATE_CACHE_BYTES: usize =
     if (usize::MAX as u64) / 4 < 1u64 << 40 { usize::MAX / 4 } else { (1u64 << 40) as usize };
