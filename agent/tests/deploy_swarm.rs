@@ -243,9 +243,10 @@ impl Results {
     }
 }
 
-/// Waits for the task of `service` to pass its healthcheck, which prints
-/// `alive: ...`.
-fn wait_healthy(service: &str) {
+/// Waits for the task of `service` to pass its healthcheck, whose output
+/// holds `says` (`rivulet health` prints `alive: ...`; `mosquitto_sub -E`
+/// prints nothing).
+fn wait_healthy(service: &str, says: &str) {
     let mut last = String::new();
     let start = Instant::now();
     while !last.contains(r#""Status":"healthy""#) {
@@ -256,7 +257,7 @@ fn wait_healthy(service: &str) {
         let Some(id) = id.lines().next() else { continue };
         last = docker_ok(&["inspect", "--format", "{{json .State.Health}}", id]);
     }
-    assert!(last.contains("alive: "), "{service}'s healthcheck said: {last}");
+    assert!(last.contains(says), "{service}'s healthcheck said: {last}");
 }
 
 fn job_objects(name: &str) -> Vec<String> {
@@ -403,11 +404,12 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     let o = rivulet(&["logs", "-f", &good, "no-such-service"]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // Every task's healthcheck (`rivulet health`: the liveness file of the
-    // coordinator and the workers) passes; Mosquitto's image has none.
+    // Every task's healthcheck passes: `rivulet health` (the liveness file
+    // of the coordinator and the workers) and Mosquitto's `mosquitto_sub`.
     for svc in ["coordinator", "worker-0", "worker-1", "worker-2"] {
-        wait_healthy(&format!("{name}_{svc}"));
+        wait_healthy(&format!("{name}_{svc}"), "alive: ");
     }
+    wait_healthy(&format!("{name}_broker"), "");
 
     // The results on MQTT, from before the first reading.
     let results = Results::subscribe(port, &format!("{name}-results"));
@@ -706,7 +708,7 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     assert_eq!(services.lines().count(), 5, "{services}");
     // The embedded broker's healthcheck (`rivulet health --mqtt`, an MQTT
     // connection to it) passes.
-    wait_healthy(&format!("{stack_name}_broker"));
+    wait_healthy(&format!("{stack_name}_broker"), "alive: ");
     // Its healthchecks are the deployment's.
     let check = |svc: &str| {
         let f = "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}";

@@ -2,8 +2,9 @@
 # deploy/images/mosquitto.sh — an image of this node's Mosquitto, FROM scratch.
 #
 # For `[broker] kind = "mosquitto"` in a manifest when no registry is at
-# hand: the image holds Debian's /usr/sbin/mosquitto, the shared libraries
-# it loads (as `ldd` lists them, with the dynamic loader), an /etc/passwd
+# hand: the image holds Debian's /usr/sbin/mosquitto and /usr/bin/mosquitto_sub
+# (the service's healthcheck), the shared libraries they load (as `ldd`
+# lists them, with the dynamic loader), an /etc/passwd
 # and /etc/group naming its `mosquitto` user, and /var/lib/mosquitto owned
 # by that user (a new volume mounted there starts with that owner).
 # Nothing is pulled. Run it on a node of each platform you deploy to (on a
@@ -13,7 +14,8 @@
 #   bash deploy/images/mosquitto.sh   # prints the image name, e.g.
 #                                     # rivulet-mosquitto:2.0.11-amd64
 # Env: IMAGE_REPO (default rivulet-mosquitto), IMAGE_TAG (default the
-# Mosquitto version). Installs Debian's mosquitto package when it is missing.
+# Mosquitto version). Installs Debian's mosquitto and mosquitto-clients
+# packages when they are missing.
 #
 # Exit codes: 0 built; 1 a step failed (Docker missing, no mosquitto).
 set -euo pipefail
@@ -22,9 +24,12 @@ die() { printf '[mosquitto image] error: %s\n' "$*" >&2; exit 1; }
 
 command -v docker >/dev/null || die "docker not found (apt-get install docker.io)"
 docker info >/dev/null 2>&1 || die "the Docker Engine is not reachable (docker info)"
-if ! [[ -x /usr/sbin/mosquitto ]]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mosquitto >&2 \
-    || die "installing Debian's mosquitto failed"
+missing=()
+[[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
+[[ -x /usr/bin/mosquitto_sub ]] || missing+=(mosquitto-clients)
+if ((${#missing[@]})); then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+    || die "installing Debian's ${missing[*]} failed"
 fi
 # The package's service would hold port 1883 on the host; the image is the point.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
@@ -44,13 +49,15 @@ gid=$(id -g mosquitto)
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
-mkdir -p "$root/usr/sbin" "$root/etc" "$root/mosquitto/config" "$ctx/data"
+mkdir -p "$root/usr/sbin" "$root/usr/bin" "$root/etc" "$root/mosquitto/config" "$ctx/data"
 cp /usr/sbin/mosquitto "$root/usr/sbin/"
+cp /usr/bin/mosquitto_sub "$root/usr/bin/"
 # Every library ldd resolves, and the loader (the line without "=>").
 while read -r lib; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
-done < <(ldd /usr/sbin/mosquitto | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+done < <(ldd /usr/sbin/mosquitto /usr/bin/mosquitto_sub \
+  | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u)
 printf 'root:x:0:0:root:/:/usr/sbin/nologin\nmosquitto:x:%s:%s::/var/lib/mosquitto:/usr/sbin/nologin\n' \
   "$uid" "$gid" >"$root/etc/passwd"
 printf 'root:x:0:\nmosquitto:x:%s:\n' "$gid" >"$root/etc/group"
@@ -58,7 +65,7 @@ cat >"$ctx/Dockerfile" <<EOF
 FROM scratch
 COPY rootfs/ /
 COPY --chown=$uid:$gid data/ /var/lib/mosquitto/
-ENV PATH=/usr/sbin
+ENV PATH=/usr/sbin:/usr/bin
 VOLUME ["/var/lib/mosquitto"]
 EXPOSE 1883
 ENTRYPOINT ["/usr/sbin/mosquitto"]

@@ -154,6 +154,12 @@ pub struct Broker {
     pub image: Option<String>,
     /// `external`: `mqtt://host:port`.
     pub url: Option<String>,
+    /// `mosquitto`: whether Swarm checks the broker with `mosquitto_sub`
+    /// from its image (default true; the image `deploy/images/mosquitto.sh`
+    /// builds and Eclipse's `eclipse-mosquitto` hold it). Set false for an
+    /// image without `mosquitto_sub`, whose check would fail and have
+    /// Swarm replace the broker again and again.
+    pub healthcheck: Option<bool>,
 }
 
 /// Kinds of broker.
@@ -429,8 +435,8 @@ impl Manifest {
         let Some(b) = &self.broker else { return Ok(()) };
         match b.kind {
             BrokerKind::Embedded => {
-                if b.image.is_some() || b.url.is_some() {
-                    return Err(invalid("broker", "kind = \"embedded\" takes neither image nor url"));
+                if b.image.is_some() || b.url.is_some() || b.healthcheck.is_some() {
+                    return Err(invalid("broker", "kind = \"embedded\" takes neither image, url nor healthcheck"));
                 }
             }
             BrokerKind::Mosquitto => {
@@ -446,6 +452,9 @@ impl Manifest {
                 mqtt_url(url).map_err(|e| invalid("broker.url", e))?;
                 if b.image.is_some() {
                     return Err(invalid("broker.image", "does not apply to kind = \"external\""));
+                }
+                if b.healthcheck.is_some() {
+                    return Err(invalid("broker.healthcheck", "does not apply to kind = \"external\""));
                 }
             }
         }
@@ -622,6 +631,11 @@ mod tests {
         assert_eq!(e.field, "ports.http_token_secret");
         let e = err(&GOOD.replace("workers = 3", "workers = 3\nlog = \" \""));
         assert_eq!(e.field, "job.log");
+        let external = "kind = \"external\"\nurl = \"mqtt://h:1883\"\nhealthcheck = true";
+        let e = err(&GOOD.replace("kind = \"embedded\"", external));
+        assert_eq!(e.field, "broker.healthcheck");
+        let e = err(&GOOD.replace("kind = \"embedded\"", "kind = \"embedded\"\nhealthcheck = false"));
+        assert_eq!(e.field, "broker");
     }
 
     // Guards that the example shipped in deploy/ stays valid.

@@ -259,6 +259,9 @@ impl Spec {
                     svc.command = vec!["mosquitto".into(), "-c".into(), "/mosquitto/config/mosquitto.conf".into()];
                     svc.configs.push((name, "/mosquitto/config/mosquitto.conf".into()));
                     svc.volumes.push(("broker".into(), "/var/lib/mosquitto".into()));
+                    if b.healthcheck.unwrap_or(true) {
+                        svc.health = Some(mosquitto_probe());
+                    }
                     volumes.push(("broker".into(), BTreeMap::new()));
                     services.push(svc);
                     mqtt = Some((format!("mqtt://broker:{MQTT_PORT}"), false));
@@ -403,6 +406,17 @@ fn probe(args: &[&str]) -> Vec<String> {
     ["CMD", "/usr/local/bin/rivulet", "health"].iter().chain(args).map(|a| (*a).to_string()).collect()
 }
 
+/// The healthcheck of a `mosquitto` broker: `mosquitto_sub` from its image
+/// connects, subscribes, and exits 0 once the broker acknowledged the
+/// subscription (`-E`); a broker that refuses or does not answer fails it.
+fn mosquitto_probe() -> Vec<String> {
+    let port = MQTT_PORT.to_string();
+    ["CMD", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port, "-i", "rivulet-health", "-t", "rivulet/health", "-E"]
+        .iter()
+        .map(|a| (*a).to_string())
+        .collect()
+}
+
 /// The healthcheck of the coordinator and the workers: their liveness file.
 fn alive_probe() -> Vec<String> {
     probe(&["--file", ALIVE_FILE, "--max-age", ALIVE_MAX_AGE])
@@ -484,5 +498,25 @@ mod tests {
             assert_eq!(s.image, want, "{}", s.name);
         }
         assert_eq!(up.services.iter().find(|s| s.name == "worker-0").unwrap().env["RUST_LOG"], "info");
+    }
+
+    // A `mosquitto` broker gets `mosquitto_sub` as its healthcheck unless
+    // the manifest turns it off (an image without it would be replaced
+    // again and again by Swarm).
+    #[test]
+    fn a_mosquitto_broker_is_checked_with_mosquitto_sub_unless_turned_off() {
+        let broker = |extra: &str| {
+            let text =
+                MANIFEST.replace("kind = \"embedded\"", &format!("kind = \"mosquitto\"\nimage = \"m:1\"\n{extra}"));
+            let m = Manifest::parse(&text).unwrap();
+            Spec::of(&m).services.into_iter().find(|s| s.name == "broker").unwrap()
+        };
+        let checked = broker("");
+        let test = checked.health.as_deref().unwrap();
+        assert_eq!(&test[..2], ["CMD", "mosquitto_sub"]);
+        assert_eq!(test[test.iter().position(|a| a == "-p").unwrap() + 1], MQTT_PORT.to_string());
+        assert!(test.contains(&"-E".to_string()), "{test:?}");
+        assert_eq!(broker("healthcheck = true").health, checked.health);
+        assert_eq!(broker("healthcheck = false").health, None);
     }
 }
