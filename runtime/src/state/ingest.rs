@@ -8,6 +8,7 @@
 use super::Store;
 use crate::checkpoint::store::CheckpointStore;
 use crate::error::Result;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// One source's slice of the node's ingest log.
@@ -18,7 +19,13 @@ pub struct IngestLog {
     /// In a cluster: the copy in the checkpoint store, written before an
     /// append returns (so before anything is acknowledged upstream).
     mirror: Option<Arc<Mirror>>,
+    /// No entry below this sequence number is held ([`UNKNOWN`] until the
+    /// first truncation looks it up): a truncation deletes the keys from
+    /// here up without reading them.
+    low: Arc<AtomicU64>,
 }
+
+const UNKNOWN: u64 = u64::MAX;
 
 /// Where a worker of a cluster mirrors its sources' ingest logs.
 #[derive(Debug, Clone)]
@@ -56,7 +63,7 @@ fn seq_of(k: &[u8]) -> Result<u64> {
 
 impl IngestLog {
     pub(crate) fn new(store: Arc<Store>, source: u16) -> Self {
-        Self { store, source, mirror: None }
+        Self { store, source, mirror: None, low: Arc::new(AtomicU64::new(UNKNOWN)) }
     }
 
     /// The log of `source` mirrored in the checkpoint store of `spec`:
@@ -65,7 +72,7 @@ impl IngestLog {
     /// some earlier generation acknowledged upstream).
     pub(crate) fn mirrored(store: Arc<Store>, source: u16, spec: &MirrorSpec) -> Result<Self> {
         let remote = CheckpointStore::open(&spec.url, &spec.job)?;
-        let log = Self { store, source, mirror: None };
+        let log = Self::new(store, source);
         let from = match log.bounds()? {
             Some((_, last)) => last + 1,
             None => 0,
@@ -150,18 +157,28 @@ impl IngestLog {
 
     /// Drops every entry with a sequence number below `below`.
     ///
+    /// Sequence numbers are dense, so after the first call (which looks up
+    /// the lowest one held) this deletes keys from the previous bound up
+    /// without reading the log: a scan would walk every deleted entry not
+    /// yet compacted away and fill the block cache with the log's blocks.
+    /// A gap (a mirrored log may have some) costs one tombstone per number.
+    ///
     /// # Errors
     /// The store failed.
     pub fn truncate_below(&self, below: u64) -> Result<()> {
-        let range = key(self.source, 0)..key(self.source, below);
+        let mut low = self.low.load(Ordering::Relaxed);
+        if low == UNKNOWN {
+            low = self.bounds()?.map_or(below, |(first, _)| first);
+        }
         let mut batch = self.store.batch();
-        for item in self.store.ingest.range(range) {
-            batch.remove(&self.store.ingest, item.key().map_err(|e| self.store.err(e))?);
+        for seq in low..below {
+            batch.remove(&self.store.ingest, key(self.source, seq));
             if batch.len() >= 20_000 {
                 self.store.commit(std::mem::replace(&mut batch, self.store.batch()))?;
             }
         }
         self.store.commit(batch)?;
+        self.low.store(low.max(below), Ordering::Relaxed);
         if let Some(m) = &self.mirror {
             m.store.lock().unwrap_or_else(PoisonError::into_inner).truncate_ingest(self.source, below)?;
         }
@@ -173,6 +190,43 @@ impl IngestLog {
 mod tests {
     use super::*;
     use crate::state::StoreConfig;
+
+    // Truncation deletes by sequence number from the last bound without
+    // reading: later truncations, one below the bound, gaps, and the first
+    // one after a reopen (which looks the bound up) all leave exactly the
+    // entries at or above `below`, and never another source's.
+    #[test]
+    fn truncations_after_the_first_drop_exactly_what_lies_below() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = |log: &IngestLog| {
+            let mut out = Vec::new();
+            log.read(0, 100, &mut out).unwrap();
+            out.into_iter().map(|(s, _)| s).collect::<Vec<_>>()
+        };
+        {
+            let (s, _) = Store::open(dir.path(), "j", &StoreConfig::default()).unwrap();
+            let log = IngestLog::new(Arc::new(s), 1);
+            let other = IngestLog::new(log.store.clone(), 2);
+            other.append(0, [&b"x"[..], b"y"]).unwrap();
+            log.append(5, [&b"a"[..], b"b", b"c", b"d"]).unwrap();
+            log.append(12, [&b"e"[..]]).unwrap();
+            log.truncate_below(6).unwrap();
+            assert_eq!(held(&log), [6, 7, 8, 12]);
+            log.truncate_below(3).unwrap();
+            assert_eq!(held(&log), [6, 7, 8, 12]);
+            log.truncate_below(12).unwrap();
+            assert_eq!(held(&log), [12]);
+            log.append(13, [&b"f"[..], b"g"]).unwrap();
+            assert_eq!(held(&other), [0, 1]);
+        }
+        let (s, _) = Store::open(dir.path(), "j", &StoreConfig::default()).unwrap();
+        let log = IngestLog::new(Arc::new(s), 1);
+        assert_eq!(held(&log), [12, 13, 14]);
+        log.truncate_below(14).unwrap();
+        assert_eq!(held(&log), [14]);
+        assert_eq!(log.bounds().unwrap(), Some((14, 14)));
+        assert_eq!(held(&IngestLog::new(log.store.clone(), 2)), [0, 1]);
+    }
 
     #[test]
     fn append_read_truncate_and_reopen() {
