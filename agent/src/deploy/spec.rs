@@ -403,7 +403,12 @@ impl Spec {
 
 /// `rivulet health` with `args`, as a healthcheck's test.
 fn probe(args: &[&str]) -> Vec<String> {
-    ["CMD", "/usr/local/bin/rivulet", "health"].iter().chain(args).map(|a| (*a).to_string()).collect()
+    exec_form(&[&["/usr/local/bin/rivulet", "health"], args].concat())
+}
+
+/// `argv` as a healthcheck's test in Docker's exec form.
+fn exec_form(argv: &[&str]) -> Vec<String> {
+    std::iter::once("CMD").chain(argv.iter().copied()).map(str::to_string).collect()
 }
 
 /// The healthcheck of a `mosquitto` broker: `mosquitto_sub` from its image
@@ -411,10 +416,7 @@ fn probe(args: &[&str]) -> Vec<String> {
 /// subscription (`-E`); a broker that refuses or does not answer fails it.
 fn mosquitto_probe() -> Vec<String> {
     let port = MQTT_PORT.to_string();
-    ["CMD", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port, "-i", "rivulet-health", "-t", "rivulet/health", "-E"]
-        .iter()
-        .map(|a| (*a).to_string())
-        .collect()
+    exec_form(&["mosquitto_sub", "-h", "127.0.0.1", "-p", &port, "-i", "rivulet-health", "-t", "rivulet/health", "-E"])
 }
 
 /// The healthcheck of the coordinator and the workers: their liveness file.

@@ -110,15 +110,16 @@ impl SeenIds {
 struct ByPkid(Vec<[u64; 3]>);
 
 impl ByPkid {
+    fn new() -> Self {
+        Self(vec![[0; 3]; 1 << 16])
+    }
+
     fn get(&self, pkid: u16) -> Option<(u64, u64, u64)> {
-        let [seq1, content, conn] = *self.0.get(usize::from(pkid))?;
+        let [seq1, content, conn] = self.0[usize::from(pkid)];
         (seq1 > 0).then(|| (seq1 - 1, content, conn))
     }
 
     fn set(&mut self, pkid: u16, seq: u64, content: u64, conn: u64) {
-        if self.0.is_empty() {
-            self.0 = vec![[0; 3]; 1 << 16];
-        }
         self.0[usize::from(pkid)] = [seq + 1, content, conn];
     }
 }
@@ -150,7 +151,7 @@ impl Redeliveries {
     pub(crate) fn new(window: usize) -> Self {
         Self {
             ids: SeenIds { seen: HashSet::default(), order: VecDeque::new(), window },
-            by_pkid: ByPkid(Vec::new()),
+            by_pkid: ByPkid::new(),
             window: (window as u64).min(PKID_LOOKBACK),
         }
     }
