@@ -43,6 +43,7 @@ fn sensor_average(input: &Path, output: &Path, delay: Duration) -> u64 {
         output: output.to_path_buf(),
         window: Duration::from_secs(5),
         max_out_of_orderness: delay,
+        input_rate: None,
         dead_letter: None,
         publish: None,
         job: rivulet::JobConfig::new("sensor-average"),

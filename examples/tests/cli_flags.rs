@@ -42,12 +42,15 @@ fn bad_flags_exit_2_naming_the_flag_and_create_nothing() {
         (vec!["--output-mode", "sometimes"], "--output-mode"),
         (vec!["--output-mode", "eager", "--parallelism", "2"], "--output-mode"),
         (vec!["--restore-checkpoint=-1"], "--restore-checkpoint"),
+        (vec!["--input-rate", "0"], "--input-rate"),
+        (vec!["--input-rate", "fast"], "--input-rate"),
     ];
     let mqtt_cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--mqtt", "http://127.0.0.1:1883"], "--mqtt"),
         (vec!["--mqtt", "mqtt://:1883"], "--mqtt"),
         (vec!["--mqtt", "mqtt://127.0.0.1:1", "--stop-after-idle", "0s"], "--stop-after-idle"),
         (vec!["--mqtt", "mqtt://127.0.0.1:1", "--stop-after-idle", "forever"], "--stop-after-idle"),
+        (vec!["--mqtt", "mqtt://127.0.0.1:1", "--input-rate", "100"], "--input-rate"),
     ];
     let all = cases.into_iter().map(|c| (true, c)).chain(mqtt_cases.into_iter().map(|c| (false, c)));
     for (file_input, (args, flag)) in all {
@@ -91,7 +94,7 @@ fn good_flags_run() {
         .arg(dir.path().join("state"))
         .args(["--window", "500ms", "--max-out-of-orderness", "0", "--state-cache", "512KiB"])
         .args(["--checkpoint-interval", "1s", "--min-checkpoint-pause", "0ms", "--retain-checkpoints", "2"])
-        .args(["--output-mode", "commit-on-output", "--parallelism", "2"])
+        .args(["--output-mode", "commit-on-output", "--parallelism", "2", "--input-rate", "1000"])
         .output()
         .expect("running sensor-average");
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

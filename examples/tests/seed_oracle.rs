@@ -18,6 +18,7 @@ fn run(dir: &std::path::Path, input: &std::path::Path, name: &str, job: JobConfi
         output: out.clone(),
         window: Duration::from_secs(5),
         max_out_of_orderness: Duration::from_secs(2),
+        input_rate: None,
         dead_letter: None,
         publish: None,
         job,

@@ -51,6 +51,7 @@ pub(crate) fn run(a: &RunArgs) -> anyhow::Result<()> {
         output: output.clone(),
         window: Duration::from_secs(5),
         max_out_of_orderness: Duration::from_secs(2),
+        input_rate: None,
         dead_letter: None,
         publish: Some("averages/{sensor_id}".into()),
         job,

@@ -33,6 +33,7 @@ fn run_generated(a: &RunArgs) -> anyhow::Result<()> {
         output: output.clone(),
         window: std::time::Duration::from_secs(5),
         max_out_of_orderness: std::time::Duration::from_secs(2),
+        input_rate: None,
         dead_letter: None,
         publish: None,
         job,

@@ -6,7 +6,7 @@ use rivulet::aggregate::{Avg, Count};
 use rivulet::mqtt::{Protocol, Session};
 use rivulet::sink::{FileOutput, MqttOutput, TeeOutput};
 use rivulet::source::mqtt::{Fields, MqttSourceConfig};
-use rivulet::source::{FileSource, Generator};
+use rivulet::source::{FileSource, Generator, Paced};
 use rivulet::window::Tumbling;
 use rivulet::{DataStream, Env, JobConfig, JobOutcome, Sink, Watermarks, Windowed};
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,9 @@ pub struct SensorAverage {
     pub max_out_of_orderness: Duration,
     /// Malformed input lines go here too.
     pub dead_letter: Option<PathBuf>,
+    /// Replay a file or synthetic input at most this many readings per
+    /// second (`None`: as fast as it is read).
+    pub input_rate: Option<f64>,
     /// Also publish each committed result to this topic template (e.g.
     /// `averages/{sensor_id}`) on the input's broker.
     pub publish: Option<String>,
@@ -250,6 +253,12 @@ pub fn build_sensor_average_with(
     // Topic flags are checked before the state directory is opened: a
     // refused flag changes nothing.
     if let Input::Mqtt(m) = &cfg.input {
+        if cfg.input_rate.is_some() {
+            anyhow::bail!(rivulet::Error::Config {
+                field: "--input-rate",
+                reason: "paces a file or synthetic input; an MQTT input comes at its publishers' pace".into()
+            });
+        }
         mqtt_source(m).validate()?;
         if let Some(t) = &cfg.publish {
             rivulet::mqtt::TopicTemplate::parse_publish("--publish", t)?;
@@ -268,11 +277,18 @@ pub fn build_sensor_average_with(
             if let Some(dl) = &cfg.dead_letter {
                 src = src.dead_letter(dl)?;
             }
-            env.source(src, wms())
+            match cfg.input_rate {
+                Some(rate) => env.source(Paced::new(src, rate), wms()),
+                None => env.source(src, wms()),
+            }
         }
         Input::Synthetic { n, sensors } => {
             let sensors = *sensors;
-            env.source(Generator::new(Some(*n), move |i| synthetic_reading(i, sensors)), wms())
+            let src = Generator::new(Some(*n), move |i| synthetic_reading(i, sensors));
+            match cfg.input_rate {
+                Some(rate) => env.source(Paced::new(src, rate), wms()),
+                None => env.source(src, wms()),
+            }
         }
         Input::Mqtt(m) => env.source(mqtt_source(m).build(parse_fields)?, wms()),
     };

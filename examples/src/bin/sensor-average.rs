@@ -4,7 +4,7 @@ use clap::Parser;
 use rivulet::cluster::{CoordinatorOptions, EnvMaker};
 use rivulet::{JobConfig, OutputMode};
 use rivulet_agent::args::cluster::{cluster_token, job_args, CoordinatorArgs, SavepointArgs, WorkerArgs};
-use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, EngineArgs, EngineDefaults};
+use rivulet_agent::args::{duration, mqtt_url, nonzero_duration, positive_rate, EngineArgs, EngineDefaults};
 use rivulet_agent::seed::sensor::{
     build_sensor_average, build_sensor_average_with, Input, MqttInput, SensorAverage, RESULT_COLUMNS,
 };
@@ -83,6 +83,10 @@ struct Args {
     /// Headerless CSV input.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Replay --input at most this many readings per second (e.g. at the
+    /// pace it was recorded) [default: as fast as it is read].
+    #[arg(long, value_name = "READINGS/S", requires = "input", value_parser = positive_rate)]
+    input_rate: Option<f64>,
     /// Read from this MQTT broker instead (`mqtt://host:port`).
     #[arg(long, value_parser = mqtt_url)]
     mqtt: Option<String>,
@@ -197,6 +201,7 @@ fn settings(a: Args) -> anyhow::Result<Option<SensorAverage>> {
         window: a.window,
         max_out_of_orderness: a.max_out_of_orderness,
         dead_letter,
+        input_rate: a.input_rate,
         publish: a.publish,
         job,
     }))

@@ -4,10 +4,12 @@ mod bad_input;
 mod file;
 mod generator;
 pub mod mqtt;
+mod paced;
 
 pub use bad_input::BadInput;
 pub use file::{FileSource, LONG_LINE_PREFIX};
 pub use generator::Generator;
+pub use paced::Paced;
 
 use crate::error::Result;
 use crate::state::IngestLog;

@@ -40,6 +40,7 @@ pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
             output: dir.path().join("out.csv"),
             window: Duration::from_secs(5),
             max_out_of_orderness: Duration::from_secs(2),
+            input_rate: None,
             dead_letter: None,
             publish: None,
             job,

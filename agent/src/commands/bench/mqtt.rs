@@ -289,6 +289,7 @@ fn exactly_once(url: &str, dir: &Path, load: Load, v: Variant, round: usize) -> 
         output: output.clone(),
         window: Duration::from_secs(5),
         max_out_of_orderness: Duration::from_secs(2),
+        input_rate: None,
         dead_letter: None,
         publish: Some(format!("{results_topic}/{{sensor_id}}")),
         job,
