@@ -6,7 +6,7 @@ use rivulet::aggregate::{Avg, Count};
 use rivulet::mqtt::{Protocol, Session};
 use rivulet::sink::{FileOutput, MqttOutput, TeeOutput};
 use rivulet::source::mqtt::{Fields, MqttSourceConfig};
-use rivulet::source::{FileSource, Generator, Paced};
+use rivulet::source::{FileSource, Generator, Paced, Source};
 use rivulet::window::Tumbling;
 use rivulet::{DataStream, Env, JobConfig, JobOutcome, Sink, Watermarks, Windowed};
 use serde::{Deserialize, Serialize};
@@ -277,18 +277,12 @@ pub fn build_sensor_average_with(
             if let Some(dl) = &cfg.dead_letter {
                 src = src.dead_letter(dl)?;
             }
-            match cfg.input_rate {
-                Some(rate) => env.source(Paced::new(src, rate), wms()),
-                None => env.source(src, wms()),
-            }
+            paced_source(&env, src, cfg.input_rate, wms())
         }
         Input::Synthetic { n, sensors } => {
             let sensors = *sensors;
             let src = Generator::new(Some(*n), move |i| synthetic_reading(i, sensors));
-            match cfg.input_rate {
-                Some(rate) => env.source(Paced::new(src, rate), wms()),
-                None => env.source(src, wms()),
-            }
+            paced_source(&env, src, cfg.input_rate, wms())
         }
         Input::Mqtt(m) => env.source(mqtt_source(m).build(parse_fields)?, wms()),
     };
@@ -310,6 +304,20 @@ pub fn build_sensor_average_with(
         .aggregate((Avg::of(|r: &Reading| r.temp), Count))
         .sink(sink);
     Ok(env)
+}
+
+/// `src` as the job's source, at most `rate` readings per second when
+/// given (`--input-rate`).
+fn paced_source<S: Source<Item = Reading>>(
+    env: &Env,
+    src: S,
+    rate: Option<f64>,
+    wms: Watermarks<Reading>,
+) -> DataStream<Reading> {
+    match rate {
+        Some(rate) => env.source(Paced::new(src, rate), wms),
+        None => env.source(src, wms),
+    }
 }
 
 /// What defines the seed job's state (see `JobConfig::identity`): a state
