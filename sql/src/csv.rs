@@ -59,7 +59,7 @@ pub(crate) fn split(line: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String
 pub(crate) fn parse_row(line: &[u8], names: &[String], types: &[SqlType]) -> Result<Vec<Value>, String> {
     let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
     let mut row = Vec::with_capacity(types.len() + 2);
-    if text.contains('"') {
+    if line.contains(&b'"') {
         let fields = split(text)?;
         if fields.len() != types.len() {
             return Err(wrong_count(names, fields.len()));
@@ -68,15 +68,24 @@ pub(crate) fn parse_row(line: &[u8], names: &[String], types: &[SqlType]) -> Res
             row.push(field(f, *ty, name)?);
         }
     } else {
-        // No quotes: the fields are the text between commas, read in place.
-        let mut fields = text.split(',');
-        for (ty, name) in types.iter().zip(names) {
-            let Some(f) = fields.next() else { return Err(wrong_count(names, row.len())) };
-            row.push(field(f, *ty, name)?);
+        // No quotes: the fields are the text between commas, read in place
+        // (a byte loop beats a searcher on fields this short).
+        let bytes = text.as_bytes();
+        let mut columns = types.iter().zip(names);
+        let mut start = 0;
+        for i in 0..=bytes.len() {
+            if i < bytes.len() && bytes[i] != b',' {
+                continue;
+            }
+            let Some((ty, name)) = columns.next() else {
+                let more = bytes[start..].iter().filter(|&&b| b == b',').count() + 1;
+                return Err(wrong_count(names, types.len() + more));
+            };
+            row.push(field(&text[start..i], *ty, name)?);
+            start = i + 1;
         }
-        let more = fields.count();
-        if more > 0 {
-            return Err(wrong_count(names, types.len() + more));
+        if row.len() < types.len() {
+            return Err(wrong_count(names, row.len()));
         }
     }
     Ok(row)

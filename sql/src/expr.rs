@@ -17,6 +17,9 @@ pub(crate) type Eval = Arc<dyn Fn(&[Value]) -> Value + Send + Sync>;
 /// An expression ready to run, with its type.
 #[derive(Clone)]
 pub(crate) struct Compiled {
+    /// The value, when the expression is a constant (folded into the
+    /// expressions that use it).
+    pub(crate) konst: Option<Value>,
     pub(crate) ty: SqlType,
     pub(crate) eval: Eval,
 }
@@ -112,7 +115,7 @@ pub(crate) fn interval_ms(e: &Expr, fallback: Span) -> Result<i64> {
 }
 
 fn constant(ty: SqlType, v: Value) -> Compiled {
-    Compiled { ty, eval: Arc::new(move |_| v.clone()) }
+    Compiled { konst: Some(v.clone()), ty, eval: Arc::new(move |_| v.clone()) }
 }
 
 /// Widens an INT or BIGINT to `to` (numbers only); other types unchanged.
@@ -120,15 +123,25 @@ pub(crate) fn coerce(c: Compiled, to: SqlType) -> Compiled {
     if c.ty == to {
         return c;
     }
+    if let Some(v) = &c.konst {
+        let folded = match (c.ty, to) {
+            (SqlType::Int, SqlType::BigInt) => Some(v.as_i64().map_or(Value::Null, Value::BigInt)),
+            (SqlType::Int | SqlType::BigInt, SqlType::Double) => Some(v.as_f64().map_or(Value::Null, Value::Double)),
+            _ => None,
+        };
+        if let Some(v) = folded {
+            return constant(to, v);
+        }
+    }
     let f = c.eval;
     match (c.ty, to) {
         (SqlType::Int, SqlType::BigInt) => {
-            Compiled { ty: to, eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)) }
+            Compiled { konst: None, ty: to, eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)) }
         }
         (SqlType::Int | SqlType::BigInt, SqlType::Double) => {
-            Compiled { ty: to, eval: Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)) }
+            Compiled { konst: None, ty: to, eval: Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)) }
         }
-        _ => Compiled { ty: c.ty, eval: f },
+        _ => Compiled { konst: None, ty: c.ty, eval: f },
     }
 }
 
@@ -174,11 +187,11 @@ pub(crate) fn compile(e: &Expr, scope: &mut dyn Scope, fallback: Span) -> Result
         }
         Expr::IsNull(inner) => {
             let f = compile(inner, scope, span)?.eval;
-            Ok(Compiled { ty: SqlType::Boolean, eval: Arc::new(move |r| Value::Bool(f(r).is_null())) })
+            Ok(Compiled { konst: None, ty: SqlType::Boolean, eval: Arc::new(move |r| Value::Bool(f(r).is_null())) })
         }
         Expr::IsNotNull(inner) => {
             let f = compile(inner, scope, span)?.eval;
-            Ok(Compiled { ty: SqlType::Boolean, eval: Arc::new(move |r| Value::Bool(!f(r).is_null())) })
+            Ok(Compiled { konst: None, ty: SqlType::Boolean, eval: Arc::new(move |r| Value::Bool(!f(r).is_null())) })
         }
         Expr::Cast { kind: CastKind::Cast, expr, data_type, format: None } => {
             let to = sql_type(data_type, span)?;
@@ -212,7 +225,7 @@ pub(crate) fn compile(e: &Expr, scope: &mut dyn Scope, fallback: Span) -> Result
 
 fn column(scope: &mut dyn Scope, id: &Ident, span: Span) -> Result<Compiled> {
     let (i, ty) = scope.column(id, span)?;
-    Ok(Compiled { ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) })
+    Ok(Compiled { konst: None, ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) })
 }
 
 fn literal(v: &Lit, span: Span) -> Result<Compiled> {
@@ -245,8 +258,9 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
     let f = c.eval;
     match op {
         UnaryOperator::Not => {
-            boolean(Compiled { ty: c.ty, eval: f.clone() }, "the operand of NOT", span)?;
+            boolean(Compiled { konst: None, ty: c.ty, eval: f.clone() }, "the operand of NOT", span)?;
             Ok(Compiled {
+                konst: None,
                 ty: SqlType::Boolean,
                 eval: Arc::new(move |r| match f(r) {
                     Value::Bool(b) => Value::Bool(!b),
@@ -255,6 +269,7 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
             })
         }
         UnaryOperator::Minus if c.ty.is_numeric() => Ok(Compiled {
+            konst: None,
             ty: c.ty,
             eval: Arc::new(move |r| match f(r) {
                 Value::Int(v) => Value::Int(v.wrapping_neg()),
@@ -263,7 +278,7 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
                 _ => Value::Null,
             }),
         }),
-        UnaryOperator::Plus if c.ty.is_numeric() => Ok(Compiled { ty: c.ty, eval: f }),
+        UnaryOperator::Plus if c.ty.is_numeric() => Ok(Compiled { konst: None, ty: c.ty, eval: f }),
         UnaryOperator::Minus | UnaryOperator::Plus => {
             Err(Error::at(span, format!("type mismatch: unary {op} needs a number, not {}", c.ty)))
         }
@@ -282,6 +297,7 @@ fn timestamp_shift(l: Compiled, op: &BinaryOperator, ms: i64, span: Span) -> Res
     }
     let f = l.eval;
     Ok(Compiled {
+        konst: None,
         ty: l.ty,
         eval: Arc::new(move |r| match f(r) {
             Value::Ts(t) => Value::Ts(t.saturating_add(sign * ms)),
@@ -292,13 +308,20 @@ fn timestamp_shift(l: Compiled, op: &BinaryOperator, ms: i64, span: Span) -> Res
 
 macro_rules! numeric_op {
     ($ty:expr, $l:expr, $r:expr, $int:expr, $big:expr, $dbl:expr) => {{
-        let (l, r) = (coerce($l, $ty).eval, coerce($r, $ty).eval);
-        let eval: Eval = match $ty {
-            SqlType::Int => Arc::new(move |row| match (l(row), r(row)) {
+        let (l, r) = (coerce($l, $ty), coerce($r, $ty));
+        let right = r.konst.clone();
+        let (l, r) = (l.eval, r.eval);
+        let eval: Eval = match ($ty, right) {
+            // A column and a number: the number is read once, here.
+            (SqlType::Double, Some(Value::Double(b))) => Arc::new(move |row| match l(row) {
+                Value::Double(a) => Value::Double($dbl(a, b)),
+                _ => Value::Null,
+            }),
+            (SqlType::Int, _) => Arc::new(move |row| match (l(row), r(row)) {
                 (Value::Int(a), Value::Int(b)) => $int(a, b).map_or(Value::Null, Value::Int),
                 _ => Value::Null,
             }),
-            SqlType::BigInt => Arc::new(move |row| match (l(row), r(row)) {
+            (SqlType::BigInt, _) => Arc::new(move |row| match (l(row), r(row)) {
                 (Value::BigInt(a), Value::BigInt(b)) => $big(a, b).map_or(Value::Null, Value::BigInt),
                 _ => Value::Null,
             }),
@@ -307,7 +330,7 @@ macro_rules! numeric_op {
                 _ => Value::Null,
             }),
         };
-        Ok(Compiled { ty: $ty, eval })
+        Ok(Compiled { konst: None, ty: $ty, eval })
     }};
 }
 
@@ -389,6 +412,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
                 _ => |o| o.is_ge(),
             };
             Ok(Compiled {
+                konst: None,
                 ty: SqlType::Boolean,
                 eval: Arc::new(move |row| {
                     let (a, b) = (l(row), r(row));
@@ -405,6 +429,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
             let r = boolean(r, &format!("the right side of {op}"), span)?.eval;
             let and = matches!(op, B::And);
             Ok(Compiled {
+                konst: None,
                 ty: SqlType::Boolean,
                 eval: Arc::new(move |row| {
                     let (a, b) = (l(row), r(row));
@@ -426,6 +451,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
             }
             let (l, r) = (l.eval, r.eval);
             Ok(Compiled {
+                konst: None,
                 ty: SqlType::String,
                 eval: Arc::new(move |row| match (l(row), r(row)) {
                     (Value::Str(a), Value::Str(b)) => Value::Str(format!("{a}{b}").into()),
@@ -451,6 +477,7 @@ fn case(whens: Vec<(Eval, Compiled)>, els: Option<Compiled>, span: Span) -> Resu
     let whens: Vec<(Eval, Eval)> = whens.into_iter().map(|(w, c)| (w, coerce(c, ty).eval)).collect();
     let els = els.map(|c| coerce(c, ty).eval);
     Ok(Compiled {
+        konst: None,
         ty,
         eval: Arc::new(move |row| {
             for (w, v) in &whens {
@@ -470,8 +497,8 @@ fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
     }
     let f = c.eval;
     let eval: Eval = match (from, to) {
-        (_, SqlType::Double) if from.is_numeric() => coerce(Compiled { ty: from, eval: f }, to).eval,
-        (SqlType::Int, SqlType::BigInt) => coerce(Compiled { ty: from, eval: f }, to).eval,
+        (_, SqlType::Double) if from.is_numeric() => coerce(Compiled { konst: None, ty: from, eval: f }, to).eval,
+        (SqlType::Int, SqlType::BigInt) => coerce(Compiled { konst: None, ty: from, eval: f }, to).eval,
         // Narrowing truncates toward zero and wraps, as Java's casts do.
         (SqlType::BigInt, SqlType::Int) => {
             Arc::new(move |r| f(r).as_i64().map_or(Value::Null, |v| Value::Int(v as i32)))
@@ -500,7 +527,7 @@ fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
         }),
         _ => return Err(Error::at(span, format!("CAST from {from} to {to} is not supported"))),
     };
-    Ok(Compiled { ty: to, eval })
+    Ok(Compiled { konst: None, ty: to, eval })
 }
 
 /// How a value is written out.
@@ -555,7 +582,11 @@ pub(crate) fn render(v: &Value, ty: SqlType, out: &mut String, how: Render) {
 
 /// Parses text as a value of `ty`; `None` when it is not one.
 pub(crate) fn parse_value(s: &str, ty: SqlType) -> Option<Value> {
-    let t = s.trim();
+    // Visible ASCII at both ends is never whitespace: nothing to trim.
+    let t = match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    };
     Some(match ty {
         SqlType::String => Value::Str(s.into()),
         SqlType::Boolean => match t.to_ascii_lowercase().as_str() {
@@ -590,7 +621,7 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
     let name = f.name.to_string().to_uppercase();
     if AGGREGATES.contains(&name.as_str()) {
         let (i, ty) = scope.aggregate(f, span)?;
-        return Ok(Compiled { ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) });
+        return Ok(Compiled { konst: None, ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) });
     }
     if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
         return Err(Error::at(span, format!("{name}(...) with OVER, FILTER or WITHIN GROUP is not supported")));
@@ -632,6 +663,7 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
             };
             let f = v.eval;
             Ok(Compiled {
+                konst: None,
                 ty: SqlType::TimestampLtz,
                 eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, |v| Value::Ts(v.saturating_mul(scale)))),
             })
@@ -649,6 +681,7 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
             }
             let (f, upper) = (v.eval, name == "UPPER");
             Ok(Compiled {
+                konst: None,
                 ty: SqlType::String,
                 eval: Arc::new(move |r| match f(r) {
                     Value::Str(s) => Value::Str(if upper { s.to_uppercase() } else { s.to_lowercase() }),
@@ -688,6 +721,7 @@ fn unary_numeric(
     }
     let f = v.eval;
     Ok(Compiled {
+        konst: None,
         ty: v.ty,
         eval: Arc::new(move |r| match f(r) {
             Value::Int(x) => Value::Int(i(x)),

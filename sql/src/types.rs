@@ -102,16 +102,56 @@ impl Value {
     }
 }
 
-/// Group-by keys: equal when every value is (DOUBLEs by their bits). Up
-/// to two values are held inline (serialized as a sequence either way).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Group-by keys: equal when every value is (DOUBLEs by their bits, so a
+/// NaN key finds itself). Up to two values are held inline (serialized as
+/// a sequence either way).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowKey(pub smallvec::SmallVec<[Value; 2]>);
+
+impl PartialEq for RowKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|(a, b)| match (a, b) {
+                (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
+                _ => a == b,
+            })
+    }
+}
 
 impl Eq for RowKey {}
 
+/// For hash maps within one process: the values fed to the map's hasher
+/// as they are (a word at a time). What places keys on disk is
+/// [`rivulet::key::Key::stable_hash`].
 impl Hash for RowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(rivulet::key::Key::stable_hash(self));
+        state.write_usize(self.0.len());
+        for v in &self.0 {
+            match v {
+                Value::Null => state.write_u8(0),
+                Value::Bool(b) => state.write_u16(0x100 | u16::from(*b)),
+                Value::Int(i) => {
+                    state.write_u8(2);
+                    state.write_i32(*i);
+                }
+                Value::BigInt(i) => {
+                    state.write_u8(3);
+                    state.write_i64(*i);
+                }
+                Value::Ts(i) => {
+                    state.write_u8(6);
+                    state.write_i64(*i);
+                }
+                Value::Double(d) => {
+                    state.write_u8(4);
+                    state.write_u64(d.to_bits());
+                }
+                Value::Str(s) => {
+                    state.write_u8(5);
+                    s.as_str().hash(state);
+                }
+            }
+        }
     }
 }
 
@@ -312,6 +352,22 @@ mod tests {
             k.stable_hash(),
             RowKey(smallvec::smallvec![Value::Str("s0042".into()), Value::BigInt(7)]).stable_hash()
         );
+    }
+
+    /// Keys are equal by their values' bits: a NaN key finds itself, and
+    /// equal keys hash alike in a map.
+    #[test]
+    fn keys_find_themselves_in_a_map() {
+        let nan = RowKey(smallvec::smallvec![Value::Str("s1".into()), Value::Double(f64::NAN)]);
+        let mut map = std::collections::HashMap::new();
+        map.insert(nan.clone(), 1);
+        *map.entry(nan.clone()).or_insert(0) += 1;
+        assert_eq!(map[&nan], 2);
+        let int = RowKey(smallvec::smallvec![Value::Int(7)]);
+        assert_ne!(int, RowKey(smallvec::smallvec![Value::BigInt(7)]));
+        map.insert(int.clone(), 5);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.get(&RowKey(smallvec::smallvec![Value::Int(7)])), Some(&5));
     }
 
     /// Keys and values name and fill state on disk: their encoding is a
