@@ -10,10 +10,11 @@ use super::codec::{self, TOMBSTONE};
 use super::store::{Store, WRITE_CHUNK};
 use crate::error::Result;
 use crate::key::{key_group, Key};
-use rustc_hash::FxHashMap;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::{Equivalent, HashMap};
+use rustc_hash::FxBuildHasher;
 use serde::{de::DeserializeOwned, Serialize};
-use std::collections::hash_map::Entry;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// What a table's entries are further keyed by under the user key (a window
@@ -31,6 +32,23 @@ struct Slot<V> {
     persisted: bool,
     /// Touched since the eviction clock last passed.
     hot: bool,
+}
+
+/// A key and namespace borrowed for a lookup: a hit clones neither. Hashes
+/// as the owned `(K, N)` does (the fields in order).
+struct Probe<'a, K, N>(&'a K, &'a N);
+
+impl<K: Hash, N: Hash> Hash for Probe<'_, K, N> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl<K: Eq, N: Eq> Equivalent<(K, N)> for Probe<'_, K, N> {
+    fn equivalent(&self, key: &(K, N)) -> bool {
+        *self.0 == key.0 && *self.1 == key.1
+    }
 }
 
 /// Where a table stores its overflow and checkpoints.
@@ -53,7 +71,7 @@ impl Backing {
 pub struct Table<K: Key, N: Namespace, V> {
     op: u16,
     groups: u16,
-    map: FxHashMap<(K, N), Slot<V>>,
+    map: HashMap<(K, N), Slot<V>, FxBuildHasher>,
     entry_bytes: usize,
     bytes: usize,
     budget: usize,
@@ -90,7 +108,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         Self {
             op,
             groups,
-            map: FxHashMap::default(),
+            map: HashMap::default(),
             entry_bytes,
             bytes: 0,
             budget: cap.map_or(usize::MAX, |c| c * entry_bytes),
@@ -142,17 +160,18 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         }
         let lower = self.lower_layers();
         let Self { map, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, .. } = self;
-        let slot = match map.entry((key.clone(), ns)) {
-            Entry::Occupied(e) => {
+        let slot = match map.entry_ref(&Probe(key, &ns)) {
+            EntryRef::Occupied(e) => {
                 *hits += 1;
                 e.into_mut()
             }
-            Entry::Vacant(e) => {
+            EntryRef::Vacant(e) => {
                 *misses += u64::from(lower);
-                let loaded = load(backing.as_ref(), *spilled, *groups, *op, what, key, &e.key().1)?;
+                let loaded = load(backing.as_ref(), *spilled, *groups, *op, what, key, &ns)?;
                 *bytes += *entry_bytes;
                 let persisted = loaded.is_some();
-                e.insert(Slot { value: loaded.flatten(), dirty: false, persisted, hot: true })
+                let slot = Slot { value: loaded.flatten(), dirty: false, persisted, hot: true };
+                e.insert_with_key((key.clone(), ns.clone()), slot)
             }
         };
         slot.dirty = true;
@@ -165,23 +184,28 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while reading a lower layer or spilling.
     pub fn get(&mut self, key: &K, ns: N) -> Result<Option<&V>> {
-        let k = (key.clone(), ns);
-        if self.map.contains_key(&k) {
+        Ok(self.cache(key, ns)?.and_then(|s| {
+            s.hot = true;
+            s.value.as_ref()
+        }))
+    }
+
+    /// The cached slot of `key` in `ns`, loaded from a lower layer when it
+    /// is not in memory; `None` when no layer holds it.
+    fn cache(&mut self, key: &K, ns: N) -> Result<Option<&mut Slot<V>>> {
+        if self.map.contains_key(&Probe(key, &ns)) {
             self.hits += 1;
         } else {
             self.misses += u64::from(self.lower_layers());
-            let Some(loaded) = self.load(key, &k.1)? else {
+            let Some(loaded) = self.load(key, &ns)? else {
                 return Ok(None);
             };
             self.make_room()?;
             self.bytes += self.entry_bytes;
-            self.map.insert(k.clone(), Slot { value: loaded, dirty: false, persisted: true, hot: true });
+            self.map
+                .insert((key.clone(), ns.clone()), Slot { value: loaded, dirty: false, persisted: true, hot: true });
         }
-        let slot = self.map.get_mut(&k);
-        Ok(slot.and_then(|s| {
-            s.hot = true;
-            s.value.as_ref()
-        }))
+        Ok(self.map.get_mut(&Probe(key, &ns)))
     }
 
     /// The value for `key` in `ns` to change in place, if present. Marks
@@ -190,11 +214,10 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while reading a lower layer or spilling.
     pub fn get_mut(&mut self, key: &K, ns: N) -> Result<Option<&mut V>> {
-        let k = (key.clone(), ns);
-        if self.get(key, k.1.clone())?.is_none() {
+        let Some(slot) = self.cache(key, ns)? else { return Ok(None) };
+        if slot.value.is_none() {
             return Ok(None);
         }
-        let Some(slot) = self.map.get_mut(&k) else { return Ok(None) };
         slot.dirty = true;
         slot.hot = true;
         Ok(slot.value.as_mut())
@@ -205,8 +228,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while spilling.
     pub fn put(&mut self, key: &K, ns: N, value: V) -> Result<()> {
-        let k = (key.clone(), ns);
-        if let Some(s) = self.map.get_mut(&k) {
+        if let Some(s) = self.map.get_mut(&Probe(key, &ns)) {
             s.value = Some(value);
             s.dirty = true;
             s.hot = true;
@@ -215,7 +237,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         self.make_room()?;
         self.bytes += self.entry_bytes;
         let persisted = self.lower_layers();
-        self.map.insert(k, Slot { value: Some(value), dirty: true, persisted, hot: true });
+        self.map.insert((key.clone(), ns), Slot { value: Some(value), dirty: true, persisted, hot: true });
         Ok(())
     }
 
