@@ -128,6 +128,7 @@ pub fn run_coordinator(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result
         joins,
         generations: 0,
         checkpoints: 0,
+        committed: None,
     };
     c.run()
 }
@@ -267,6 +268,9 @@ struct Cluster<'a> {
     joins: Receiver<(u16, String, Member)>,
     generations: u64,
     checkpoints: u64,
+    /// The newest checkpoint seen committed: once there is one, a store
+    /// without `latest` is an outage, not a job to start from scratch.
+    committed: Option<Committed>,
 }
 
 /// Why a generation ended.
@@ -327,6 +331,23 @@ impl Cluster<'_> {
         let generation = self.store.claim_generation()?;
         self.generations += 1;
         let latest = self.store.latest()?;
+        if let (None, Some(seen)) = (latest, self.committed) {
+            return Err(Error::CheckpointStore(crate::checkpoint::store::Error::Backend {
+                object: "latest".into(),
+                source: object_store::Error::Generic {
+                    store: "checkpoint store",
+                    source: format!(
+                        "missing, though epoch {} was committed: the store is not reachable as it was \
+                         (an unmounted volume?)",
+                        seen.epoch
+                    )
+                    .into(),
+                },
+            }));
+        }
+        if latest.is_some() {
+            self.committed = latest;
+        }
         publish_pending(&self.store, generation, &mut self.sinks, latest, &self.opts.view.metrics)?;
         Ok((generation, latest))
     }
@@ -519,6 +540,7 @@ impl Cluster<'_> {
                             let records = outputs.iter().map(output_record).collect::<Result<Vec<_>>>()?;
                             let at = self.store.commit_epoch(generation, epoch, deltas, records)?;
                             self.checkpoints += 1;
+                            self.committed = Some(at);
                             if finished {
                                 finished_at = Some(at);
                             }

@@ -178,7 +178,7 @@ impl CheckpointStore {
         let name = paths::delta(delta.generation, delta.epoch, delta.groups, delta.part);
         let meta_name = paths::meta(Committed { epoch: delta.epoch, generation: delta.generation });
         let Some((bytes, _)) = self.io.get(&name)? else {
-            return Err(Error::damaged(&name, format!("missing, but {meta_name} names it")));
+            return Err(self.missing(&name, format!("missing, but {meta_name} names it")));
         };
         if bytes.len() as u64 != delta.bytes || format::crc_of(&bytes) != delta.crc {
             return Err(Error::damaged(

@@ -155,7 +155,34 @@ impl CheckpointStore {
 
     /// Reads and decodes `rel`, which committed data says must exist.
     fn read_required<T: serde::de::DeserializeOwned>(&self, rel: &str, kind: Kind, named_by: &str) -> Result<T> {
-        self.read(rel, kind)?.ok_or_else(|| Error::damaged(rel, format!("missing, but {named_by} names it")))
+        match self.read(rel, kind)? {
+            Some(v) => Ok(v),
+            None => Err(self.missing(rel, format!("missing, but {named_by} names it"))),
+        }
+    }
+
+    /// The error for `rel`, which committed data names, found missing
+    /// (`reason` says by whom). A store whose volume went away (an
+    /// unmounted share, a mount point that is no directory) shows every
+    /// object missing: that is an outage to wait out. It is damage only if
+    /// `latest` is still there and `rel` is still missing on a second look.
+    pub(crate) fn missing(&self, rel: &str, reason: String) -> Error {
+        let outage = |what: &str| Error::Backend {
+            object: rel.to_owned(),
+            source: object_store::Error::Generic {
+                store: "checkpoint store",
+                source: format!("{what}: the store is not reachable as it was (an unmounted volume?)").into(),
+            },
+        };
+        match self.io.get(paths::LATEST) {
+            Err(e) => e,
+            Ok(None) => outage("missing, and so is `latest`"),
+            Ok(Some(_)) => match self.io.get(rel) {
+                Err(e) => e,
+                Ok(None) => Error::damaged(rel, reason),
+                Ok(Some(_)) => outage("missing at first, present on a second look"),
+            },
+        }
     }
 
     fn verify_latest(&self) -> Result<()> {

@@ -57,7 +57,7 @@ impl CheckpointStore {
     pub fn read_output(&self, r: &OutputRef) -> Result<Vec<u8>> {
         let name = paths::output(r.generation, r.epoch, r.sink, r.part);
         let Some((bytes, _)) = self.io.get(&name)? else {
-            return Err(Error::damaged(&name, "missing, but a committed epoch names it"));
+            return Err(self.missing(&name, "missing, but a committed epoch names it".into()));
         };
         if bytes.len() as u64 != r.bytes || format::crc_of(&bytes) != r.crc {
             return Err(Error::damaged(&name, "size or CRC differs from the committed epoch's record"));

@@ -71,7 +71,7 @@ impl CheckpointStore {
                     ))
                 }
                 None if parent.epoch <= chain.gc_floor => chain.ended = true,
-                None => return Err(Error::damaged(&name, format!("missing, but {child} names it as its parent"))),
+                None => return Err(self.missing(&name, format!("missing, but {child} names it as its parent"))),
             }
         }
         Ok(())

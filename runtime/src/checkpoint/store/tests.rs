@@ -176,6 +176,42 @@ fn damaged_latest_epoch_is_refused_naming_the_object() {
     assert!(err.to_string().contains("latest") && err.to_string().contains("magic"), "{err}");
 }
 
+// Guards that a store whose volume goes away under an open handle (the
+// mount point emptied, or no directory at all) reads as an outage to wait
+// out, never as damage that ends the job, and reads as before once the
+// volume is back. Found by the cluster's store-outage test: `latest` read
+// just before the volume went, its metadata just after.
+#[test]
+fn a_store_whose_volume_went_away_is_unavailable_not_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    two_epochs(&dir);
+    let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
+    let at = store.latest().unwrap().unwrap();
+    let job = dir.path().join("j");
+    let away = dir.path().join("j.away");
+    let meta = paths::meta(at);
+    for gone in ["empty", "file"] {
+        std::fs::rename(&job, &away).unwrap();
+        if gone == "empty" {
+            std::fs::create_dir(&job).unwrap();
+        } else {
+            std::fs::write(&job, b"not mounted").unwrap();
+        }
+        let err = store.meta_of(at, paths::LATEST).unwrap_err();
+        assert!(err.is_transient() && err.to_string().contains(&meta), "{gone}: {err}");
+        if gone == "empty" {
+            std::fs::remove_dir(&job).unwrap();
+        } else {
+            std::fs::remove_file(&job).unwrap();
+        }
+        std::fs::rename(&away, &job).unwrap();
+        assert_eq!(store.epoch_meta(at.epoch).unwrap().epoch, at.epoch, "{gone}: back");
+    }
+    // With the volume in place, a missing object is still damage.
+    damage(&file(&dir, &meta), "delete");
+    assert!(matches!(store.meta_of(at, paths::LATEST), Err(Error::Damaged { .. })));
+}
+
 // Guards that damage to an older epoch's delta is found by the restore
 // that reads it, naming the object, and never misread as state.
 #[test]
