@@ -332,18 +332,8 @@ impl Cluster<'_> {
         self.generations += 1;
         let latest = self.store.latest()?;
         if let (None, Some(seen)) = (latest, self.committed) {
-            return Err(Error::CheckpointStore(crate::checkpoint::store::Error::Backend {
-                object: "latest".into(),
-                source: object_store::Error::Generic {
-                    store: "checkpoint store",
-                    source: format!(
-                        "missing, though epoch {} was committed: the store is not reachable as it was \
-                         (an unmounted volume?)",
-                        seen.epoch
-                    )
-                    .into(),
-                },
-            }));
+            let what = format!("missing, though epoch {} was committed", seen.epoch);
+            return Err(Error::CheckpointStore(crate::checkpoint::store::Error::unreachable("latest", &what)));
         }
         if latest.is_some() {
             self.committed = latest;

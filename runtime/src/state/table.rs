@@ -246,10 +246,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while reading a lower layer.
     pub fn take(&mut self, key: &K, ns: N) -> Result<Option<V>> {
-        let k = (key.clone(), ns);
-        let slot = match self.map.remove(&k) {
+        let slot = match self.map.remove(&Probe(key, &ns)) {
             Some(s) => Some(s),
-            None => self.load(key, &k.1)?.map(|v| {
+            None => self.load(key, &ns)?.map(|v| {
                 self.bytes += self.entry_bytes;
                 Slot { value: v, dirty: false, persisted: true, hot: false }
             }),
@@ -260,7 +259,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             // reaches them. Deletion markers count against the budget like
             // values: a purge of many spilled keys must not grow memory.
             self.make_room()?;
-            self.map.insert(k, Slot { value: None, dirty: true, persisted: true, hot: false });
+            self.map.insert((key.clone(), ns), Slot { value: None, dirty: true, persisted: true, hot: false });
         } else {
             self.bytes -= self.entry_bytes;
         }

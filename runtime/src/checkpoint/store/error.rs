@@ -80,6 +80,18 @@ impl Error {
         matches!(self, Error::Backend { .. })
     }
 
+    /// A transient backend error for `object`: the store shows less than
+    /// it did (`what`), as when its volume went away.
+    pub(crate) fn unreachable(object: &str, what: &str) -> Self {
+        Error::Backend {
+            object: object.to_owned(),
+            source: object_store::Error::Generic {
+                store: "checkpoint store",
+                source: format!("{what}: the store is not reachable as it was (an unmounted volume?)").into(),
+            },
+        }
+    }
+
     pub(crate) fn damaged(object: &str, reason: impl Into<String>) -> Self {
         Error::Damaged { object: object.to_owned(), reason: reason.into() }
     }

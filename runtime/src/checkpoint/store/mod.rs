@@ -167,20 +167,13 @@ impl CheckpointStore {
     /// object missing: that is an outage to wait out. It is damage only if
     /// `latest` is still there and `rel` is still missing on a second look.
     pub(crate) fn missing(&self, rel: &str, reason: String) -> Error {
-        let outage = |what: &str| Error::Backend {
-            object: rel.to_owned(),
-            source: object_store::Error::Generic {
-                store: "checkpoint store",
-                source: format!("{what}: the store is not reachable as it was (an unmounted volume?)").into(),
-            },
-        };
         match self.io.get(paths::LATEST) {
             Err(e) => e,
-            Ok(None) => outage("missing, and so is `latest`"),
+            Ok(None) => Error::unreachable(rel, "missing, and so is `latest`"),
             Ok(Some(_)) => match self.io.get(rel) {
                 Err(e) => e,
                 Ok(None) => Error::damaged(rel, reason),
-                Ok(Some(_)) => outage("missing at first, present on a second look"),
+                Ok(Some(_)) => Error::unreachable(rel, "missing at first, present on a second look"),
             },
         }
     }
