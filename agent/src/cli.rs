@@ -3,7 +3,9 @@
 //! before any command starts anything.
 
 use clap::{Args, Parser, Subcommand};
-use rivulet_agent::args::{fraction, http_addr, mqtt_url, nonzero_duration, positive_rate, EngineArgs};
+use rivulet_agent::args::{
+    fraction, http_addr, mqtt_url, nonzero_duration, positive_rate, state_cache_size, EngineArgs, DEFAULT_STATE_CACHE,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -379,6 +381,10 @@ pub(crate) struct BenchArgs {
     /// only the last, no undo records).
     #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub retain_checkpoints: usize,
+    /// `--mode csv-checkpoint`: memory for keyed state per window instance
+    /// (as `rivulet run --state-cache`, whose default it shares).
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_STATE_CACHE.as_str(), value_parser = state_cache_size)]
+    pub state_cache: usize,
     /// Memory, csv, csv-checkpoint: serve the job's HTTP endpoint here
     /// while it runs (metrics, API, result tap), to measure its cost.
     #[arg(long, value_name = "ADDR", value_parser = http_addr)]

@@ -97,3 +97,19 @@ fn simulate_without_a_broker_fails() {
     assert!(stderr.contains("no MQTT broker accepted the connection"), "{stderr}");
     assert!(!stderr.contains("published"), "{stderr}");
 }
+
+// Guards issue 16 §2: `--help` states the state cache this machine gets
+// when the flag is left out, and the rule behind it.
+#[test]
+fn help_states_the_state_cache_default_of_this_machine() {
+    let want = rivulet_agent::args::default_state_cache(rivulet_agent::args::mem_total());
+    for cmd in [&["run", "--help"][..], &["sql", "--help"], &["bench", "--help"]] {
+        let out = Command::new(BIN).args(cmd).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains(&format!("[default: {}MiB]", want >> 20)), "{cmd:?}:\n{help}");
+    }
+    let out = Command::new(BIN).args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("1/256 of this machine's memory, within 8MiB to 64MiB"), "{help}");
+}

@@ -2,7 +2,7 @@
 //! `sensor-average`), as one struct they flatten into their arguments.
 
 use super::duration::{duration, nonzero_duration};
-use super::size::{mem_total, state_cache_size};
+use super::size::{mem_total, state_cache_size, DEFAULT_STATE_CACHE};
 use clap::{Args, ValueEnum};
 use rivulet::{JobConfig, OutputMode};
 use std::net::SocketAddr;
@@ -84,8 +84,10 @@ pub struct EngineArgs {
     /// Memory for keyed state per operator instance (e.g. 512KiB, 8MiB,
     /// 64MiB; at least 64KiB, at most the machine's memory). It trades
     /// memory for speed: state beyond it spills to the state directory and
-    /// is read back from disk when touched.
-    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = state_cache_size)]
+    /// is read back from disk when touched. It costs memory only as keys
+    /// fill it. Default: 1/256 of this machine's memory, within 8MiB to
+    /// 64MiB (8MiB when the memory is not known).
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_STATE_CACHE.as_str(), value_parser = state_cache_size)]
     pub state_cache: usize,
     /// Serve Prometheus metrics (/metrics), the JSON API (/api/v1/...) and
     /// the job's page (/) at this address: IP:PORT or a port (on

@@ -1,13 +1,36 @@
 //! `--state-cache SIZE`: sizes like `8MiB`, `64MiB`, `512KiB` (the
 //! `bytesize` crate's syntax: binary units KiB/MiB/GiB, decimal kB/MB/GB,
 //! or bare bytes), bounded below by [`MIN_STATE_CACHE`] and above by what
-//! the machine has.
+//! the machine has; left out, a default chosen from the machine's memory.
 
 use bytesize::ByteSize;
+use std::sync::LazyLock;
 
 /// The smallest state cache accepted: 64 KiB. Below it a table holds too
 /// few entries to be worth having and every access goes to disk.
 pub const MIN_STATE_CACHE: u64 = 64 << 10;
+
+/// The least and the most [`default_state_cache`] chooses: 8 MiB and
+/// 64 MiB per instance.
+pub const DEFAULT_STATE_CACHE_RANGE: std::ops::RangeInclusive<u64> = (8 << 20)..=(64 << 20);
+
+/// The `--state-cache` of a job that leaves the flag out: 1/256 of the
+/// machine's memory per instance, within [`DEFAULT_STATE_CACHE_RANGE`],
+/// in whole MiB (the least of the range where the memory is not known).
+/// A 1 GiB Pi gets 8 MiB, a 4 GiB one 16 MiB, 16 GiB and more 64 MiB. A
+/// cache costs memory only as keys fill it, so a job with few keys stays
+/// small whatever the default.
+#[must_use]
+pub fn default_state_cache(mem_total: Option<u64>) -> u64 {
+    let range = DEFAULT_STATE_CACHE_RANGE;
+    let share = mem_total.map_or(*range.start(), |t| t / 256);
+    share.clamp(*range.start(), *range.end()) >> 20 << 20
+}
+
+/// [`default_state_cache`] of this machine, as a flag value (`16MiB`):
+/// the default of every `--state-cache`.
+pub static DEFAULT_STATE_CACHE: LazyLock<String> =
+    LazyLock::new(|| format!("{}MiB", default_state_cache(mem_total()) >> 20));
 
 /// Parses a `--state-cache` value (clap value parser), bounded by
 /// [`MIN_STATE_CACHE`], the runtime's own limit and this machine's memory.
@@ -37,13 +60,25 @@ pub(crate) fn state_cache_within(text: &str, mem_total: Option<u64>) -> Result<u
     usize::try_from(bytes).map_err(|_| format!("`{text}` does not fit this platform's address space"))
 }
 
-/// This machine's memory in bytes (MemTotal of /proc/meminfo), or `None`
-/// where that is not known (not Linux, or no /proc).
+/// The memory this process may use, in bytes: the machine's (MemTotal of
+/// /proc/meminfo), or the memory limit of its container's cgroup (v2
+/// `memory.max`, v1 `memory.limit_in_bytes`) when that is lower, as for a
+/// Swarm service with a memory limit. `None` where the machine's memory
+/// is not known (not Linux, or no /proc).
 pub fn mem_total() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let limits = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .map(|p| std::fs::read_to_string(p).ok());
+    usable_memory(&text, limits.iter().flatten().map(String::as_str))
+}
+
+/// [`mem_total`] from the text of /proc/meminfo and of cgroup limit files
+/// (`max` or a byte count).
+fn usable_memory<'a>(meminfo: &str, limits: impl Iterator<Item = &'a str>) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
+    let total = kib.checked_mul(1024)?;
+    Some(limits.filter_map(|l| l.trim().parse::<u64>().ok()).fold(total, u64::min))
 }
 
 #[cfg(test)]
@@ -61,6 +96,36 @@ mod tests {
         assert_eq!(state_cache_within("1GiB", Some(2 * GIB)), Ok(1 << 30));
         assert_eq!(state_cache_within("10MB", Some(GIB)), Ok(10_000_000));
         assert_eq!(state_cache_within("65536", Some(GIB)), Ok(65536));
+    }
+
+    // Guards issue 16 §2: the default follows the device's memory within
+    // its range, so a 1 GiB Pi keeps the small cache it always had.
+    #[test]
+    fn the_default_follows_the_machines_memory() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(default_state_cache(Some(GIB)), 8 * MIB);
+        assert_eq!(default_state_cache(Some(512 * MIB)), 8 * MIB);
+        assert_eq!(default_state_cache(Some(4 * GIB)), 16 * MIB);
+        assert_eq!(default_state_cache(Some(8 * GIB - 300 * MIB)), 30 * MIB, "whole MiB");
+        assert_eq!(default_state_cache(Some(16 * GIB)), 64 * MIB);
+        assert_eq!(default_state_cache(Some(24 * GIB)), 64 * MIB);
+        assert_eq!(default_state_cache(None), 8 * MIB);
+        let text = DEFAULT_STATE_CACHE.as_str();
+        assert_eq!(state_cache_size(text), Ok(default_state_cache(mem_total()) as usize), "{text}");
+    }
+
+    // Guards issue 16 §2 in a container: a cgroup memory limit below the
+    // machine's memory is what the default and the bounds go by.
+    #[test]
+    fn a_cgroup_limit_lowers_the_memory_a_job_counts_on() {
+        let meminfo = "MemTotal:        1012345 kB\nMemFree:  1000 kB\n";
+        let total = 1_012_345 * 1024;
+        assert_eq!(usable_memory(meminfo, [].into_iter()), Some(total));
+        assert_eq!(usable_memory(meminfo, ["max\n"].into_iter()), Some(total), "v2, no limit");
+        assert_eq!(usable_memory(meminfo, ["9223372036854771712\n"].into_iter()), Some(total), "v1, no limit");
+        assert_eq!(usable_memory(meminfo, ["134217728\n"].into_iter()), Some(128 << 20));
+        assert_eq!(usable_memory(meminfo, ["max", "268435456"].into_iter()), Some(256 << 20));
+        assert_eq!(usable_memory("", ["134217728"].into_iter()), None, "no MemTotal: not known");
     }
 
     // Guards issue 12 §9: too small, more than the machine has, or beyond

@@ -542,8 +542,6 @@ pub struct ScanCursor {
     after: Option<Vec<u8>>,
 }
 
-/// Reads `key`/`ns` from the layers below memory: `Some(None)` = a lower
-/// layer records a deletion; `None` = absent everywhere.
 /// A put for the stage or spill keyspace of an entry whose lower layers
 /// hold a version (`persisted`) or none.
 fn put(persisted: bool, value: &[u8]) -> Vec<u8> {
@@ -554,6 +552,8 @@ fn put(persisted: bool, value: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Reads `key`/`ns` from the layers below memory: `Some(None)` = a lower
+/// layer records a deletion; `None` = absent everywhere.
 fn load<K: Key, N: Namespace, V: DeserializeOwned>(
     backing: Option<&Backing>,
     spilled: bool,

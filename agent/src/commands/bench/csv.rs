@@ -31,6 +31,7 @@ pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
             job.state_dir = Some(dir.path().join(format!("state-{run}")));
             job.checkpoint_interval = Duration::from_secs(1);
             job.store.retain_checkpoints = a.retain_checkpoints;
+            job.state_cache_bytes = a.state_cache;
         }
         let cfg = SensorAverage {
             input: match &input {
@@ -71,7 +72,11 @@ pub(super) fn run(a: &BenchArgs) -> anyhow::Result<()> {
     println!(
         "bench mode={}{}{} events={} sensors={} parallelism={}: median {:.2} M events/s, peak RSS {:.1} MiB",
         a.mode.name(),
-        if a.mode == BenchMode::CsvCheckpoint { format!(" retain={}", a.retain_checkpoints) } else { String::new() },
+        if a.mode == BenchMode::CsvCheckpoint {
+            format!(" retain={} state-cache={:.1}MiB", a.retain_checkpoints, a.state_cache as f64 / 1048576.0)
+        } else {
+            String::new()
+        },
         if a.http.is_some() { " http=on" } else { "" },
         a.events,
         a.sensors,
