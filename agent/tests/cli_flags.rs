@@ -102,7 +102,7 @@ fn simulate_without_a_broker_fails() {
 // when the flag is left out, and the rule behind it.
 #[test]
 fn help_states_the_state_cache_default_of_this_machine() {
-    let want = rivulet_agent::args::default_state_cache(rivulet_agent::args::mem_total());
+    let want = rivulet_agent::args::default_state_cache(rivulet_agent::args::mem_usable());
     for cmd in [&["run", "--help"][..], &["sql", "--help"], &["bench", "--help"]] {
         let out = Command::new(BIN).args(cmd).output().unwrap();
         assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -14,23 +14,24 @@ pub const MIN_STATE_CACHE: u64 = 64 << 10;
 /// 64 MiB per instance.
 pub const DEFAULT_STATE_CACHE_RANGE: std::ops::RangeInclusive<u64> = (8 << 20)..=(64 << 20);
 
-/// The `--state-cache` of a job that leaves the flag out: 1/256 of the
-/// machine's memory per instance, within [`DEFAULT_STATE_CACHE_RANGE`],
-/// in whole MiB (the least of the range where the memory is not known).
+/// The `--state-cache` of a job that leaves the flag out: 1/256 of
+/// `memory`, the memory the process may use ([`mem_usable`]), per
+/// instance, within [`DEFAULT_STATE_CACHE_RANGE`], in whole MiB (the least
+/// of the range where the memory is not known).
 /// A 1 GiB Pi gets 8 MiB, a 4 GiB one 16 MiB, 16 GiB and more 64 MiB. A
 /// cache costs memory only as keys fill it, so a job with few keys stays
 /// small whatever the default.
 #[must_use]
-pub fn default_state_cache(mem_total: Option<u64>) -> u64 {
+pub fn default_state_cache(memory: Option<u64>) -> u64 {
     let range = DEFAULT_STATE_CACHE_RANGE;
-    let share = mem_total.map_or(*range.start(), |t| t / 256);
+    let share = memory.map_or(*range.start(), |t| t / 256);
     share.clamp(*range.start(), *range.end()) >> 20 << 20
 }
 
 /// [`default_state_cache`] of this machine, as a flag value (`16MiB`):
 /// the default of every `--state-cache`.
 pub static DEFAULT_STATE_CACHE: LazyLock<String> =
-    LazyLock::new(|| format!("{}MiB", default_state_cache(mem_total()) >> 20));
+    LazyLock::new(|| format!("{}MiB", default_state_cache(mem_usable()) >> 20));
 
 /// Parses a `--state-cache` value (clap value parser), bounded by
 /// [`MIN_STATE_CACHE`], the runtime's own limit and this machine's memory.
@@ -60,19 +61,25 @@ pub(crate) fn state_cache_within(text: &str, mem_total: Option<u64>) -> Result<u
     usize::try_from(bytes).map_err(|_| format!("`{text}` does not fit this platform's address space"))
 }
 
-/// The memory this process may use, in bytes: the machine's (MemTotal of
-/// /proc/meminfo), or the memory limit of its container's cgroup (v2
-/// `memory.max`, v1 `memory.limit_in_bytes`) when that is lower, as for a
-/// Swarm service with a memory limit. `None` where the machine's memory
-/// is not known (not Linux, or no /proc).
+/// This machine's memory in bytes (MemTotal of /proc/meminfo), or `None`
+/// where that is not known (not Linux, or no /proc). Bounds an explicit
+/// `--state-cache`.
 pub fn mem_total() -> Option<u64> {
+    usable_memory(&std::fs::read_to_string("/proc/meminfo").ok()?, std::iter::empty())
+}
+
+/// The memory this process may use, in bytes: [`mem_total`], or the memory
+/// limit of its container's cgroup (v2 `memory.max`, v1
+/// `memory.limit_in_bytes`) when that is lower, as for a Swarm service
+/// with a memory limit. What the default `--state-cache` is taken from.
+pub fn mem_usable() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let limits = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
         .map(|p| std::fs::read_to_string(p).ok());
     usable_memory(&text, limits.iter().flatten().map(String::as_str))
 }
 
-/// [`mem_total`] from the text of /proc/meminfo and of cgroup limit files
+/// [`mem_usable`] from the text of /proc/meminfo and of cgroup limit files
 /// (`max` or a byte count).
 fn usable_memory<'a>(meminfo: &str, limits: impl Iterator<Item = &'a str>) -> Option<u64> {
     let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
@@ -111,11 +118,11 @@ mod tests {
         assert_eq!(default_state_cache(Some(24 * GIB)), 64 * MIB);
         assert_eq!(default_state_cache(None), 8 * MIB);
         let text = DEFAULT_STATE_CACHE.as_str();
-        assert_eq!(state_cache_size(text), Ok(default_state_cache(mem_total()) as usize), "{text}");
+        assert_eq!(state_cache_size(text), Ok(default_state_cache(mem_usable()) as usize), "{text}");
     }
 
     // Guards issue 16 §2 in a container: a cgroup memory limit below the
-    // machine's memory is what the default and the bounds go by.
+    // machine's memory is what the default goes by.
     #[test]
     fn a_cgroup_limit_lowers_the_memory_a_job_counts_on() {
         let meminfo = "MemTotal:        1012345 kB\nMemFree:  1000 kB\n";
