@@ -22,6 +22,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Keys and values of an epoch's delta a worker reads and uploads as one
+/// object (and so holds in memory at once), more only for a key group that
+/// is larger on its own.
+const DELTA_PART_BYTES: usize = 4 << 20;
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -596,21 +601,23 @@ impl<'a> Running<'a> {
 
     fn upload(&mut self, epoch: u64) -> Result<()> {
         let g = self.generation;
-        let staged = self.built_store.staged_entries(epoch)?;
-        let (ops, keyed): (Vec<_>, Vec<_>) = staged
-            .into_iter()
-            .map(|(key, value)| Entry { key, value })
-            .partition(|e| e.key_group() == Some(OPERATOR_GROUP));
         let mut deltas: Vec<DeltaRef> = Vec::new();
-        if !ops.is_empty() {
-            deltas.push(self.cstore.put_delta_part(g, epoch, KeyGroups::one(OPERATOR_GROUP), self.slot, &ops)?);
-        }
-        let groups = keyed.iter().filter_map(Entry::key_group);
-        if let (Some(first), Some(last)) = (groups.clone().min(), groups.max()) {
-            if let Some(range) = KeyGroups::new(first, last) {
-                deltas.push(self.cstore.put_delta_part(g, epoch, range, self.slot, &keyed)?);
-            }
-        }
+        // One object per part: a worker holds one part of its delta at a
+        // time, not the whole epoch.
+        self.built_store.staged_parts(epoch, DELTA_PART_BYTES, |part| {
+            let entries: Vec<Entry> = part.into_iter().map(|(key, value)| Entry { key, value }).collect();
+            let groups = entries.iter().filter_map(Entry::key_group);
+            let range = match (groups.clone().min(), groups.max()) {
+                (Some(OPERATOR_GROUP), _) => KeyGroups::one(OPERATOR_GROUP),
+                (Some(first), Some(last)) => match KeyGroups::new(first, last) {
+                    Some(range) => range,
+                    None => return Ok(()),
+                },
+                _ => return Ok(()),
+            };
+            deltas.push(self.cstore.put_delta_part(g, epoch, range, self.slot, &entries)?);
+            Ok(())
+        })?;
         let mut outputs: Vec<OutputRef> = Vec::new();
         for (sink, bytes) in self.built_store.outbox_of(epoch)? {
             outputs.push(self.cstore.put_output(g, epoch, sink, self.slot, &bytes)?);

@@ -16,17 +16,40 @@ pub(crate) const META_UPLOADED: &[u8] = b"uploaded";
 pub(crate) type StagedEntry = (Vec<u8>, Option<Vec<u8>>);
 
 impl Store {
-    /// The entries staged for `epoch`, in key order.
-    pub(crate) fn staged_entries(&self, epoch: u64) -> Result<Vec<StagedEntry>> {
-        let mut out = Vec::new();
+    /// The entries staged for `epoch`, in key order, handed to `visit` in
+    /// parts: a part ends at the first key-group boundary after it reaches
+    /// `part_bytes` of keys and values, and the operator-level entries
+    /// ([`codec::OPERATOR_GROUP`], the last group) are a part of their own.
+    /// So parts cover disjoint ranges of key groups, and no more than a
+    /// part (or one key group, if larger) is held at a time.
+    pub(crate) fn staged_parts(
+        &self,
+        epoch: u64,
+        part_bytes: usize,
+        mut visit: impl FnMut(Vec<StagedEntry>) -> Result<()>,
+    ) -> Result<()> {
+        let mut part: Vec<StagedEntry> = Vec::new();
+        let mut bytes = 0usize;
+        let mut group = None;
         let lower = Bound::Included(epoch.to_be_bytes().to_vec());
         let upper = epoch.checked_add(1).map_or(Bound::Unbounded, |e| Bound::Excluded(e.to_be_bytes().to_vec()));
         for item in self.stage.range((lower, upper)) {
             let (k, v) = item.into_inner().map_err(|e| self.err(e))?;
             let key = k.get(8..).ok_or_else(|| codec::corrupt("stage key", "shorter than its epoch"))?;
-            out.push((key.to_vec(), read_entry(&v)?.map(<[u8]>::to_vec)));
+            let g = key.get(..2).map(|g| u16::from_be_bytes([g[0], g[1]]));
+            if group.is_some() && g != group && (bytes >= part_bytes || g == Some(codec::OPERATOR_GROUP)) {
+                visit(std::mem::take(&mut part))?;
+                bytes = 0;
+            }
+            group = g;
+            let value = read_entry(&v)?.map(<[u8]>::to_vec);
+            bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+            part.push((key.to_vec(), value));
         }
-        Ok(out)
+        if !part.is_empty() {
+            visit(part)?;
+        }
+        Ok(())
     }
 
     /// The bytes each sink staged for `epoch`, chunks in order, by sink id.
@@ -104,6 +127,7 @@ impl Store {
 mod tests {
     use super::super::codec;
     use super::super::store::{Store, StoreConfig};
+    use super::StagedEntry;
 
     /// A store with epoch 1 complete and epochs 2 and 3 staged; epoch 2
     /// uploaded in generation 7 unless `uploaded` is None.
@@ -148,5 +172,63 @@ mod tests {
             staged(dir.path(), uploaded);
             assert_eq!(reopen(dir.path(), generation, 2), (Some(1), Some(b"v1".to_vec())), "{uploaded:?}");
         }
+    }
+
+    // Guards the bound on what a worker holds while uploading an epoch:
+    // parts end at key-group boundaries (so their ranges are disjoint and
+    // each names a distinct object), the operator-level entries are a part
+    // of their own, and together the parts are the epoch's delta in order.
+    #[test]
+    fn an_epochs_delta_is_read_in_parts_of_whole_key_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), "j", &StoreConfig::default()).unwrap();
+        let key = |g: u16, i: u8| {
+            let mut k = Vec::new();
+            codec::key_prefix(g, 3, &mut k);
+            k.push(i);
+            k
+        };
+        let mut want = Vec::new();
+        let mut b = s.batch();
+        for (g, n) in [(0u16, 3u8), (1, 1), (2, 5), (7, 2), (codec::OPERATOR_GROUP, 2)] {
+            for i in 0..n {
+                let value = (i % 2 == 0).then(|| vec![i; 10]);
+                let entry = value.as_ref().map_or(codec::TOMBSTONE.to_vec(), |v| codec::put_entry(v));
+                b.insert(&s.stage, codec::stage_key(4, &key(g, i)), entry);
+                want.push((key(g, i), value));
+            }
+        }
+        // Another epoch's entries are not part of it.
+        b.insert(&s.stage, codec::stage_key(5, &key(0, 9)), codec::put_entry(b"later"));
+        s.commit_durable(b).unwrap();
+
+        let groups = |part: &[StagedEntry]| -> Vec<u16> {
+            let mut g: Vec<u16> = part.iter().map(|(k, _)| u16::from_be_bytes([k[0], k[1]])).collect();
+            g.dedup();
+            g
+        };
+        for (part_bytes, split) in [
+            (usize::MAX, vec![vec![0, 1, 2, 7], vec![codec::OPERATOR_GROUP]]),
+            // 3 entries of group 0 (two of 15 bytes, a deletion of 5) pass
+            // 20 bytes: the part ends at group 1, not within group 0.
+            (20, vec![vec![0], vec![1, 2], vec![7], vec![codec::OPERATOR_GROUP]]),
+            (1, vec![vec![0], vec![1], vec![2], vec![7], vec![codec::OPERATOR_GROUP]]),
+        ] {
+            let mut parts = Vec::new();
+            s.staged_parts(4, part_bytes, |p| {
+                parts.push(p);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(parts.iter().map(|p| groups(p)).collect::<Vec<_>>(), split, "{part_bytes}");
+            assert_eq!(parts.concat(), want, "{part_bytes}");
+        }
+        let mut none = 0;
+        s.staged_parts(6, 1, |_| {
+            none += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(none, 0, "an epoch with nothing staged has no part");
     }
 }
