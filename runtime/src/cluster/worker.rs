@@ -318,14 +318,14 @@ fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, mut w
         }
         Some(epoch) => {
             let store = CheckpointStore::open(&d.store_url, &config.name)?;
-            let mut entries = store.restore(KeyGroups::one(OPERATOR_GROUP), epoch)?;
-            for r in &ranges {
-                if let Some(groups) = KeyGroups::new(r.start, r.end.saturating_sub(1)) {
-                    entries.extend(store.restore(groups, epoch)?);
-                }
-            }
             let (local, _) = open_state(&config)?;
-            local.load_checkpoint(entries, epoch)?;
+            // Written into the local store as read, one stored object at a
+            // time: the worker never holds its whole state.
+            let groups = ranges.iter().filter_map(|r| KeyGroups::new(r.start, r.end.saturating_sub(1)));
+            for groups in std::iter::once(KeyGroups::one(OPERATOR_GROUP)).chain(groups) {
+                store.restore_into(groups, epoch, |writes| local.load_restored(writes))?;
+            }
+            local.mark_complete(epoch, false)?;
             tracing::info!(epoch, slot = opts.slot, "restored this slot's key groups from the checkpoint store");
         }
         None => {}

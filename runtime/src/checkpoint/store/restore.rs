@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 /// A live state entry: key and value.
 type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// A write of a restore: a key and its value, `None` for a deletion.
+pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
+
 /// A piece of the chain of committed checkpoints, newest first, as read by
 /// following parent links.
 pub(crate) struct Chain {
@@ -104,9 +107,35 @@ impl CheckpointStore {
     /// # Errors
     /// [`Error::Invalid`] if `epoch` is not a committed checkpoint;
     /// [`Error::Damaged`] naming the first object that is missing or damaged.
-    pub fn restore(&self, groups: KeyGroups, epoch: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut chain = self.chain_to(epoch)?;
+    pub fn restore(&self, groups: KeyGroups, epoch: u64) -> Result<Vec<KeyValue>> {
         let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        self.restore_into(groups, epoch, |writes| {
+            for (k, v) in writes {
+                match v {
+                    Some(v) => state.insert(k, v),
+                    None => state.remove(&k),
+                };
+            }
+            Ok(())
+        })?;
+        Ok(state.into_iter().collect())
+    }
+
+    /// The state of the key groups `groups` as of committed `epoch`, handed
+    /// to `apply` as writes (`None` deletes) one stored object at a time:
+    /// applied in the order given, later writes winning, they leave exactly
+    /// what [`Self::restore`] returns. So the caller holds one materialised
+    /// key group or one delta part at a time, not the whole state.
+    ///
+    /// # Errors
+    /// As [`Self::restore`], and whatever `apply` returns.
+    pub fn restore_into<E: From<Error>>(
+        &self,
+        groups: KeyGroups,
+        epoch: u64,
+        mut apply: impl FnMut(Vec<Write>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut chain = self.chain_to(epoch)?;
         // Key group -> the epoch of the materialisation it starts from.
         let mut base: BTreeMap<u16, u64> = BTreeMap::new();
         for (kg, candidates) in self.materialisations(groups, epoch)? {
@@ -120,9 +149,9 @@ impl CheckpointStore {
                 let name = paths::materialised(kg, at);
                 let copy: Materialised = self.read_required(&name, Kind::Materialised, "the store's listing")?;
                 if copy.key_group != kg || copy.at != at {
-                    return Err(Error::damaged(&name, "holds another key group or checkpoint"));
+                    return Err(Error::damaged(&name, "holds another key group or checkpoint").into());
                 }
-                state.extend(copy.entries);
+                apply(copy.entries.into_iter().map(|(k, v)| (k, Some(v))).collect())?;
                 base.insert(kg, at.epoch);
                 break;
             }
@@ -138,19 +167,18 @@ impl CheckpointStore {
                 if !(lo..=hi).any(|kg| starts_before(kg, meta.epoch)) {
                     continue;
                 }
-                for entry in self.read_delta(delta)? {
-                    let Some(kg) = entry.key_group() else { continue };
-                    if !groups.contains(kg) || !starts_before(kg, meta.epoch) {
-                        continue;
-                    }
-                    match entry.value {
-                        Some(v) => state.insert(entry.key, v),
-                        None => state.remove(&entry.key),
-                    };
+                let writes: Vec<Write> = self
+                    .read_delta(delta)?
+                    .into_iter()
+                    .filter(|e| e.key_group().is_some_and(|kg| groups.contains(kg) && starts_before(kg, meta.epoch)))
+                    .map(|e| (e.key, e.value))
+                    .collect();
+                if !writes.is_empty() {
+                    apply(writes)?;
                 }
             }
         }
-        Ok(state.into_iter().collect())
+        Ok(())
     }
 
     /// Writes a full copy of key group `kg` as of committed `epoch`, so later
