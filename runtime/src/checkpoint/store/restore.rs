@@ -6,7 +6,12 @@ use super::error::{Error, Result};
 use super::format::{self, Kind};
 use super::model::{key_group, Committed, EpochMeta, GcFloor, KeyGroups, Materialised};
 use super::{paths, CheckpointStore};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Keys and values the coordinator's maintenance collects in memory at once
+/// to write key-group copies (more only for a single key group larger
+/// than this).
+pub(crate) const MATERIALISE_BYTES: usize = 8 << 20;
 
 /// A live state entry: key and value.
 type KeyValue = (Vec<u8>, Vec<u8>);
@@ -195,20 +200,110 @@ impl CheckpointStore {
         Ok(at)
     }
 
-    /// [`Self::materialise`] for every key group of `groups` in one pass
-    /// over the deltas (a key group without entries gets an empty copy, so
-    /// GC can free its older deltas too). Returns the checkpoint copied.
+    /// [`Self::materialise`] for every key group of `groups` (a key group
+    /// without entries gets an empty copy, so GC can free its older deltas
+    /// too). Returns the checkpoint copied.
+    ///
+    /// Memory stays bounded by [`MATERIALISE_BYTES`]: one pass over the
+    /// deltas builds the copies while the state is smaller than that, and
+    /// otherwise measures each key group, after which the key groups are
+    /// copied in runs that fit it, each run reading its own deltas again.
     ///
     /// # Errors
     /// As [`Self::materialise`].
     pub fn materialise_all(&self, groups: impl IntoIterator<Item = u16>, epoch: u64) -> Result<Committed> {
+        self.materialise_within(groups, epoch, MATERIALISE_BYTES)
+    }
+
+    pub(crate) fn materialise_within(
+        &self,
+        groups: impl IntoIterator<Item = u16>,
+        epoch: u64,
+        budget: usize,
+    ) -> Result<Committed> {
         let generation = self.epoch_meta(epoch)?.generation;
         let at = Committed { epoch, generation };
-        let mut by_group: BTreeMap<u16, Vec<KeyValue>> = groups.into_iter().map(|kg| (kg, Vec::new())).collect();
-        let (Some(&first), Some(&last)) = (by_group.keys().next(), by_group.keys().next_back()) else {
+        let wanted: BTreeSet<u16> = groups.into_iter().collect();
+        let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
             return Ok(at);
         };
-        for (k, v) in self.restore(KeyGroups { first, last }, epoch)? {
+        let mut left = wanted.clone();
+        self.state_in_runs(KeyGroups { first, last }, epoch, budget, |run, entries| {
+            let groups: BTreeSet<u16> = wanted.range(run.first..=run.last).copied().collect();
+            left.retain(|kg| !groups.contains(kg));
+            self.write_copies(&groups, at, entries)
+        })?;
+        self.write_copies(&left, at, Vec::new())?;
+        Ok(at)
+    }
+
+    /// The state of the key groups `range` as of committed `epoch`, handed
+    /// to `visit` as entries in key order, in runs of whole key groups
+    /// (with the range of key groups each run covers) that hold at most
+    /// `budget` bytes of keys and values, more only for a single larger
+    /// key group. One pass over the deltas builds the state while it fits
+    /// (one run, all of `range`); otherwise it measures each key group,
+    /// and each run then reads its own objects again. Key groups no object
+    /// writes to are in no run then.
+    pub(crate) fn state_in_runs(
+        &self,
+        range: KeyGroups,
+        epoch: u64,
+        budget: usize,
+        mut visit: impl FnMut(KeyGroups, Vec<KeyValue>) -> Result<()>,
+    ) -> Result<()> {
+        // Bytes written per key group (overwritten ones included: an upper
+        // bound of what its state holds).
+        let mut sizes: BTreeMap<u16, usize> = BTreeMap::new();
+        let mut total = 0usize;
+        let mut state: Option<BTreeMap<Vec<u8>, Vec<u8>>> = Some(BTreeMap::new());
+        self.restore_into(range, epoch, |writes| {
+            for (k, v) in writes {
+                let n = k.len() + v.as_ref().map_or(0, Vec::len);
+                if let Some(kg) = key_group(&k) {
+                    *sizes.entry(kg).or_default() += n;
+                }
+                total = total.saturating_add(n);
+                if total > budget {
+                    state = None;
+                }
+                if let Some(state) = &mut state {
+                    match v {
+                        Some(v) => state.insert(k, v),
+                        None => state.remove(&k),
+                    };
+                }
+            }
+            Ok::<(), Error>(())
+        })?;
+        if let Some(state) = state {
+            return visit(range, state.into_iter().collect());
+        }
+        let mut run: Option<(KeyGroups, usize)> = None;
+        for (kg, n) in sizes {
+            run = match run {
+                Some((groups, bytes)) if bytes.saturating_add(n) <= budget => {
+                    Some((KeyGroups { first: groups.first, last: kg }, bytes + n))
+                }
+                done => {
+                    if let Some((groups, _)) = done {
+                        visit(groups, self.restore(groups, epoch)?)?;
+                    }
+                    Some((KeyGroups::one(kg), n))
+                }
+            };
+        }
+        if let Some((groups, _)) = run {
+            visit(groups, self.restore(groups, epoch)?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a copy of each key group of `groups` at `at` from `entries`
+    /// (in key order; entries of other key groups are left out).
+    fn write_copies(&self, groups: &BTreeSet<u16>, at: Committed, entries: Vec<KeyValue>) -> Result<()> {
+        let mut by_group: BTreeMap<u16, Vec<KeyValue>> = groups.iter().map(|&kg| (kg, Vec::new())).collect();
+        for (k, v) in entries {
             if let Some(list) = key_group(&k).and_then(|kg| by_group.get_mut(&kg)) {
                 list.push((k, v));
             }
@@ -216,7 +311,7 @@ impl CheckpointStore {
         for (kg, entries) in by_group {
             self.write_materialised(kg, at, entries)?;
         }
-        Ok(at)
+        Ok(())
     }
 
     pub(crate) fn write_materialised(&self, kg: u16, at: Committed, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {

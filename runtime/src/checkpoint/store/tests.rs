@@ -451,3 +451,54 @@ fn damaged_materialisation_fails_the_restore() {
     let err = store.restore(KeyGroups::one(0), 2).unwrap_err();
     assert!(matches!(err, Error::Damaged { .. }) && err.to_string().contains(&name), "{err}");
 }
+
+// Guards the coordinator's memory during maintenance: whether the copies
+// are built in one pass (the state fits the budget) or in runs of key
+// groups that fit it (down to one key group a run), each key group's copy
+// holds exactly its state at the epoch, deletions applied and other key
+// groups left out, and an empty key group gets an empty copy.
+#[test]
+fn key_groups_are_copied_alike_within_any_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
+    let g = store.claim_generation().unwrap();
+    for e in 1..=4u64 {
+        let entries = if e == 3 {
+            vec![del(0, 1), put(1, e as u32, b"one"), del(3, 7)]
+        } else {
+            vec![put(0, 1, &[e as u8; 9]), put(1, e as u32, b"one"), put(3, 7, &[e as u8])]
+        };
+        let d = store.put_delta(g, e, KeyGroups::new(0, 3).unwrap(), &entries).unwrap();
+        let s = store.put_delta(g, e, KeyGroups::new(6, 6).unwrap(), &[put(6, 0, &[e as u8; 20])]).unwrap();
+        store.commit_epoch(g, e, vec![d, s], vec![]).unwrap();
+    }
+    let groups = [0u16, 1, 2, 3, 6];
+    let want: Vec<_> = groups.iter().map(|&kg| store.restore(KeyGroups::one(kg), 4).unwrap()).collect();
+    assert!(want[2].is_empty() && !want[3].is_empty() && want[1].len() == 4, "{want:?}");
+    let at = Committed { epoch: 4, generation: g };
+    for budget in [usize::MAX, 60, 0] {
+        let copies = file(&dir, paths::MATERIALISED);
+        let _ = std::fs::remove_dir_all(&copies);
+        // What a savepoint copies: the runs, in order, are the state. Read
+        // from the deltas (no copies yet), 60 bytes cut them at 0 (59
+        // bytes written) | 1, 2 (44) | 3 (35) | 6 (112).
+        let mut runs = Vec::new();
+        store
+            .state_in_runs(KeyGroups::new(0, 9).unwrap(), 4, budget, |run, entries| {
+                runs.push((run, entries));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(runs.len(), if budget == usize::MAX { 1 } else { 4 }, "{budget}: {runs:?}");
+        assert!(runs.windows(2).all(|w| w[0].0.last < w[1].0.first), "{budget}: {runs:?}");
+        let all: Vec<_> = runs.into_iter().flat_map(|(_, e)| e).collect();
+        assert_eq!(all, want.concat(), "budget {budget}");
+
+        assert_eq!(store.materialise_within(groups, 4, budget).unwrap(), at);
+        for (kg, want) in groups.iter().zip(&want) {
+            let name = paths::materialised(*kg, at);
+            let copy: model::Materialised = store.read_required(&name, Kind::Materialised, "the test").unwrap();
+            assert_eq!(&copy.entries, want, "key group {kg}, budget {budget}");
+        }
+    }
+}
