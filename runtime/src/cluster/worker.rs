@@ -323,7 +323,9 @@ fn prepare(opts: &WorkerOptions, d: &Deploy, mut config: crate::JobConfig, mut w
             // time: the worker never holds its whole state.
             let groups = ranges.iter().filter_map(|r| KeyGroups::new(r.start, r.end.saturating_sub(1)));
             for groups in std::iter::once(KeyGroups::one(OPERATOR_GROUP)).chain(groups) {
-                store.restore_into(groups, epoch, |writes| local.load_restored(writes))?;
+                store.restore_into(groups, epoch, |writes| {
+                    local.load_restored(writes.into_iter().map(|e| (e.key, e.value)).collect())
+                })?;
             }
             local.mark_complete(epoch, false)?;
             tracing::info!(epoch, slot = opts.slot, "restored this slot's key groups from the checkpoint store");
@@ -606,16 +608,12 @@ impl<'a> Running<'a> {
         // time, not the whole epoch.
         self.built_store.staged_parts(epoch, DELTA_PART_BYTES, |part| {
             let entries: Vec<Entry> = part.into_iter().map(|(key, value)| Entry { key, value }).collect();
-            let groups = entries.iter().filter_map(Entry::key_group);
-            let range = match (groups.clone().min(), groups.max()) {
-                (Some(OPERATOR_GROUP), _) => KeyGroups::one(OPERATOR_GROUP),
-                (Some(first), Some(last)) => match KeyGroups::new(first, last) {
-                    Some(range) => range,
-                    None => return Ok(()),
-                },
-                _ => return Ok(()),
-            };
-            deltas.push(self.cstore.put_delta_part(g, epoch, range, self.slot, &entries)?);
+            // In key order, so the first and last keys bound its key groups.
+            let first = entries.first().and_then(Entry::key_group);
+            let last = entries.last().and_then(Entry::key_group);
+            if let Some(range) = first.zip(last).and_then(|(first, last)| KeyGroups::new(first, last)) {
+                deltas.push(self.cstore.put_delta_part(g, epoch, range, self.slot, &entries)?);
+            }
             Ok(())
         })?;
         let mut outputs: Vec<OutputRef> = Vec::new();

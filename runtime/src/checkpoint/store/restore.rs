@@ -4,7 +4,7 @@
 
 use super::error::{Error, Result};
 use super::format::{self, Kind};
-use super::model::{key_group, Committed, EpochMeta, GcFloor, KeyGroups, Materialised};
+use super::model::{key_group, Committed, Entry, EpochMeta, GcFloor, KeyGroups, Materialised};
 use super::{paths, CheckpointStore};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,9 +15,6 @@ pub(crate) const MATERIALISE_BYTES: usize = 8 << 20;
 
 /// A live state entry: key and value.
 type KeyValue = (Vec<u8>, Vec<u8>);
-
-/// A write of a restore: a key and its value, `None` for a deletion.
-pub(crate) type Write = (Vec<u8>, Option<Vec<u8>>);
 
 /// A piece of the chain of committed checkpoints, newest first, as read by
 /// following parent links.
@@ -115,13 +112,8 @@ impl CheckpointStore {
     pub fn restore(&self, groups: KeyGroups, epoch: u64) -> Result<Vec<KeyValue>> {
         let mut state: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         self.restore_into(groups, epoch, |writes| {
-            for (k, v) in writes {
-                match v {
-                    Some(v) => state.insert(k, v),
-                    None => state.remove(&k),
-                };
-            }
-            Ok(())
+            writes.into_iter().for_each(|e| apply_to(&mut state, e));
+            Ok::<(), Error>(())
         })?;
         Ok(state.into_iter().collect())
     }
@@ -138,7 +130,7 @@ impl CheckpointStore {
         &self,
         groups: KeyGroups,
         epoch: u64,
-        mut apply: impl FnMut(Vec<Write>) -> std::result::Result<(), E>,
+        mut apply: impl FnMut(Vec<Entry>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let mut chain = self.chain_to(epoch)?;
         // Key group -> the epoch of the materialisation it starts from.
@@ -156,7 +148,7 @@ impl CheckpointStore {
                 if copy.key_group != kg || copy.at != at {
                     return Err(Error::damaged(&name, "holds another key group or checkpoint").into());
                 }
-                apply(copy.entries.into_iter().map(|(k, v)| (k, Some(v))).collect())?;
+                apply(copy.entries.into_iter().map(|(key, v)| Entry { key, value: Some(v) }).collect())?;
                 base.insert(kg, at.epoch);
                 break;
             }
@@ -172,12 +164,8 @@ impl CheckpointStore {
                 if !(lo..=hi).any(|kg| starts_before(kg, meta.epoch)) {
                     continue;
                 }
-                let writes: Vec<Write> = self
-                    .read_delta(delta)?
-                    .into_iter()
-                    .filter(|e| e.key_group().is_some_and(|kg| groups.contains(kg) && starts_before(kg, meta.epoch)))
-                    .map(|e| (e.key, e.value))
-                    .collect();
+                let mut writes = self.read_delta(delta)?;
+                writes.retain(|e| e.key_group().is_some_and(|kg| groups.contains(kg) && starts_before(kg, meta.epoch)));
                 if !writes.is_empty() {
                     apply(writes)?;
                 }
@@ -258,9 +246,9 @@ impl CheckpointStore {
         let mut total = 0usize;
         let mut state: Option<BTreeMap<Vec<u8>, Vec<u8>>> = Some(BTreeMap::new());
         self.restore_into(range, epoch, |writes| {
-            for (k, v) in writes {
-                let n = k.len() + v.as_ref().map_or(0, Vec::len);
-                if let Some(kg) = key_group(&k) {
+            for e in writes {
+                let n = e.key.len() + e.value.as_ref().map_or(0, Vec::len);
+                if let Some(kg) = e.key_group() {
                     *sizes.entry(kg).or_default() += n;
                 }
                 total = total.saturating_add(n);
@@ -268,10 +256,7 @@ impl CheckpointStore {
                     state = None;
                 }
                 if let Some(state) = &mut state {
-                    match v {
-                        Some(v) => state.insert(k, v),
-                        None => state.remove(&k),
-                    };
+                    apply_to(state, e);
                 }
             }
             Ok::<(), Error>(())
@@ -281,17 +266,15 @@ impl CheckpointStore {
         }
         let mut run: Option<(KeyGroups, usize)> = None;
         for (kg, n) in sizes {
-            run = match run {
-                Some((groups, bytes)) if bytes.saturating_add(n) <= budget => {
-                    Some((KeyGroups { first: groups.first, last: kg }, bytes + n))
+            if let Some((groups, bytes)) = &mut run {
+                if bytes.saturating_add(n) <= budget {
+                    groups.last = kg;
+                    *bytes += n;
+                    continue;
                 }
-                done => {
-                    if let Some((groups, _)) = done {
-                        visit(groups, self.restore(groups, epoch)?)?;
-                    }
-                    Some((KeyGroups::one(kg), n))
-                }
-            };
+                visit(*groups, self.restore(*groups, epoch)?)?;
+            }
+            run = Some((KeyGroups::one(kg), n));
         }
         if let Some((groups, _)) = run {
             visit(groups, self.restore(groups, epoch)?)?;
@@ -321,4 +304,12 @@ impl CheckpointStore {
         tracing::debug!(job = %self.job, kg, epoch = at.epoch, entries = count, "key group materialised");
         Ok(())
     }
+}
+
+/// Applies a restored write to `state`: a put, or a deletion (`None`).
+fn apply_to(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, e: Entry) {
+    match e.value {
+        Some(v) => state.insert(e.key, v),
+        None => state.remove(&e.key),
+    };
 }
