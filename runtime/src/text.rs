@@ -1,8 +1,89 @@
-//! Numbers in text records (CSV fields, SQL columns), read faster than
-//! `str::parse`, which is generic over the radix.
+//! Numbers and fields in text records (CSV fields, SQL columns), read
+//! faster than `str::parse` (generic over the radix, and general in what
+//! floats it takes) and `str::split`.
+
+/// Each byte of a word with this value: 0x80 in a byte of the result
+/// marks a byte of `word` equal to `b` (exact: no carry crosses bytes).
+#[inline]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (u64::from(b) * 0x0101_0101_0101_0101);
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// The first `b` in `hay`: words of 8 bytes at a time over the first
+/// 64 bytes (lines and fields are short, and a searcher's start-up costs
+/// more than that), `memchr` past them.
+#[inline]
+pub fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    let near = &hay[..hay.len().min(64)];
+    let mut words = near.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let hits = bytes_equal(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]), b);
+        if hits != 0 {
+            return Some(base + (hits.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    if let Some(j) = words.remainder().iter().position(|&x| x == b) {
+        return Some(base + j);
+    }
+    memchr::memchr(b, &hay[near.len()..]).map(|j| near.len() + j)
+}
+
+/// Eight ASCII digits (the first in the lowest byte) as their value;
+/// `None` when any byte is not a digit.
+#[inline]
+fn eight_digits(word: u64) -> Option<u64> {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    // A digit is 0x30..=0x39: high nibble 3, and still 3 after adding 6.
+    if (word & HIGH) != THREES || (word.wrapping_add(0x0606_0606_0606_0606) & HIGH) != THREES {
+        return None;
+    }
+    let v = word - THREES;
+    let v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((v * 10_000 + (v >> 32)) & 0xffff_ffff)
+}
+
+/// Hands the comma-separated fields of `text` to `push` in order (one
+/// empty field for an empty text); stops and returns false as soon as
+/// `push` does.
+#[inline]
+pub fn split_commas<'a>(text: &'a str, mut push: impl FnMut(&'a str) -> bool) -> bool {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut words = bytes.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let mut commas = bytes_equal(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]), b',');
+        while commas != 0 {
+            let i = base + (commas.trailing_zeros() / 8) as usize;
+            // A comma is a whole character: both slice ends are boundaries.
+            if !push(&text[start..i]) {
+                return false;
+            }
+            start = i + 1;
+            commas &= commas - 1;
+        }
+        base += 8;
+    }
+    for (j, &b) in words.remainder().iter().enumerate() {
+        if b == b',' {
+            if !push(&text[start..base + j]) {
+                return false;
+            }
+            start = base + j + 1;
+        }
+    }
+    push(&text[start..])
+}
 
 /// A decimal integer with an optional sign, as `str::parse::<i64>` reads
 /// it; `None` on anything else or overflow.
+#[inline]
 pub fn parse_i64(s: &str) -> Option<i64> {
     let (neg, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
@@ -11,6 +92,23 @@ pub fn parse_i64(s: &str) -> Option<i64> {
     };
     if digits.is_empty() {
         return None;
+    }
+    if digits.len() <= 18 {
+        // Below 10^18: no overflow either way.
+        let (mut v, rest) = match digits {
+            [a, b, c, d, e, f, g, h, rest @ ..] => {
+                (eight_digits(u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h]))? as i64, rest)
+            }
+            _ => (0, digits),
+        };
+        for &d in rest {
+            let d = d.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + i64::from(d);
+        }
+        return Some(if neg { -v } else { v });
     }
     // Accumulated negative: i64::MIN has no positive twin.
     let mut v: i64 = 0;
@@ -28,18 +126,185 @@ pub fn parse_i64(s: &str) -> Option<i64> {
     }
 }
 
+/// Powers of ten a double holds exactly.
+const EXACT_POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// A number as `str::parse::<f64>` reads it, and the same value, bit for
+/// bit: plain decimals (`-12.75`) with at most 15 significant digits take
+/// a short path (the digits and the power of ten are exact doubles, so
+/// one division rounds correctly), anything else goes to `str::parse`.
+#[inline]
+pub fn parse_f64(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (neg, rest) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        all => (false, all),
+    };
+    let mut mantissa: u64 = 0;
+    let mut dot = None;
+    for (i, &c) in rest.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        } else if c == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else {
+            return s.parse().ok();
+        }
+    }
+    // Digits on both sides of a point, at most 15 in all: else std's rules.
+    let (int_digits, frac_digits) = match dot {
+        Some(i) => (i, rest.len() - i - 1),
+        None => (rest.len(), 0),
+    };
+    if int_digits == 0 || (dot.is_some() && frac_digits == 0) || int_digits + frac_digits > 15 {
+        return s.parse().ok();
+    }
+    // At most 15 digits: the mantissa is below 2^53, exact as a double.
+    let v = mantissa as f64 / EXACT_POW10[frac_digits];
+    Some(if neg { -v } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn integers_parse_like_std() {
-        let cases = ["0", "-0", "-1", "+7", "1700000001234", "9223372036854775807", "-9223372036854775808"];
+        let cases = [
+            "0",
+            "-0",
+            "-1",
+            "+7",
+            "1700000001234",
+            "999999999999999999",
+            "-999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ];
         for t in cases {
             assert_eq!(parse_i64(t), t.parse().ok(), "{t}");
         }
         for t in ["", "-", "+", "1.5", " 1", "9223372036854775808", "-9223372036854775809", "12a", "١", "--1"] {
             assert_eq!(parse_i64(t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn floats_parse_like_std() {
+        let cases = [
+            "0",
+            "-0",
+            "-0.0",
+            "+0.5",
+            "51.37",
+            "-459.67",
+            "1.",
+            ".5",
+            "-.5",
+            "1e3",
+            "1E-3",
+            "inf",
+            "-infinity",
+            "NaN",
+            "0.1",
+            "0.30000000000000004",
+            "123456789012345",
+            "1234567890123456",
+            "9007199254740993",
+            "",
+            "-",
+            ".",
+            "+",
+            "1.2.3",
+            "1,5",
+            " 1",
+            "1 ",
+            "0x10",
+            "00000000000000012.5",
+            "99.999999999999",
+        ];
+        for t in cases {
+            assert_eq!(parse_f64(t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{t}");
+        }
+    }
+
+    fn fields(text: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        assert!(split_commas(text, |f| {
+            v.push(f);
+            true
+        }));
+        v
+    }
+
+    #[test]
+    fn bytes_are_found_like_memchr() {
+        let mut hay = vec![b'a'; 200];
+        for at in [0, 1, 7, 8, 9, 63, 64, 65, 199] {
+            hay[at] = b'\n';
+            for len in [at, at + 1, 200] {
+                assert_eq!(find_byte(&hay[..len], b'\n'), memchr::memchr(b'\n', &hay[..len]), "{at} {len}");
+            }
+            hay[at] = 0xff;
+            assert_eq!(find_byte(&hay, b'\n'), None);
+            hay[at] = b'a';
+        }
+    }
+
+    #[test]
+    fn fields_split_like_std() {
+        for t in [
+            "",
+            ",",
+            "a",
+            "a,b",
+            ",a,",
+            "s0001,1699999999935,51.48",
+            "ü,é,,ß",
+            "12345678,",
+            ",12345678",
+            "a,,,,,,,,,,b",
+        ] {
+            assert_eq!(fields(t), t.split(',').collect::<Vec<_>>(), "{t}");
+        }
+        let mut n = 0;
+        assert!(!split_commas("a,b,c,d", |_| {
+            n += 1;
+            n < 2
+        }));
+        assert_eq!(n, 2);
+    }
+
+    proptest! {
+        #[test]
+        fn any_decimal_parses_like_std(int in "[+-]?[0-9]{0,12}", frac in proptest::option::of("[0-9]{0,10}")) {
+            let t = match frac { Some(f) => format!("{int}.{f}"), None => int };
+            prop_assert_eq!(parse_f64(&t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{}", t);
+        }
+
+        #[test]
+        fn any_double_printed_parses_back(x in any::<f64>()) {
+            for t in [x.to_string(), format!("{x:.3}"), format!("{x:e}")] {
+                prop_assert_eq!(parse_f64(&t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{}", t);
+            }
+        }
+
+        #[test]
+        fn any_integer_parses_like_std(t in "[+-]?[0-9/:]{0,20}", x in any::<i64>()) {
+            prop_assert_eq!(parse_i64(&t), t.parse().ok(), "{}", t);
+            prop_assert_eq!(parse_i64(&x.to_string()), Some(x));
+        }
+
+        #[test]
+        fn any_text_splits_like_std(t in "[a-c,é]{0,40}") {
+            prop_assert_eq!(fields(&t), t.split(',').collect::<Vec<_>>());
         }
     }
 }

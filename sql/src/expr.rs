@@ -596,7 +596,7 @@ pub(crate) fn parse_value(s: &str, ty: SqlType) -> Option<Value> {
         },
         SqlType::Int => Value::Int(i32::try_from(rivulet::text::parse_i64(t)?).ok()?),
         SqlType::BigInt => Value::BigInt(rivulet::text::parse_i64(t)?),
-        SqlType::Double => Value::Double(t.parse().ok()?),
+        SqlType::Double => Value::Double(rivulet::text::parse_f64(t)?),
         SqlType::Timestamp | SqlType::TimestampLtz => {
             Value::Ts(crate::types::parse_timestamp(t.strip_suffix('Z').unwrap_or(t))?)
         }

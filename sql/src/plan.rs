@@ -933,8 +933,8 @@ impl Job {
         let wms = Watermarks::max_minus(Duration::from_millis(delay as u64), ts);
         match &src.connector {
             Connector::File { path, json: false } => {
-                let parse = move |line: &[u8]| complete(crate::csv::parse_row(line, &names, &types)?);
-                Ok(env.source(FileSource::lines(path, parse)?, wms))
+                let parse = move |line: &str| complete(crate::csv::parse_row(line, &names, &types)?);
+                Ok(env.source(FileSource::text_lines(path, parse)?, wms))
             }
             Connector::File { path, json: true } => {
                 let parse = move |line: &[u8]| complete(crate::json::parse_object(line, &names, &types)?);

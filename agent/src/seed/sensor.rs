@@ -42,7 +42,7 @@ pub fn parse_csv(f: &[&str]) -> Result<Reading, String> {
     }
     let ts_ms = rivulet::text::parse_i64(ts).ok_or_else(|| format!("ts_ms `{ts}` is not an integer"))?;
     let ts_ms = rivulet::time::check_event_time(ts_ms).map_err(|e| format!("ts_ms: {e}"))?;
-    let temp: f64 = temp.parse().map_err(|_| format!("temp_f `{temp}` is not a number"))?;
+    let temp = rivulet::text::parse_f64(temp).ok_or_else(|| format!("temp_f `{temp}` is not a number"))?;
     if !temp.is_finite() {
         return Err(format!("temp_f `{temp}` is not finite"));
     }

@@ -26,7 +26,18 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 // A line up to the limit always fits the read buffer, so it never grows.
 const _: () = assert!(MAX_LINE_BYTES < READ_CHUNK && LONG_LINE_PREFIX <= MAX_LINE_BYTES);
 
-type Parse<T> = Box<dyn FnMut(&[u8]) -> std::result::Result<T, String> + Send>;
+type ParseResult<T> = std::result::Result<T, String>;
+type ParseBytes<T> = Box<dyn FnMut(&[u8]) -> ParseResult<T> + Send>;
+type ParseText<T> = Box<dyn FnMut(&str) -> ParseResult<T> + Send>;
+
+/// How a line becomes a record.
+enum Parse<T> {
+    /// From its raw bytes.
+    Bytes(ParseBytes<T>),
+    /// From its text: the buffer is checked for UTF-8 a region of lines at
+    /// a time, not line by line, and a line that is not UTF-8 is malformed.
+    Text(ParseText<T>),
+}
 
 /// Reads a file line by line, parsing each line into a record.
 pub struct FileSource<T> {
@@ -70,22 +81,27 @@ impl<T: Send + 'static> FileSource<T> {
     /// The file cannot be opened.
     pub fn csv(
         path: impl AsRef<Path>,
-        mut parse: impl FnMut(&[&str]) -> std::result::Result<T, String> + Send + 'static,
+        mut parse: impl FnMut(&[&str]) -> ParseResult<T> + Send + 'static,
     ) -> Result<Self> {
-        Self::lines(path, move |line: &[u8]| {
-            let text = std::str::from_utf8(line).map_err(|_| "not UTF-8".to_string())?;
+        Self::text_lines(path, move |text: &str| {
             let mut fields: heapless::Vec<&str, MAX_CSV_FIELDS> = heapless::Vec::new();
-            // A byte loop beats memchr on fields this short.
-            let mut start = 0;
-            for (i, &b) in text.as_bytes().iter().enumerate() {
-                if b == b',' {
-                    fields.push(&text[start..i]).map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
-                    start = i + 1;
-                }
-            }
-            fields.push(&text[start..]).map_err(|_| format!("more than {MAX_CSV_FIELDS} fields"))?;
+            crate::text::split_commas(text, |f| fields.push(f).is_ok())
+                .then_some(())
+                .ok_or_else(|| format!("more than {MAX_CSV_FIELDS} fields"))?;
             parse(&fields)
         })
+    }
+
+    /// Lines parsed by `parse` as text (without the line end, `\n` or
+    /// `\r\n`); a line that is not UTF-8 is malformed (`not UTF-8`).
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn text_lines(
+        path: impl AsRef<Path>,
+        parse: impl FnMut(&str) -> ParseResult<T> + Send + 'static,
+    ) -> Result<Self> {
+        Self::open_with(path.as_ref(), Parse::Text(Box::new(parse)))
     }
 
     /// Lines parsed by `parse` (raw bytes without the line end, `\n` or
@@ -93,17 +109,18 @@ impl<T: Send + 'static> FileSource<T> {
     ///
     /// # Errors
     /// The file cannot be opened.
-    pub fn lines(
-        path: impl AsRef<Path>,
-        parse: impl FnMut(&[u8]) -> std::result::Result<T, String> + Send + 'static,
-    ) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+    pub fn lines(path: impl AsRef<Path>, parse: impl FnMut(&[u8]) -> ParseResult<T> + Send + 'static) -> Result<Self> {
+        Self::open_with(path.as_ref(), Parse::Bytes(Box::new(parse)))
+    }
+
+    fn open_with(path: &Path, parse: Parse<T>) -> Result<Self> {
+        let path = path.to_path_buf();
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let bad = BadInput::new(path.display().to_string());
         Ok(Self {
             path,
             file,
-            parse: Box::new(parse),
+            parse,
             buf: vec![0; READ_CHUNK],
             start: 0,
             end: 0,
@@ -170,9 +187,8 @@ impl<T: Send + 'static> Source for FileSource<T> {
                 }
                 continue;
             }
-            let nl = memchr::memchr(b'\n', &self.buf[self.start..self.end]);
-            let (line_end, next) = match nl {
-                Some(i) => (self.start + i, self.start + i + 1),
+            let lines_end = match memchr::memrchr(b'\n', &self.buf[self.start..self.end]) {
+                Some(i) => self.start + i + 1,
                 None if self.end - self.start > MAX_LINE_BYTES => {
                     // Over the limit and no end in sight: stream through it.
                     let prefix = self.buf[self.start..self.start + LONG_LINE_PREFIX].to_vec();
@@ -184,31 +200,11 @@ impl<T: Send + 'static> Source for FileSource<T> {
                     self.fill()?;
                     continue;
                 }
-                None if self.start < self.end => (self.end, self.end), // last line without newline
+                None if self.start < self.end => self.end, // last line without newline
                 None => break,
             };
-            self.line += 1;
-            let mut line = &self.buf[self.start..line_end];
-            if self.offset == 0 {
-                line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
-            }
-            line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.len() > MAX_LINE_BYTES {
-                let (len, prefix) = (line.len() as u64, line[..LONG_LINE_PREFIX].to_vec());
-                self.bad.report(self.line, &long_line_reason(len), &prefix)?;
-            } else if line.is_empty() {
-                self.bad.report(self.line, "empty line", b"")?;
-            } else {
-                match (self.parse)(line) {
-                    Ok(v) => out.push(v),
-                    Err(reason) => {
-                        let raw = line.to_vec();
-                        self.bad.report(self.line, &reason, &raw)?;
-                    }
-                }
-            }
-            self.offset += (next - self.start) as u64;
-            self.start = next;
+            let end = self.region_for(lines_end, target - out.len());
+            self.parse_region(end, out, target)?;
         }
         self.bad.flush()?;
         if self.eof && self.start >= self.end && self.long.is_none() {
@@ -265,6 +261,73 @@ impl<T: Send + 'static> Source for FileSource<T> {
 }
 
 impl<T> FileSource<T> {
+    /// Where the lines to parse next end: whole lines from `start`, about
+    /// as many as `lines` at the mean line length so far (a text parser
+    /// checks them for UTF-8 at once), at most up to `lines_end`.
+    fn region_for(&self, lines_end: usize, lines: usize) -> usize {
+        let mean = self.offset.checked_div(self.line).map_or(128, |m| m.clamp(8, 4096) as usize);
+        let want = self.start.saturating_add(lines.saturating_mul(mean + mean / 4));
+        if want >= lines_end {
+            return lines_end;
+        }
+        match memchr::memrchr(b'\n', &self.buf[self.start..want]) {
+            Some(i) => self.start + i + 1,
+            None => memchr::memchr(b'\n', &self.buf[want..lines_end]).map_or(lines_end, |i| want + i + 1),
+        }
+    }
+
+    /// Parses the lines of `buf[start..end]` (whole lines) until `out`
+    /// holds `target` records, and moves past the lines it read.
+    fn parse_region(&mut self, end: usize, out: &mut Vec<T>, target: usize) -> Result<()> {
+        let Self { buf, parse, bad, start, offset, line, .. } = self;
+        let region = &buf[*start..end];
+        // One UTF-8 check for the region; when it fails, each line is
+        // checked on its own.
+        let text = match parse {
+            Parse::Text(_) => std::str::from_utf8(region).ok(),
+            Parse::Bytes(_) => None,
+        };
+        let mut pos = 0;
+        while pos < region.len() && out.len() < target {
+            let (line_end, next) = match crate::text::find_byte(&region[pos..], b'\n') {
+                Some(i) => (pos + i, pos + i + 1),
+                None => (region.len(), region.len()),
+            };
+            *line += 1;
+            let (mut a, mut b) = (pos, line_end);
+            if *offset == 0 && region[a..b].starts_with(UTF8_BOM) {
+                a += UTF8_BOM.len();
+            }
+            if b > a && region[b - 1] == b'\r' {
+                b -= 1;
+            }
+            let raw = &region[a..b];
+            if raw.len() > MAX_LINE_BYTES {
+                bad.report(*line, &long_line_reason(raw.len() as u64), &raw[..LONG_LINE_PREFIX])?;
+            } else if raw.is_empty() {
+                bad.report(*line, "empty line", b"")?;
+            } else {
+                let parsed = match (&mut *parse, text) {
+                    (Parse::Bytes(f), _) => f(raw),
+                    // Both ends are line ends or follow a whole character.
+                    (Parse::Text(f), Some(t)) => f(&t[a..b]),
+                    (Parse::Text(f), None) => match std::str::from_utf8(raw) {
+                        Ok(t) => f(t),
+                        Err(_) => Err("not UTF-8".to_string()),
+                    },
+                };
+                match parsed {
+                    Ok(v) => out.push(v),
+                    Err(reason) => bad.report(*line, &reason, raw)?,
+                }
+            }
+            *offset += (next - pos) as u64;
+            pos = next;
+        }
+        *start += pos;
+        Ok(())
+    }
+
     /// Streams on through an over-long line; at its end (newline or end of
     /// file) reports it, truncated, and moves past it. Returns false when
     /// the buffer ran out first (the caller reads more).

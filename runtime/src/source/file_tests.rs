@@ -158,3 +158,58 @@ fn a_line_at_the_limit_is_read() {
     assert_eq!(out, vec![MAX_LINE_BYTES, MAX_LINE_BYTES]);
     assert_eq!(s.bad_lines(), 1);
 }
+
+/// What a line becomes when read on its own: the reference the source's
+/// region-at-a-time reading must match.
+fn one_line(line: &[u8], first: bool) -> Option<(String, i64)> {
+    let line = if first { line.strip_prefix(UTF8_BOM).unwrap_or(line) } else { line };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).ok().filter(|t| !t.is_empty())?;
+    parse(&text.split(',').collect::<Vec<_>>()).ok()
+}
+
+proptest::proptest! {
+    /// Guards the UTF-8 check of whole regions: any mix of good lines,
+    /// bad numbers, CRLF, empty lines, multi-byte and invalid bytes (also
+    /// a BOM), read in batches of any size and resumed at any position,
+    /// gives each line's record or counts it, as reading line by line does.
+    #[test]
+    fn any_lines_read_in_any_batches_as_line_by_line(
+        pieces in proptest::collection::vec(proptest::prop_oneof![
+            proptest::strategy::Just(&b"a,1"[..]), proptest::strategy::Just(&b"\xc3\xa9,22"[..]),
+            proptest::strategy::Just(&b"b,x"[..]), proptest::strategy::Just(&b"\xff,3"[..]),
+            proptest::strategy::Just(&b"\xc3,4"[..]), proptest::strategy::Just(&b"\r"[..]),
+            proptest::strategy::Just(&b"\n"[..]), proptest::strategy::Just(&b"\n"[..]),
+            proptest::strategy::Just(&b"\xEF\xBB\xBF"[..]),
+        ], 0..60),
+        batch in 1usize..20,
+        cut in 0usize..20,
+    ) {
+        let content: Vec<u8> = pieces.concat();
+        let mut pieces = content.split(|&b| b == b'\n').collect::<Vec<_>>();
+        if content.ends_with(b"\n") || content.is_empty() {
+            pieces.pop();
+        }
+        let want: Vec<_> = pieces.iter().enumerate().filter_map(|(i, l)| one_line(l, i == 0)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in.csv");
+        std::fs::write(&p, &content).unwrap();
+        let mut s = FileSource::csv(&p, parse).unwrap();
+        let mut got = Vec::new();
+        let mut pos = None;
+        while s.poll_batch(&mut got, batch).unwrap() != Poll::End {
+            if got.len() >= cut && pos.is_none() {
+                pos = Some((s.position(), got.len()));
+            }
+        }
+        proptest::prop_assert_eq!(&got, &want);
+        proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
+        if let Some((pos, n)) = pos {
+            let mut s = FileSource::csv(&p, parse).unwrap();
+            s.restore(&pos).unwrap();
+            let mut rest = Vec::new();
+            while s.poll_batch(&mut rest, batch).unwrap() != Poll::End {}
+            proptest::prop_assert_eq!(&rest[..], &want[n..]);
+        }
+    }
+}
