@@ -21,11 +21,45 @@ use std::sync::Arc;
 /// chunks, never as one list in memory.
 const FIRE_CHUNK: usize = 4096;
 
+/// A pane's times, and when its records are late.
+#[derive(Clone, Copy)]
+struct PaneSpan {
+    start: i64,
+    /// Its last timestamp; `last < start` for no pane.
+    last: i64,
+    /// Its records are late once the watermark reaches this: the max
+    /// timestamp of its last window, plus the allowed lateness.
+    late_at: i64,
+}
+
+impl PaneSpan {
+    const NONE: Self = Self { start: 0, last: -1, late_at: i64::MIN };
+
+    /// The pane of `ts`, which fits the panes' range; `NONE` when a time
+    /// of the pane would not fit (so each is checked on its own).
+    fn of(panes: &Panes, lateness: i64, ts: i64) -> Self {
+        let start = panes.pane_start(ts);
+        // `ts` fits, so `ts + pane` does not overflow.
+        let end = start + panes.pane - 1;
+        let last = if panes.fits(start) && panes.fits(end) { end } else { start - 1 };
+        let late_at = panes.last_window_of_pane(start).max_timestamp().saturating_add(lateness);
+        Self { start, last, late_at }
+    }
+
+    #[inline]
+    fn holds(&self, ts: i64) -> bool {
+        ts >= self.start && ts <= self.last
+    }
+}
+
 pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     key: KF,
     agg: A,
     panes: Panes,
     lateness: i64,
+    /// The pane of the last record (most records fall into the pane of
+    /// the one before them).
+    last_pane: PaneSpan,
     /// Pane accumulators keyed by (key, pane start).
     table: Table<K, i64, A::Acc>,
     /// Window max-timestamp → keys whose window fires then.
@@ -66,6 +100,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
             agg,
             panes,
             lateness: lateness.allowed,
+            last_pane: PaneSpan::NONE,
             table,
             fire: TimerQueue::new(store, op, 0, groups.start, timer_bytes),
             cleanup: TimerQueue::new(store, op, 1, groups.start, timer_bytes),
@@ -226,16 +261,18 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
             if r.wm > self.wm {
                 self.advance(r.wm)?;
             }
-            if !self.panes.fits(r.ts) {
-                // Its window end would wrap past i64: refused as bad input
-                // rather than aggregated into a wrong window.
-                out_of_range += 1;
-                first_out_of_range.get_or_insert(r.ts);
-                continue;
+            if !self.last_pane.holds(r.ts) {
+                if !self.panes.fits(r.ts) {
+                    // Its window end would wrap past i64: refused as bad
+                    // input rather than aggregated into a wrong window.
+                    out_of_range += 1;
+                    first_out_of_range.get_or_insert(r.ts);
+                    continue;
+                }
+                self.last_pane = PaneSpan::of(&self.panes, self.lateness, r.ts);
             }
-            let p = self.panes.pane_start(r.ts);
-            let last = self.panes.last_window_of_pane(p);
-            if last.max_timestamp().saturating_add(self.lateness) <= self.wm {
+            let p = self.last_pane.start;
+            if self.last_pane.late_at <= self.wm {
                 late += 1;
                 self.output.late(r);
                 continue;
@@ -288,5 +325,40 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
 
     fn end(&mut self) -> Result<()> {
         self.output.end()
+    }
+}
+
+#[cfg(test)]
+mod pane_span_tests {
+    use super::*;
+
+    /// Guards the reuse of the last record's pane: a reused pane holds
+    /// exactly its own times, all of which fit the range of event time,
+    /// and says when they are late as the panes do.
+    #[test]
+    fn a_pane_is_reused_only_for_its_own_times_that_fit() {
+        for (size, slide, offset) in [(10, 10, 0), (10, 10, 3), (10, 4, 0), (7, 7, -2)] {
+            let pane = if size == slide { size } else { 2 };
+            let panes = Panes { size, slide, pane, offset, cumulate: false };
+            let near = |edge: i64| (-40..=40).map(move |d| edge.saturating_add(d));
+            for ts in near(i64::MIN).chain(near(i64::MAX)).chain(near(1234)) {
+                if !panes.fits(ts) {
+                    continue;
+                }
+                let span = PaneSpan::of(&panes, 5, ts);
+                assert_eq!(span.start, panes.pane_start(ts));
+                let late = panes.last_window_of_pane(span.start).max_timestamp().saturating_add(5);
+                assert_eq!(span.late_at, late);
+                for t in near(ts) {
+                    if span.holds(t) {
+                        assert!(panes.fits(t), "{t} reused from {ts}");
+                        assert_eq!(panes.pane_start(t), span.start, "{t} reused from {ts}");
+                    }
+                }
+                if ts == 1234 {
+                    assert!((span.start..span.start + pane).all(|t| span.holds(t)));
+                }
+            }
+        }
     }
 }
