@@ -3,7 +3,7 @@
 //! (quotes doubled inside).
 
 use crate::expr::{parse_value, render, Render};
-use crate::types::{SqlType, Value};
+use crate::types::{Row, SqlType, Value};
 
 /// Splits a line into fields, unquoting quoted ones.
 ///
@@ -56,8 +56,8 @@ pub(crate) fn split(line: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String
 /// # Errors
 /// The wrong number of fields, or a field that is not a value of its
 /// column's type, as a sentence for the bad-input report.
-pub(crate) fn parse_row(text: &str, names: &[String], types: &[SqlType]) -> Result<Vec<Value>, String> {
-    let mut row = Vec::with_capacity(types.len() + 2);
+pub(crate) fn parse_row(text: &str, names: &[String], types: &[SqlType]) -> Result<Row, String> {
+    let mut row = Row::with_capacity(types.len() + 2);
     if text.as_bytes().contains(&b'"') {
         let fields = split(text)?;
         if fields.len() != types.len() {
@@ -193,8 +193,8 @@ mod tests {
     fn field_counts_are_checked_with_and_without_quotes() {
         let names = ["a".to_string(), "b".to_string()];
         let types = [SqlType::String, SqlType::BigInt];
-        assert_eq!(parse_row("x,1", &names, &types).unwrap(), [Value::Str("x".into()), Value::BigInt(1)]);
-        assert_eq!(parse_row("\"x,y\",", &names, &types).unwrap(), [Value::Str("x,y".into()), Value::Null]);
+        assert_eq!(parse_row("x,1", &names, &types).unwrap().as_slice(), [Value::Str("x".into()), Value::BigInt(1)]);
+        assert_eq!(parse_row("\"x,y\",", &names, &types).unwrap().as_slice(), [Value::Str("x,y".into()), Value::Null]);
         for (line, found) in [("x", 1), ("x,1,2", 3), ("\"x\",1,2", 3)] {
             assert_eq!(parse_row(line, &names, &types).unwrap_err(), format!("expected 2 fields (a,b), found {found}"));
         }

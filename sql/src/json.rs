@@ -6,7 +6,7 @@
 //! `blackhole` sink's output.
 
 use crate::expr::{parse_value, render, Render};
-use crate::types::{SqlType, Value};
+use crate::types::{Row, SqlType, Value};
 use rivulet::source::mqtt::Fields;
 
 /// The physical columns `names` (of `types`) of one reading.
@@ -14,8 +14,8 @@ use rivulet::source::mqtt::Fields;
 /// # Errors
 /// A field that is not a value of its column's type, as a sentence for the
 /// bad-input report.
-pub(crate) fn parse_fields(f: &Fields<'_>, names: &[String], types: &[SqlType]) -> Result<Vec<Value>, String> {
-    let mut row = Vec::with_capacity(types.len() + 2);
+pub(crate) fn parse_fields(f: &Fields<'_>, names: &[String], types: &[SqlType]) -> Result<Row, String> {
+    let mut row = Row::with_capacity(types.len() + 2);
     for (name, ty) in names.iter().zip(types) {
         let v = match f.text_or_null(name)? {
             None => Value::Null,
@@ -31,13 +31,13 @@ pub(crate) fn parse_fields(f: &Fields<'_>, names: &[String], types: &[SqlType]) 
 ///
 /// # Errors
 /// Not a JSON object, or a value not of its column's type.
-pub(crate) fn parse_object(line: &[u8], names: &[String], types: &[SqlType]) -> Result<Vec<Value>, String> {
+pub(crate) fn parse_object(line: &[u8], names: &[String], types: &[SqlType]) -> Result<Row, String> {
     let obj = match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(serde_json::Value::Object(m)) => m,
         Ok(_) => return Err("a JSON value that is not an object".into()),
         Err(e) => return Err(format!("not JSON: {e}")),
     };
-    let mut row = Vec::with_capacity(types.len() + 2);
+    let mut row = Row::with_capacity(types.len() + 2);
     for (name, ty) in names.iter().zip(types) {
         let text = match obj.get(name) {
             None | Some(serde_json::Value::Null) => {

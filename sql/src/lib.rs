@@ -2,7 +2,7 @@
 //!
 //! Flink SQL jobs for Rivulet: a Flink dialect on `sqlparser`
 //! ([`dialect`]), planned onto the runtime's DataStream API. Rows are
-//! `Vec<Value>` of typed scalars in positions fixed by the planner, and
+//! sequences of typed scalars (inline up to six) in positions fixed by the planner, and
 //! expressions are compiled once into closures.
 //!
 //! Supported: `CREATE TABLE` with connectors `filesystem` (csv or JSON

@@ -1,4 +1,4 @@
-//! SQL types and typed values: a row is a `Vec<Value>` whose positions
+//! SQL types and typed values: a row is a sequence of `Value`s whose positions
 //! the planner fixed, so nothing is looked up by name while rows flow.
 
 use serde::{Deserialize, Serialize};
@@ -70,8 +70,12 @@ pub enum Value {
     Ts(i64),
 }
 
+/// Values a row holds without a heap allocation: the seed job's rows (its
+/// columns and the event time) fit.
+pub const INLINE_COLUMNS: usize = 6;
+
 /// A row: values in the positions the plan fixed.
-pub type Row = Vec<Value>;
+pub type Row = smallvec::SmallVec<[Value; INLINE_COLUMNS]>;
 
 impl Value {
     /// The value as a DOUBLE (numbers only).
