@@ -2,6 +2,12 @@
 //! faster than `str::parse` (generic over the radix, and general in what
 //! floats it takes) and `str::split`.
 
+/// The first eight bytes of `b` as a word, the first in its lowest byte.
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
 /// Each byte of a word with this value: 0x80 in a byte of the result
 /// marks a byte of `word` equal to `b` (exact: no carry crosses bytes).
 #[inline]
@@ -20,7 +26,7 @@ pub fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
     let mut words = near.chunks_exact(8);
     let mut base = 0;
     for w in &mut words {
-        let hits = bytes_equal(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]), b);
+        let hits = bytes_equal(word(w), b);
         if hits != 0 {
             return Some(base + (hits.trailing_zeros() / 8) as usize);
         }
@@ -58,7 +64,7 @@ pub fn split_commas<'a>(text: &'a str, mut push: impl FnMut(&'a str) -> bool) ->
     let mut words = bytes.chunks_exact(8);
     let mut base = 0;
     for w in &mut words {
-        let mut commas = bytes_equal(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]), b',');
+        let mut commas = bytes_equal(word(w), b',');
         while commas != 0 {
             let i = base + (commas.trailing_zeros() / 8) as usize;
             // A comma is a whole character: both slice ends are boundaries.
@@ -95,10 +101,8 @@ pub fn parse_i64(s: &str) -> Option<i64> {
     }
     if digits.len() <= 18 {
         // Below 10^18: no overflow either way.
-        let (mut v, rest) = match digits {
-            [a, b, c, d, e, f, g, h, rest @ ..] => {
-                (eight_digits(u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h]))? as i64, rest)
-            }
+        let (mut v, rest) = match digits.len() {
+            8.. => (eight_digits(word(digits))? as i64, &digits[8..]),
             _ => (0, digits),
         };
         for &d in rest {

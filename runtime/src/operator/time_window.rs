@@ -35,8 +35,9 @@ struct PaneSpan {
 impl PaneSpan {
     const NONE: Self = Self { start: 0, last: -1, late_at: i64::MIN };
 
-    /// The pane of `ts`, which fits the panes' range; `NONE` when a time
-    /// of the pane would not fit (so each is checked on its own).
+    /// The pane of `ts`, which fits the panes' range. When some time of
+    /// the pane would not fit, the span holds no time (so each is checked
+    /// on its own).
     fn of(panes: &Panes, lateness: i64, ts: i64) -> Self {
         let start = panes.pane_start(ts);
         // `ts` fits, so `ts + pane` does not overflow.
