@@ -140,7 +140,7 @@ const EXACT_POW10: [f64; 23] = [
 /// bit: plain decimals (`-12.75`) with at most 15 significant digits take
 /// a short path (the digits and the power of ten are exact doubles, so
 /// one division rounds correctly), anything else goes to `str::parse`.
-#[inline]
+#[inline(always)]
 pub fn parse_f64(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let (neg, rest) = match b {
@@ -233,6 +233,13 @@ mod tests {
             "0x10",
             "00000000000000012.5",
             "99.999999999999",
+            "1234.567",
+            "12345678",
+            "0000.001",
+            "5..1",
+            "12.3.4",
+            ".1234567",
+            "1234567.",
         ];
         for t in cases {
             assert_eq!(parse_f64(t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{t}");
@@ -291,6 +298,12 @@ mod tests {
         fn any_decimal_parses_like_std(int in "[+-]?[0-9]{0,12}", frac in proptest::option::of("[0-9]{0,10}")) {
             let t = match frac { Some(f) => format!("{int}.{f}"), None => int };
             prop_assert_eq!(parse_f64(&t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{}", t);
+        }
+
+        #[test]
+        fn any_short_text_parses_like_std(t in "[+-]?[0-9./:e]{0,10}") {
+            prop_assert_eq!(parse_f64(&t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{}", t);
+            prop_assert_eq!(parse_i64(&t), t.parse().ok(), "{}", t);
         }
 
         #[test]

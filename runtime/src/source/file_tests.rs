@@ -172,7 +172,8 @@ proptest::proptest! {
     /// Guards the UTF-8 check of whole regions: any mix of good lines,
     /// bad numbers, CRLF, empty lines, multi-byte and invalid bytes (also
     /// a BOM), read in batches of any size and resumed at any position,
-    /// gives each line's record or counts it, as reading line by line does.
+    /// gives each line's record or counts it, as reading line by line does
+    /// (also a line of more fields than a CSV parser takes).
     #[test]
     fn any_lines_read_in_any_batches_as_line_by_line(
         pieces in proptest::collection::vec(proptest::prop_oneof![
@@ -181,6 +182,8 @@ proptest::proptest! {
             proptest::strategy::Just(&b"\xc3,4"[..]), proptest::strategy::Just(&b"\r"[..]),
             proptest::strategy::Just(&b"\n"[..]), proptest::strategy::Just(&b"\n"[..]),
             proptest::strategy::Just(&b"\xEF\xBB\xBF"[..]),
+            proptest::strategy::Just(&b"a-sensor-with-a-long-name,1234567890"[..]),
+            proptest::strategy::Just(&b",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"[..]),
         ], 0..60),
         batch in 1usize..20,
         cut in 0usize..20,
