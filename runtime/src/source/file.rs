@@ -9,8 +9,9 @@
 //! CRLF line ends are read like LF, and a UTF-8 byte-order mark at the
 //! start of the file is skipped.
 
-use super::{BadInput, Poll, Source, SourceContext, MAX_LINE_BYTES};
+use super::{BadInput, Out, Poll, Source, SourceContext, MAX_LINE_BYTES};
 use crate::error::{Error, Result};
+use crate::record::Record;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -179,38 +180,11 @@ impl<T: Send + 'static> Source for FileSource<T> {
     type Item = T;
 
     fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
-        let target = out.len().saturating_add(max);
-        while out.len() < target {
-            if self.long.is_some() {
-                if !self.skip_long_line()? {
-                    self.fill()?;
-                }
-                continue;
-            }
-            let lines_end = match memchr::memrchr(b'\n', &self.buf[self.start..self.end]) {
-                Some(i) => self.start + i + 1,
-                None if self.end - self.start > MAX_LINE_BYTES => {
-                    // Over the limit and no end in sight: stream through it.
-                    let prefix = self.buf[self.start..self.start + LONG_LINE_PREFIX].to_vec();
-                    self.long = Some(LongLine { len: (self.end - self.start) as u64, prefix });
-                    self.start = self.end;
-                    continue;
-                }
-                None if !self.eof => {
-                    self.fill()?;
-                    continue;
-                }
-                None if self.start < self.end => self.end, // last line without newline
-                None => break,
-            };
-            let end = self.region_for(lines_end, target - out.len());
-            self.parse_region(end, out, target)?;
-        }
-        self.bad.flush()?;
-        if self.eof && self.start >= self.end && self.long.is_none() {
-            return Ok(Poll::End);
-        }
-        Ok(Poll::Ready)
+        self.poll_into(out, max)
+    }
+
+    fn poll_records(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<Poll> {
+        self.poll_into(out, max)
     }
 
     fn prepare_checkpoint(&mut self) -> Result<()> {
@@ -260,6 +234,44 @@ impl<T: Send + 'static> Source for FileSource<T> {
     }
 }
 
+impl<T: Send + 'static> FileSource<T> {
+    /// Reads up to `max` more records into `out` (see [`Source::poll_batch`]).
+    fn poll_into(&mut self, out: &mut impl Out<T>, max: usize) -> Result<Poll> {
+        let target = out.count().saturating_add(max);
+        while out.count() < target {
+            if self.long.is_some() {
+                if !self.skip_long_line()? {
+                    self.fill()?;
+                }
+                continue;
+            }
+            let lines_end = match memchr::memrchr(b'\n', &self.buf[self.start..self.end]) {
+                Some(i) => self.start + i + 1,
+                None if self.end - self.start > MAX_LINE_BYTES => {
+                    // Over the limit and no end in sight: stream through it.
+                    let prefix = self.buf[self.start..self.start + LONG_LINE_PREFIX].to_vec();
+                    self.long = Some(LongLine { len: (self.end - self.start) as u64, prefix });
+                    self.start = self.end;
+                    continue;
+                }
+                None if !self.eof => {
+                    self.fill()?;
+                    continue;
+                }
+                None if self.start < self.end => self.end, // last line without newline
+                None => break,
+            };
+            let end = self.region_for(lines_end, target - out.count());
+            self.parse_region(end, out, target)?;
+        }
+        self.bad.flush()?;
+        if self.eof && self.start >= self.end && self.long.is_none() {
+            return Ok(Poll::End);
+        }
+        Ok(Poll::Ready)
+    }
+}
+
 impl<T> FileSource<T> {
     /// Where the lines to parse next end: whole lines from `start`, about
     /// as many as `lines` at the mean line length so far (a text parser
@@ -278,7 +290,7 @@ impl<T> FileSource<T> {
 
     /// Parses the lines of `buf[start..end]` (whole lines) until `out`
     /// holds `target` records, and moves past the lines it read.
-    fn parse_region(&mut self, end: usize, out: &mut Vec<T>, target: usize) -> Result<()> {
+    fn parse_region(&mut self, end: usize, out: &mut impl Out<T>, target: usize) -> Result<()> {
         let Self { buf, parse, bad, start, offset, line, .. } = self;
         let region = &buf[*start..end];
         // One UTF-8 check for the region; when it fails, each line is
@@ -288,7 +300,7 @@ impl<T> FileSource<T> {
             Parse::Bytes(_) => None,
         };
         let mut pos = 0;
-        while pos < region.len() && out.len() < target {
+        while pos < region.len() && out.count() < target {
             let (line_end, next) = match crate::text::find_byte(&region[pos..], b'\n') {
                 Some(i) => (pos + i, pos + i + 1),
                 None => (region.len(), region.len()),
@@ -317,7 +329,7 @@ impl<T> FileSource<T> {
                     },
                 };
                 match parsed {
-                    Ok(v) => out.push(v),
+                    Ok(v) => out.put(v),
                     Err(reason) => bad.report(*line, &reason, raw)?,
                 }
             }

@@ -207,6 +207,12 @@ proptest::proptest! {
         }
         proptest::prop_assert_eq!(&got, &want);
         proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
+        // Into records for the source task to stamp, as the engine reads.
+        let mut s = FileSource::csv(&p, parse).unwrap();
+        let mut recs = Vec::new();
+        while s.poll_records(&mut recs, batch).unwrap() != Poll::End {}
+        proptest::prop_assert!(recs.iter().all(|r| r.ts == 0 && r.wm == 0));
+        proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
         if let Some((pos, n)) = pos {
             let mut s = FileSource::csv(&p, parse).unwrap();
             s.restore(&pos).unwrap();

@@ -1,8 +1,9 @@
 //! A deterministic generator: record `i` is a pure function of `i`, so a
 //! restored generator continues with exactly the records it would have made.
 
-use super::{Poll, Source};
+use super::{Out, Poll, Source};
 use crate::error::{Error, Result};
+use crate::record::Record;
 use std::time::Instant;
 
 /// Generates `count` records (or forever) with `make(i)`, optionally paced
@@ -29,10 +30,8 @@ impl<T: Send + 'static, F: FnMut(u64) -> T + Send + 'static> Generator<T, F> {
     }
 }
 
-impl<T: Send + 'static, F: FnMut(u64) -> T + Send + 'static> Source for Generator<T, F> {
-    type Item = T;
-
-    fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+impl<T: Send + 'static, F: FnMut(u64) -> T + Send + 'static> Generator<T, F> {
+    fn poll_into(&mut self, out: &mut impl Out<T>, max: usize) -> Result<Poll> {
         let mut n = max as u64;
         if let Some(c) = self.count {
             n = n.min(c.saturating_sub(self.next));
@@ -49,10 +48,22 @@ impl<T: Send + 'static, F: FnMut(u64) -> T + Send + 'static> Source for Generato
             }
         }
         for _ in 0..n {
-            out.push((self.make)(self.next));
+            out.put((self.make)(self.next));
             self.next += 1;
         }
         Ok(Poll::Ready)
+    }
+}
+
+impl<T: Send + 'static, F: FnMut(u64) -> T + Send + 'static> Source for Generator<T, F> {
+    type Item = T;
+
+    fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+        self.poll_into(out, max)
+    }
+
+    fn poll_records(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<Poll> {
+        self.poll_into(out, max)
     }
 
     fn position(&self) -> Vec<u8> {

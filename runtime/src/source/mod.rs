@@ -12,6 +12,7 @@ pub use generator::Generator;
 pub use paced::Paced;
 
 use crate::error::Result;
+use crate::record::Record;
 use crate::state::IngestLog;
 
 /// Longest record a source accepts, in bytes: 64 KiB. A longer line of a
@@ -19,6 +20,40 @@ use crate::state::IngestLog;
 /// [`LONG_LINE_PREFIX`] bytes with its real length, and skipped
 /// without being held in memory whole. Message payloads may share it.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Where a source puts the records it reads: a vector of values
+/// ([`Source::poll_batch`]) or of records whose times the source task
+/// stamps afterwards ([`Source::poll_records`]), so a record is written
+/// once, where the task reads it.
+pub trait Out<T> {
+    /// Appends `value`.
+    fn put(&mut self, value: T);
+    /// How many are held.
+    fn count(&self) -> usize;
+}
+
+impl<T> Out<T> for Vec<T> {
+    #[inline]
+    fn put(&mut self, value: T) {
+        self.push(value);
+    }
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Records with their times still to be stamped: `ts` and `wm` are 0.
+impl<T> Out<T> for Vec<Record<T>> {
+    #[inline]
+    fn put(&mut self, value: T) {
+        self.push(Record { ts: 0, wm: 0, value });
+    }
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
 
 /// What a source is handed before it starts reading.
 #[derive(Debug)]
@@ -64,6 +99,20 @@ pub trait Source: Send + 'static {
     /// # Errors
     /// I/O failures of the input (not malformed records: those are counted).
     fn poll_batch(&mut self, out: &mut Vec<Self::Item>, max: usize) -> Result<Poll>;
+
+    /// What [`Source::poll_batch`] does, into records whose `ts` and `wm`
+    /// (0 here) the source task stamps. A source that writes them directly
+    /// (through [`Out`]) saves a copy of each record; by default the values
+    /// are polled into a vector and moved over.
+    ///
+    /// # Errors
+    /// As [`Source::poll_batch`].
+    fn poll_records(&mut self, out: &mut Vec<Record<Self::Item>>, max: usize) -> Result<Poll> {
+        let mut values = Vec::new();
+        let poll = self.poll_batch(&mut values, max)?;
+        out.extend(values.into_iter().map(|value| Record { ts: 0, wm: 0, value }));
+        Ok(poll)
+    }
 
     /// The position after the last record handed out.
     fn position(&self) -> Vec<u8>;

@@ -4,6 +4,7 @@
 use super::{Poll, Source, SourceContext};
 use crate::error::Result;
 use crate::metrics::SourceHealth;
+use crate::record::Record;
 use std::time::Instant;
 
 /// Hands out at most `rate` records per second of wall time from the
@@ -51,6 +52,17 @@ impl<S: Source> Source for Paced<S> {
         Ok(poll)
     }
 
+    fn poll_records(&mut self, out: &mut Vec<Record<S::Item>>, max: usize) -> Result<Poll> {
+        let allowed = self.allowed();
+        if allowed == 0 {
+            return Ok(Poll::Pending);
+        }
+        let before = out.len();
+        let poll = self.inner.poll_records(out, max.min(usize::try_from(allowed).unwrap_or(usize::MAX)))?;
+        self.handed += (out.len() - before) as u64;
+        Ok(poll)
+    }
+
     fn position(&self) -> Vec<u8> {
         self.inner.position()
     }
@@ -91,15 +103,32 @@ mod tests {
     // Guards the pace: a paced generator hands out about `rate × elapsed`
     // records (never more than one ahead), ends like the generator, and
     // counts again from a restore.
+    type Numbers = Paced<Generator<u64, fn(u64) -> u64>>;
+
     #[test]
     fn a_paced_source_hands_out_no_more_than_its_rate_allows() {
-        let mut s = Paced::new(Generator::new(Some(300), |i| i), 1000.0);
+        paced_by(|s: &mut Numbers, out: &mut Vec<u64>, max| s.poll_batch(out, max).unwrap());
+    }
+
+    /// The same through `poll_records`, which the source task calls.
+    #[test]
+    fn paced_records_keep_the_same_pace() {
+        paced_by(|s: &mut Numbers, out: &mut Vec<u64>, max| {
+            let mut recs = Vec::new();
+            let poll = s.poll_records(&mut recs, max).unwrap();
+            out.extend(recs.into_iter().map(|r| r.value));
+            poll
+        });
+    }
+
+    fn paced_by(poll_batch: impl Fn(&mut Numbers, &mut Vec<u64>, usize) -> Poll) {
+        let mut s: Numbers = Paced::new(Generator::new(Some(300), |i| i), 1000.0);
         let mut out = Vec::new();
         let start = Instant::now();
         let mut pending = 0;
         loop {
             let before = out.len();
-            let poll = s.poll_batch(&mut out, 64).unwrap();
+            let poll = poll_batch(&mut s, &mut out, 64);
             let allowed = (start.elapsed().as_secs_f64() * 1000.0) as usize + 1;
             assert!(out.len() <= allowed, "{} records after {:?}", out.len(), start.elapsed());
             match poll {
@@ -119,7 +148,7 @@ mod tests {
         let at = s.position();
         s.restore(&at).unwrap();
         let mut again = Vec::new();
-        assert_eq!(s.poll_batch(&mut again, 64).unwrap(), Poll::End);
+        assert_eq!(poll_batch(&mut s, &mut again, 64), Poll::End);
         assert!(again.is_empty());
     }
 }

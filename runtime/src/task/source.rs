@@ -65,7 +65,9 @@ pub(crate) fn run_source_task<S: Source>(
     let metrics = ctx.metrics.clone();
     let mut bad_seen = 0u64;
     let mut injected = ctx.next_epoch.saturating_sub(1);
-    let mut raw = Vec::with_capacity(batch_size);
+    // Each batch goes downstream in a vector of its own, sized like the
+    // batch before it (a full file batch: exactly).
+    let mut recs: Vec<Record<S::Item>> = Vec::with_capacity(batch_size);
     let mut last_wm = i64::MIN;
     let mut last_data = Instant::now();
     let mut idle = false;
@@ -96,25 +98,25 @@ pub(crate) fn run_source_task<S: Source>(
                 source.on_epoch_complete(e, &pos)?;
             }
         }
-        raw.clear();
-        let poll = source.poll_batch(&mut raw, batch_size)?;
-        if !raw.is_empty() {
+        let poll = source.poll_records(&mut recs, batch_size)?;
+        if !recs.is_empty() {
             last_data = Instant::now();
             idle = false;
-            let mut recs = Vec::with_capacity(raw.len());
-            for value in raw.drain(..) {
+            // Stamped where the source wrote them.
+            for r in &mut recs {
                 let ts = match &stamp {
-                    Some(f) => f(&value),
+                    Some(f) => f(&r.value),
                     None => now_ms(),
                 };
-                let wm = if stamp.is_some() { gen.current() } else { ts - 1 };
+                r.wm = if stamp.is_some() { gen.current() } else { ts - 1 };
+                r.ts = ts;
                 gen.on_event(ts);
-                recs.push(Record { ts, wm, value });
             }
-            metrics.records_in.fetch_add(recs.len() as u64, Ordering::Relaxed);
-            ctx.task_metrics.records_in.fetch_add(recs.len() as u64, Ordering::Relaxed);
-            ctx.task_metrics.records_out.fetch_add(recs.len() as u64, Ordering::Relaxed);
-            chain.batch(recs)?;
+            let n = recs.len();
+            metrics.records_in.fetch_add(n as u64, Ordering::Relaxed);
+            ctx.task_metrics.records_in.fetch_add(n as u64, Ordering::Relaxed);
+            ctx.task_metrics.records_out.fetch_add(n as u64, Ordering::Relaxed);
+            chain.batch(std::mem::replace(&mut recs, Vec::with_capacity(n)))?;
         }
         let wm = if stamp.is_some() { gen.current() } else { now_ms() - 1 };
         if wm > last_wm {
