@@ -1,7 +1,7 @@
 //! A source replayed at a bounded rate: a recorded file played back at
 //! the speed it was recorded, or a demo that must not finish in a blink.
 
-use super::{Poll, Source, SourceContext};
+use super::{Out, Poll, Source, SourceContext};
 use crate::error::Result;
 use crate::metrics::SourceHealth;
 use crate::record::Record;
@@ -29,6 +29,23 @@ impl<S: Source> Paced<S> {
         Paced { inner, rate, start: None, handed: 0 }
     }
 
+    /// Polls the inner source with `poll` for no more than the pace allows.
+    fn pace<O: Out<S::Item>>(
+        &mut self,
+        out: &mut O,
+        max: usize,
+        poll: impl FnOnce(&mut S, &mut O, usize) -> Result<Poll>,
+    ) -> Result<Poll> {
+        let allowed = self.allowed();
+        if allowed == 0 {
+            return Ok(Poll::Pending);
+        }
+        let before = out.count();
+        let polled = poll(&mut self.inner, out, max.min(usize::try_from(allowed).unwrap_or(usize::MAX)))?;
+        self.handed += (out.count() - before) as u64;
+        Ok(polled)
+    }
+
     /// Records the pace allows now, beyond those handed out so far.
     fn allowed(&mut self) -> u64 {
         let start = *self.start.get_or_insert_with(Instant::now);
@@ -42,25 +59,11 @@ impl<S: Source> Source for Paced<S> {
     type Item = S::Item;
 
     fn poll_batch(&mut self, out: &mut Vec<S::Item>, max: usize) -> Result<Poll> {
-        let allowed = self.allowed();
-        if allowed == 0 {
-            return Ok(Poll::Pending);
-        }
-        let before = out.len();
-        let poll = self.inner.poll_batch(out, max.min(usize::try_from(allowed).unwrap_or(usize::MAX)))?;
-        self.handed += (out.len() - before) as u64;
-        Ok(poll)
+        self.pace(out, max, S::poll_batch)
     }
 
     fn poll_records(&mut self, out: &mut Vec<Record<S::Item>>, max: usize) -> Result<Poll> {
-        let allowed = self.allowed();
-        if allowed == 0 {
-            return Ok(Poll::Pending);
-        }
-        let before = out.len();
-        let poll = self.inner.poll_records(out, max.min(usize::try_from(allowed).unwrap_or(usize::MAX)))?;
-        self.handed += (out.len() - before) as u64;
-        Ok(poll)
+        self.pace(out, max, S::poll_records)
     }
 
     fn position(&self) -> Vec<u8> {
