@@ -103,9 +103,6 @@ mod tests {
     use crate::source::Generator;
     use std::time::Duration;
 
-    // Guards the pace: a paced generator hands out about `rate × elapsed`
-    // records (never more than one ahead), ends like the generator, and
-    // counts again from a restore.
     type Numbers = Paced<Generator<u64, fn(u64) -> u64>>;
 
     #[test]
@@ -124,6 +121,9 @@ mod tests {
         });
     }
 
+    // Guards the pace: a paced generator hands out about `rate × elapsed`
+    // records (never more than one ahead), ends like the generator, and
+    // counts again from a restore.
     fn paced_by(poll_batch: impl Fn(&mut Numbers, &mut Vec<u64>, usize) -> Poll) {
         let mut s: Numbers = Paced::new(Generator::new(Some(300), |i| i), 1000.0);
         let mut out = Vec::new();

@@ -26,9 +26,10 @@ mod payload;
 
 pub use payload::{Fields, PayloadFormat};
 
-use super::{BadInput, Poll, Source, SourceContext};
+use super::{BadInput, Out, Poll, Source, SourceContext};
 use crate::error::{Error, Result};
 use crate::mqtt::{Conn, Inbound, Session, TopicTemplate};
+use crate::record::Record;
 use crate::state::IngestLog;
 use dedupe::{content, Received, Redeliveries};
 use serde::{Deserialize, Serialize};
@@ -387,7 +388,7 @@ impl<T: Send + 'static> MqttSource<T> {
         payload: &[u8],
         cut_from: Option<u32>,
         live: bool,
-        out: &mut Vec<T>,
+        out: &mut impl Out<T>,
     ) -> Result<()> {
         let mut caps = Vec::new();
         if let Some(n) = cut_from {
@@ -426,7 +427,7 @@ impl<T: Send + 'static> MqttSource<T> {
                 None => Fields::decode(&self.cfg.payload, &self.cfg.rename, &caps, raw).and_then(|f| (self.parse)(&f)),
             };
             match parsed {
-                Ok(v) => out.push(v),
+                Ok(v) => out.put(v),
                 Err(reason) => {
                     let reason = if n > 1 { format!("reading {} of {n}: {reason}", k + 1) } else { reason };
                     let dead = (live && self.cfg.dead_letter.is_some()).then_some(&mut self.dead);
@@ -446,7 +447,7 @@ impl<T: Send + 'static> MqttSource<T> {
         reject(&mut self.bad, dead, seq, topic, raw, reason)
     }
 
-    fn replay_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+    fn replay_batch(&mut self, out: &mut impl Out<T>, max: usize) -> Result<Poll> {
         let Some(log) = &self.log else {
             self.read_seq = self.next_seq;
             return Ok(Poll::Ready);
@@ -495,46 +496,10 @@ fn reject(
     Ok(())
 }
 
-impl<T: Send + 'static> Source for MqttSource<T> {
-    type Item = T;
-
-    fn open(&mut self, ctx: &SourceContext) -> Result<()> {
-        self.log = ctx.ingest.clone();
-        self.retain = ctx.retain_checkpoints.max(1);
-        if let Some(log) = &self.log {
-            if let Some((first, last)) = log.bounds()? {
-                self.log_first = first;
-                self.next_seq = last + 1;
-                self.read_seq = first;
-                // What the log still holds was received before: a broker
-                // redelivering it must not count it twice (see `dedupe`).
-                let mut from = first.max(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
-                let mut buf = Vec::new();
-                while from < self.next_seq {
-                    buf.clear();
-                    log.read(from, 4096, &mut buf)?;
-                    let Some((last_seq, _)) = buf.last() else { break };
-                    from = last_seq + 1;
-                    for (seq, b) in &buf {
-                        let e = decode_entry(b)?;
-                        let r = Received {
-                            qos: e.qos,
-                            pkid: e.pkid,
-                            dup: false,
-                            conn: 0,
-                            content: e.content(),
-                            msg_id: e.msg_id,
-                        };
-                        self.seen.logged(*seq, &r);
-                    }
-                }
-            }
-        }
-        self.conn()?;
-        Ok(())
-    }
-
-    fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+impl<T: Send + 'static> MqttSource<T> {
+    /// Reads up to `max` more messages' records into `out` (see
+    /// [`Source::poll_batch`]).
+    fn poll_into(&mut self, out: &mut impl Out<T>, max: usize) -> Result<Poll> {
         self.conn()?;
         self.flush()?;
         if self.read_seq < self.next_seq {
@@ -634,6 +599,54 @@ impl<T: Send + 'static> Source for MqttSource<T> {
             self.parse_one(seq, &m.topic, payload, cut, true, out)?;
         }
         Ok(Poll::Ready)
+    }
+}
+
+impl<T: Send + 'static> Source for MqttSource<T> {
+    type Item = T;
+
+    fn open(&mut self, ctx: &SourceContext) -> Result<()> {
+        self.log = ctx.ingest.clone();
+        self.retain = ctx.retain_checkpoints.max(1);
+        if let Some(log) = &self.log {
+            if let Some((first, last)) = log.bounds()? {
+                self.log_first = first;
+                self.next_seq = last + 1;
+                self.read_seq = first;
+                // What the log still holds was received before: a broker
+                // redelivering it must not count it twice (see `dedupe`).
+                let mut from = first.max(self.next_seq.saturating_sub(self.cfg.dedupe_window as u64));
+                let mut buf = Vec::new();
+                while from < self.next_seq {
+                    buf.clear();
+                    log.read(from, 4096, &mut buf)?;
+                    let Some((last_seq, _)) = buf.last() else { break };
+                    from = last_seq + 1;
+                    for (seq, b) in &buf {
+                        let e = decode_entry(b)?;
+                        let r = Received {
+                            qos: e.qos,
+                            pkid: e.pkid,
+                            dup: false,
+                            conn: 0,
+                            content: e.content(),
+                            msg_id: e.msg_id,
+                        };
+                        self.seen.logged(*seq, &r);
+                    }
+                }
+            }
+        }
+        self.conn()?;
+        Ok(())
+    }
+
+    fn poll_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<Poll> {
+        self.poll_into(out, max)
+    }
+
+    fn poll_records(&mut self, out: &mut Vec<Record<T>>, max: usize) -> Result<Poll> {
+        self.poll_into(out, max)
     }
 
     fn position(&self) -> Vec<u8> {
@@ -763,7 +776,7 @@ mod tests {
         src.log = Some(log);
         src.read_seq = 7;
         src.next_seq = 7 + (1u64 << 32);
-        let mut out = Vec::new();
+        let mut out: Vec<()> = Vec::new();
         src.replay_batch(&mut out, 16).unwrap();
         assert_eq!(out.len(), 3, "the three logged messages are replayed");
         assert_eq!(src.read_seq, 10, "replay continues after the last one read");
@@ -780,7 +793,7 @@ mod tests {
         items[3] = r#"{"v": }"#.into();
         items[40] = r#"{"w":1}"#.into();
         let payload = format!("[{}]", items.join(","));
-        let mut out = Vec::new();
+        let mut out: Vec<(String, f64)> = Vec::new();
         src.parse_one(0, "t/s1", payload.as_bytes(), None, true, &mut out).unwrap();
         assert_eq!(out.len(), 48);
         assert_eq!(out[3], ("s1".to_string(), 4.0));
