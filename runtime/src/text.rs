@@ -58,18 +58,36 @@ fn eight_digits(word: u64) -> Option<u64> {
 /// empty field for an empty text); stops and returns false as soon as
 /// `push` does.
 #[inline]
-pub fn split_commas<'a>(text: &'a str, mut push: impl FnMut(&'a str) -> bool) -> bool {
+pub fn split_commas<'a>(text: &'a str, push: impl FnMut(&'a str) -> bool) -> bool {
+    split::<false>(text, push).unwrap_or(false)
+}
+
+/// [`split_commas`] for text that is read differently when it holds a
+/// quote (CSV's quoted fields): `None` as soon as a `"` is seen, in the
+/// same pass (some fields may have been handed to `push` by then);
+/// otherwise what `split_commas` returns.
+#[inline]
+pub fn split_commas_unquoted<'a>(text: &'a str, push: impl FnMut(&'a str) -> bool) -> Option<bool> {
+    split::<true>(text, push)
+}
+
+#[inline]
+fn split<'a, const QUOTE: bool>(text: &'a str, mut push: impl FnMut(&'a str) -> bool) -> Option<bool> {
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut words = bytes.chunks_exact(8);
     let mut base = 0;
     for w in &mut words {
-        let mut commas = bytes_equal(word(w), b',');
+        let w = word(w);
+        if QUOTE && bytes_equal(w, b'"') != 0 {
+            return None;
+        }
+        let mut commas = bytes_equal(w, b',');
         while commas != 0 {
             let i = base + (commas.trailing_zeros() / 8) as usize;
             // A comma is a whole character: both slice ends are boundaries.
             if !push(&text[start..i]) {
-                return false;
+                return Some(false);
             }
             start = i + 1;
             commas &= commas - 1;
@@ -77,14 +95,17 @@ pub fn split_commas<'a>(text: &'a str, mut push: impl FnMut(&'a str) -> bool) ->
         base += 8;
     }
     for (j, &b) in words.remainder().iter().enumerate() {
+        if QUOTE && b == b'"' {
+            return None;
+        }
         if b == b',' {
             if !push(&text[start..base + j]) {
-                return false;
+                return Some(false);
             }
             start = base + j + 1;
         }
     }
-    push(&text[start..])
+    Some(push(&text[start..]))
 }
 
 /// A decimal integer with an optional sign, as `str::parse::<i64>` reads
@@ -291,6 +312,22 @@ mod tests {
             n < 2
         }));
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn a_quote_anywhere_stops_the_unquoted_split() {
+        for t in ["\"", "a,\"b\"", "12345678,\"", "a,b,c,d,e,f,g,h,i,j,\"k\"", "\"a,b\",c", "abcdefg\""] {
+            assert_eq!(split_commas_unquoted(t, |_| true), None, "{t}");
+        }
+        for t in ["", "a,b", "s0001,1699999999935,51.48", "ü,é,,ß"] {
+            let mut v = Vec::new();
+            let all = split_commas_unquoted(t, |f| {
+                v.push(f);
+                true
+            });
+            assert_eq!((all, v), (Some(true), t.split(',').collect::<Vec<_>>()), "{t}");
+        }
+        assert_eq!(split_commas_unquoted("a,b,\"c\"", |f| f != "b"), Some(false));
     }
 
     proptest! {

@@ -17,6 +17,9 @@ pub(crate) type Eval = Arc<dyn Fn(&[Value]) -> Value + Send + Sync>;
 /// An expression ready to run, with its type.
 #[derive(Clone)]
 pub(crate) struct Compiled {
+    /// The position read, when the expression is a plain column (its
+    /// users read it in place rather than through `eval`).
+    pub(crate) column: Option<usize>,
     /// The value, when the expression is a constant (folded into the
     /// expressions that use it).
     pub(crate) konst: Option<Value>,
@@ -115,7 +118,7 @@ pub(crate) fn interval_ms(e: &Expr, fallback: Span) -> Result<i64> {
 }
 
 fn constant(ty: SqlType, v: Value) -> Compiled {
-    Compiled { konst: Some(v.clone()), ty, eval: Arc::new(move |_| v.clone()) }
+    Compiled { column: None, konst: Some(v.clone()), ty, eval: Arc::new(move |_| v.clone()) }
 }
 
 /// Widens an INT or BIGINT to `to` (numbers only); other types unchanged.
@@ -135,13 +138,19 @@ pub(crate) fn coerce(c: Compiled, to: SqlType) -> Compiled {
     }
     let f = c.eval;
     match (c.ty, to) {
-        (SqlType::Int, SqlType::BigInt) => {
-            Compiled { konst: None, ty: to, eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)) }
-        }
-        (SqlType::Int | SqlType::BigInt, SqlType::Double) => {
-            Compiled { konst: None, ty: to, eval: Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)) }
-        }
-        _ => Compiled { konst: None, ty: c.ty, eval: f },
+        (SqlType::Int, SqlType::BigInt) => Compiled {
+            column: None,
+            konst: None,
+            ty: to,
+            eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)),
+        },
+        (SqlType::Int | SqlType::BigInt, SqlType::Double) => Compiled {
+            column: None,
+            konst: None,
+            ty: to,
+            eval: Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)),
+        },
+        _ => Compiled { column: None, konst: None, ty: c.ty, eval: f },
     }
 }
 
@@ -187,11 +196,21 @@ pub(crate) fn compile(e: &Expr, scope: &mut dyn Scope, fallback: Span) -> Result
         }
         Expr::IsNull(inner) => {
             let f = compile(inner, scope, span)?.eval;
-            Ok(Compiled { konst: None, ty: SqlType::Boolean, eval: Arc::new(move |r| Value::Bool(f(r).is_null())) })
+            Ok(Compiled {
+                column: None,
+                konst: None,
+                ty: SqlType::Boolean,
+                eval: Arc::new(move |r| Value::Bool(f(r).is_null())),
+            })
         }
         Expr::IsNotNull(inner) => {
             let f = compile(inner, scope, span)?.eval;
-            Ok(Compiled { konst: None, ty: SqlType::Boolean, eval: Arc::new(move |r| Value::Bool(!f(r).is_null())) })
+            Ok(Compiled {
+                column: None,
+                konst: None,
+                ty: SqlType::Boolean,
+                eval: Arc::new(move |r| Value::Bool(!f(r).is_null())),
+            })
         }
         Expr::Cast { kind: CastKind::Cast, expr, data_type, format: None } => {
             let to = sql_type(data_type, span)?;
@@ -225,7 +244,7 @@ pub(crate) fn compile(e: &Expr, scope: &mut dyn Scope, fallback: Span) -> Result
 
 fn column(scope: &mut dyn Scope, id: &Ident, span: Span) -> Result<Compiled> {
     let (i, ty) = scope.column(id, span)?;
-    Ok(Compiled { konst: None, ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) })
+    Ok(Compiled { column: Some(i), konst: None, ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) })
 }
 
 fn literal(v: &Lit, span: Span) -> Result<Compiled> {
@@ -258,8 +277,9 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
     let f = c.eval;
     match op {
         UnaryOperator::Not => {
-            boolean(Compiled { konst: None, ty: c.ty, eval: f.clone() }, "the operand of NOT", span)?;
+            boolean(Compiled { column: None, konst: None, ty: c.ty, eval: f.clone() }, "the operand of NOT", span)?;
             Ok(Compiled {
+                column: None,
                 konst: None,
                 ty: SqlType::Boolean,
                 eval: Arc::new(move |r| match f(r) {
@@ -269,6 +289,7 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
             })
         }
         UnaryOperator::Minus if c.ty.is_numeric() => Ok(Compiled {
+            column: None,
             konst: None,
             ty: c.ty,
             eval: Arc::new(move |r| match f(r) {
@@ -278,7 +299,7 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
                 _ => Value::Null,
             }),
         }),
-        UnaryOperator::Plus if c.ty.is_numeric() => Ok(Compiled { konst: None, ty: c.ty, eval: f }),
+        UnaryOperator::Plus if c.ty.is_numeric() => Ok(Compiled { column: None, konst: None, ty: c.ty, eval: f }),
         UnaryOperator::Minus | UnaryOperator::Plus => {
             Err(Error::at(span, format!("type mismatch: unary {op} needs a number, not {}", c.ty)))
         }
@@ -297,6 +318,7 @@ fn timestamp_shift(l: Compiled, op: &BinaryOperator, ms: i64, span: Span) -> Res
     }
     let f = l.eval;
     Ok(Compiled {
+        column: None,
         konst: None,
         ty: l.ty,
         eval: Arc::new(move |r| match f(r) {
@@ -310,18 +332,24 @@ macro_rules! numeric_op {
     ($ty:expr, $l:expr, $r:expr, $int:expr, $big:expr, $dbl:expr) => {{
         let (l, r) = (coerce($l, $ty), coerce($r, $ty));
         let right = r.konst.clone();
+        let column = l.column;
         let (l, r) = (l.eval, r.eval);
-        let eval: Eval = match ($ty, right) {
-            // A column and a number: the number is read once, here.
-            (SqlType::Double, Some(Value::Double(b))) => Arc::new(move |row| match l(row) {
+        let eval: Eval = match ($ty, right, column) {
+            // A column and a number: the number is read once, here, and
+            // the column in place.
+            (SqlType::Double, Some(Value::Double(b)), Some(i)) => Arc::new(move |row| match row.get(i) {
+                Some(Value::Double(a)) => Value::Double($dbl(*a, b)),
+                _ => Value::Null,
+            }),
+            (SqlType::Double, Some(Value::Double(b)), None) => Arc::new(move |row| match l(row) {
                 Value::Double(a) => Value::Double($dbl(a, b)),
                 _ => Value::Null,
             }),
-            (SqlType::Int, _) => Arc::new(move |row| match (l(row), r(row)) {
+            (SqlType::Int, _, _) => Arc::new(move |row| match (l(row), r(row)) {
                 (Value::Int(a), Value::Int(b)) => $int(a, b).map_or(Value::Null, Value::Int),
                 _ => Value::Null,
             }),
-            (SqlType::BigInt, _) => Arc::new(move |row| match (l(row), r(row)) {
+            (SqlType::BigInt, _, _) => Arc::new(move |row| match (l(row), r(row)) {
                 (Value::BigInt(a), Value::BigInt(b)) => $big(a, b).map_or(Value::Null, Value::BigInt),
                 _ => Value::Null,
             }),
@@ -330,7 +358,7 @@ macro_rules! numeric_op {
                 _ => Value::Null,
             }),
         };
-        Ok(Compiled { konst: None, ty: $ty, eval })
+        Ok(Compiled { column: None, konst: None, ty: $ty, eval })
     }};
 }
 
@@ -412,6 +440,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
                 _ => |o| o.is_ge(),
             };
             Ok(Compiled {
+                column: None,
                 konst: None,
                 ty: SqlType::Boolean,
                 eval: Arc::new(move |row| {
@@ -429,6 +458,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
             let r = boolean(r, &format!("the right side of {op}"), span)?.eval;
             let and = matches!(op, B::And);
             Ok(Compiled {
+                column: None,
                 konst: None,
                 ty: SqlType::Boolean,
                 eval: Arc::new(move |row| {
@@ -451,6 +481,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
             }
             let (l, r) = (l.eval, r.eval);
             Ok(Compiled {
+                column: None,
                 konst: None,
                 ty: SqlType::String,
                 eval: Arc::new(move |row| match (l(row), r(row)) {
@@ -477,6 +508,7 @@ fn case(whens: Vec<(Eval, Compiled)>, els: Option<Compiled>, span: Span) -> Resu
     let whens: Vec<(Eval, Eval)> = whens.into_iter().map(|(w, c)| (w, coerce(c, ty).eval)).collect();
     let els = els.map(|c| coerce(c, ty).eval);
     Ok(Compiled {
+        column: None,
         konst: None,
         ty,
         eval: Arc::new(move |row| {
@@ -497,8 +529,10 @@ fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
     }
     let f = c.eval;
     let eval: Eval = match (from, to) {
-        (_, SqlType::Double) if from.is_numeric() => coerce(Compiled { konst: None, ty: from, eval: f }, to).eval,
-        (SqlType::Int, SqlType::BigInt) => coerce(Compiled { konst: None, ty: from, eval: f }, to).eval,
+        (_, SqlType::Double) if from.is_numeric() => {
+            coerce(Compiled { column: None, konst: None, ty: from, eval: f }, to).eval
+        }
+        (SqlType::Int, SqlType::BigInt) => coerce(Compiled { column: None, konst: None, ty: from, eval: f }, to).eval,
         // Narrowing truncates toward zero and wraps, as Java's casts do.
         (SqlType::BigInt, SqlType::Int) => {
             Arc::new(move |r| f(r).as_i64().map_or(Value::Null, |v| Value::Int(v as i32)))
@@ -527,7 +561,7 @@ fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
         }),
         _ => return Err(Error::at(span, format!("CAST from {from} to {to} is not supported"))),
     };
-    Ok(Compiled { konst: None, ty: to, eval })
+    Ok(Compiled { column: None, konst: None, ty: to, eval })
 }
 
 /// How a value is written out.
@@ -621,7 +655,12 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
     let name = f.name.to_string().to_uppercase();
     if AGGREGATES.contains(&name.as_str()) {
         let (i, ty) = scope.aggregate(f, span)?;
-        return Ok(Compiled { konst: None, ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) });
+        return Ok(Compiled {
+            column: Some(i),
+            konst: None,
+            ty,
+            eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)),
+        });
     }
     if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
         return Err(Error::at(span, format!("{name}(...) with OVER, FILTER or WITHIN GROUP is not supported")));
@@ -661,12 +700,16 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
                     ))
                 }
             };
-            let f = v.eval;
-            Ok(Compiled {
-                konst: None,
-                ty: SqlType::TimestampLtz,
-                eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, |v| Value::Ts(v.saturating_mul(scale)))),
-            })
+            let ts = move |v: Option<i64>| v.map_or(Value::Null, |v| Value::Ts(v.saturating_mul(scale)));
+            let eval: Eval = match v.column {
+                // The usual event time: a column, read in place.
+                Some(i) => Arc::new(move |r| ts(r.get(i).and_then(Value::as_i64))),
+                None => {
+                    let f = v.eval;
+                    Arc::new(move |r| ts(f(r).as_i64()))
+                }
+            };
+            Ok(Compiled { column: None, konst: None, ty: SqlType::TimestampLtz, eval })
         }
         "ABS" => {
             arity(1)?;
@@ -681,6 +724,7 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
             }
             let (f, upper) = (v.eval, name == "UPPER");
             Ok(Compiled {
+                column: None,
                 konst: None,
                 ty: SqlType::String,
                 eval: Arc::new(move |r| match f(r) {
@@ -721,6 +765,7 @@ fn unary_numeric(
     }
     let f = v.eval;
     Ok(Compiled {
+        column: None,
         konst: None,
         ty: v.ty,
         eval: Arc::new(move |r| match f(r) {

@@ -913,18 +913,21 @@ impl Job {
         let rowtime_name = src.columns[rowtime].0.clone();
         // Computed columns and the event-time check, after the physical
         // columns were read.
-        let complete = move |mut row: Row| -> std::result::Result<Row, String> {
+        let complete = move |row: &mut Row| -> std::result::Result<(), String> {
             for c in &computed {
-                let v = c(&row);
+                let v = c(row);
                 row.push(v);
             }
             match row.get(rowtime) {
                 Some(Value::Ts(t)) => {
-                    rivulet::time::check_event_time(*t).map_err(|e| format!("{rowtime_name}: {e}"))?;
+                    rivulet::time::check_event_time(*t).map(|_| ()).map_err(|e| format!("{rowtime_name}: {e}"))
                 }
-                _ => return Err(format!("event-time column {rowtime_name} is NULL")),
+                _ => Err(format!("event-time column {rowtime_name} is NULL")),
             }
-            Ok(row)
+        };
+        let completed = {
+            let complete = complete.clone();
+            move |mut row: Row| complete(&mut row).map(|()| row)
         };
         let ts = move |r: &Row| match r.get(rowtime) {
             Some(Value::Ts(t)) => *t,
@@ -933,11 +936,15 @@ impl Job {
         let wms = Watermarks::max_minus(Duration::from_millis(delay as u64), ts);
         match &src.connector {
             Connector::File { path, json: false } => {
-                let parse = move |line: &str| complete(crate::csv::parse_row(line, &names, &types)?);
-                Ok(env.source(FileSource::text_lines(path, parse)?, wms))
+                // Rows are parsed where the source task reads them.
+                let parse = move |line: &str, row: &mut Row| {
+                    crate::csv::parse_row(line, &names, &types, row)?;
+                    complete(row)
+                };
+                Ok(env.source(FileSource::text_lines_into(path, parse)?, wms))
             }
             Connector::File { path, json: true } => {
-                let parse = move |line: &[u8]| complete(crate::json::parse_object(line, &names, &types)?);
+                let parse = move |line: &[u8]| completed(crate::json::parse_object(line, &names, &types)?);
                 Ok(env.source(FileSource::lines(path, parse)?, wms))
             }
             Connector::Mqtt(m) => {
@@ -945,7 +952,7 @@ impl Job {
                 let template = cfg.validate()?;
                 cfg.topic_fields = template.fields().map(str::to_owned).collect();
                 let parse = move |f: &rivulet::source::mqtt::Fields<'_>| {
-                    complete(crate::json::parse_fields(f, &names, &types)?)
+                    completed(crate::json::parse_fields(f, &names, &types)?)
                 };
                 Ok(env.source(cfg.build(parse)?, wms))
             }

@@ -30,6 +30,7 @@ const _: () = assert!(MAX_LINE_BYTES < READ_CHUNK && LONG_LINE_PREFIX <= MAX_LIN
 type ParseResult<T> = std::result::Result<T, String>;
 type ParseBytes<T> = Box<dyn FnMut(&[u8]) -> ParseResult<T> + Send>;
 type ParseText<T> = Box<dyn FnMut(&str) -> ParseResult<T> + Send>;
+type ParseTextInto<T> = Box<dyn FnMut(&str, &mut T) -> ParseResult<()> + Send>;
 
 /// How a line becomes a record.
 enum Parse<T> {
@@ -38,6 +39,9 @@ enum Parse<T> {
     /// From its text: the buffer is checked for UTF-8 a region of lines at
     /// a time, not line by line, and a line that is not UTF-8 is malformed.
     Text(ParseText<T>),
+    /// From its text, into a value made by the function beside it and
+    /// already in place among the source's output.
+    TextInto(ParseTextInto<T>, fn() -> T),
 }
 
 /// Reads a file line by line, parsing each line into a record.
@@ -103,6 +107,22 @@ impl<T: Send + 'static> FileSource<T> {
         parse: impl FnMut(&str) -> ParseResult<T> + Send + 'static,
     ) -> Result<Self> {
         Self::open_with(path.as_ref(), Parse::Text(Box::new(parse)))
+    }
+
+    /// [`FileSource::text_lines`] for large records: `parse` fills a
+    /// default value where the source task reads it, so the record is
+    /// never moved (a failed line's value is dropped).
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn text_lines_into(
+        path: impl AsRef<Path>,
+        parse: impl FnMut(&str, &mut T) -> ParseResult<()> + Send + 'static,
+    ) -> Result<Self>
+    where
+        T: Default,
+    {
+        Self::open_with(path.as_ref(), Parse::TextInto(Box::new(parse), T::default))
     }
 
     /// Lines parsed by `parse` (raw bytes without the line end, `\n` or
@@ -296,7 +316,7 @@ impl<T> FileSource<T> {
         // One UTF-8 check for the region; when it fails, each line is
         // checked on its own.
         let text = match parse {
-            Parse::Text(_) => std::str::from_utf8(region).ok(),
+            Parse::Text(_) | Parse::TextInto(..) => std::str::from_utf8(region).ok(),
             Parse::Bytes(_) => None,
         };
         let mut pos = 0;
@@ -319,18 +339,30 @@ impl<T> FileSource<T> {
             } else if raw.is_empty() {
                 bad.report(*line, "empty line", b"")?;
             } else {
-                let parsed = match (&mut *parse, text) {
-                    (Parse::Bytes(f), _) => f(raw),
-                    // Both ends are line ends or follow a whole character.
-                    (Parse::Text(f), Some(t)) => f(&t[a..b]),
-                    (Parse::Text(f), None) => match std::str::from_utf8(raw) {
-                        Ok(t) => f(t),
-                        Err(_) => Err("not UTF-8".to_string()),
-                    },
-                };
-                match parsed {
-                    Ok(v) => out.put(v),
-                    Err(reason) => bad.report(*line, &reason, raw)?,
+                'line: {
+                    let parsed = match (&mut *parse, text) {
+                        (Parse::Bytes(f), _) => f(raw),
+                        // Both ends are line ends or follow a whole character.
+                        (Parse::Text(f), Some(t)) => f(&t[a..b]),
+                        (Parse::Text(f), None) => match std::str::from_utf8(raw) {
+                            Ok(t) => f(t),
+                            Err(_) => Err("not UTF-8".to_string()),
+                        },
+                        (Parse::TextInto(f, make), text) => {
+                            let t = match text {
+                                Some(t) => Ok(&t[a..b]),
+                                None => std::str::from_utf8(raw).map_err(|_| "not UTF-8".to_string()),
+                            };
+                            match t.and_then(|t| out.put_filled(make(), |v| f(t, v))) {
+                                Ok(()) => break 'line,
+                                Err(reason) => Err(reason),
+                            }
+                        }
+                    };
+                    match parsed {
+                        Ok(v) => out.put(v),
+                        Err(reason) => bad.report(*line, &reason, raw)?,
+                    }
                 }
             }
             *offset += (next - pos) as u64;

@@ -168,6 +168,15 @@ fn one_line(line: &[u8], first: bool) -> Option<(String, i64)> {
     parse(&text.split(',').collect::<Vec<_>>()).ok()
 }
 
+/// [`parse`] of a whole line into `out`, which it changes before it
+/// finds out whether the line is good.
+fn fill(line: &str, out: &mut (String, i64)) -> std::result::Result<(), String> {
+    let fields: Vec<&str> = line.split(',').collect();
+    out.0 = fields[0].to_string();
+    *out = parse(&fields)?;
+    Ok(())
+}
+
 proptest::proptest! {
     /// Guards the UTF-8 check of whole regions: any mix of good lines,
     /// bad numbers, CRLF, empty lines, multi-byte and invalid bytes (also
@@ -213,6 +222,14 @@ proptest::proptest! {
         while s.poll_records(&mut recs, batch).unwrap() != Poll::End {}
         proptest::prop_assert!(recs.iter().all(|r| r.ts == 0 && r.wm == 0));
         proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
+        // Filled in place: a line that fails half way leaves nothing.
+        let mut s = FileSource::text_lines_into(&p, fill).unwrap();
+        let (mut recs, mut values) = (Vec::new(), Vec::new());
+        while s.poll_records(&mut recs, batch).unwrap() != Poll::End {}
+        while FileSource::text_lines_into(&p, fill).unwrap().poll_batch(&mut values, usize::MAX).unwrap() != Poll::End {}
+        proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
+        proptest::prop_assert_eq!(&values, &want);
+        proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
         if let Some((pos, n)) = pos {
             let mut s = FileSource::csv(&p, parse).unwrap();
             s.restore(&pos).unwrap();

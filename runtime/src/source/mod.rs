@@ -28,6 +28,12 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 pub trait Out<T> {
     /// Appends `value`.
     fn put(&mut self, value: T);
+    /// Appends `init` and has `fill` finish it where it lies (a large
+    /// value is then never moved); takes it out again when `fill` fails.
+    ///
+    /// # Errors
+    /// What `fill` returned.
+    fn put_filled<E>(&mut self, init: T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E>;
     /// How many are held.
     fn count(&self) -> usize;
 }
@@ -36,6 +42,10 @@ impl<T> Out<T> for Vec<T> {
     #[inline]
     fn put(&mut self, value: T) {
         self.push(value);
+    }
+    #[inline]
+    fn put_filled<E>(&mut self, init: T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
+        fill_last(self, init, fill, |v| v)
     }
     #[inline]
     fn count(&self) -> usize {
@@ -50,9 +60,30 @@ impl<T> Out<T> for Vec<Record<T>> {
         self.push(Record { ts: 0, wm: 0, value });
     }
     #[inline]
+    fn put_filled<E>(&mut self, init: T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
+        fill_last(self, Record { ts: 0, wm: 0, value: init }, fill, |r| &mut r.value)
+    }
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
+}
+
+/// Pushes `init`, fills the value `of` it in place, pops it on failure.
+#[inline]
+fn fill_last<S, T, E>(
+    v: &mut Vec<S>,
+    init: S,
+    fill: impl FnOnce(&mut T) -> Result<(), E>,
+    of: impl FnOnce(&mut S) -> &mut T,
+) -> Result<(), E> {
+    v.push(init);
+    let Some(last) = v.last_mut() else { return Ok(()) };
+    let filled = fill(of(last));
+    if filled.is_err() {
+        v.pop();
+    }
+    filled
 }
 
 /// What a source is handed before it starts reading.
