@@ -77,9 +77,9 @@ fn fill_last<S, T, E>(
     fill: impl FnOnce(&mut T) -> Result<(), E>,
     of: impl FnOnce(&mut S) -> &mut T,
 ) -> Result<(), E> {
+    let at = v.len();
     v.push(init);
-    let Some(last) = v.last_mut() else { return Ok(()) };
-    let filled = fill(of(last));
+    let filled = fill(of(&mut v[at]));
     if filled.is_err() {
         v.pop();
     }
