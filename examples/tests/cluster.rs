@@ -6,8 +6,10 @@
 //! the coordinator.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
+mod common;
 mod seed;
 
+use common::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -25,10 +27,6 @@ struct Cluster {
     parallelism: usize,
     interval: String,
     extra: Vec<String>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Cluster {

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sensor-average");
@@ -39,8 +40,24 @@ fn mqtt_tests_skipped() -> bool {
     std::env::var_os("RIVULET_SKIP_MQTT_TESTS").is_some_and(|v| v == "1")
 }
 
+/// A loopback port free to listen on. It lies below the kernel's
+/// ephemeral range (Linux: 32768 and up), where a port bound to 0 would
+/// lie: so no outgoing connection of a test running beside this one can
+/// take it before the listener binds it. Each process starts at its own
+/// place and counts up, so two tests of one binary never get the same one.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    const FIRST: u32 = 20_000;
+    const PORTS: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(97) % PORTS;
+    for _ in 0..PORTS {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (start + n) % PORTS) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + PORTS);
 }
 
 impl Mosquitto {
