@@ -117,6 +117,13 @@ pub(crate) fn interval_ms(e: &Expr, fallback: Span) -> Result<i64> {
     Ok(ms as i64)
 }
 
+impl Compiled {
+    /// An expression that is neither a plain column nor a constant.
+    fn computed(ty: SqlType, eval: Eval) -> Compiled {
+        Compiled { column: None, konst: None, ty, eval }
+    }
+}
+
 fn constant(ty: SqlType, v: Value) -> Compiled {
     Compiled { column: None, konst: Some(v.clone()), ty, eval: Arc::new(move |_| v.clone()) }
 }
@@ -138,19 +145,13 @@ pub(crate) fn coerce(c: Compiled, to: SqlType) -> Compiled {
     }
     let f = c.eval;
     match (c.ty, to) {
-        (SqlType::Int, SqlType::BigInt) => Compiled {
-            column: None,
-            konst: None,
-            ty: to,
-            eval: Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)),
-        },
-        (SqlType::Int | SqlType::BigInt, SqlType::Double) => Compiled {
-            column: None,
-            konst: None,
-            ty: to,
-            eval: Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)),
-        },
-        _ => Compiled { column: None, konst: None, ty: c.ty, eval: f },
+        (SqlType::Int, SqlType::BigInt) => {
+            Compiled::computed(to, Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)))
+        }
+        (SqlType::Int | SqlType::BigInt, SqlType::Double) => {
+            Compiled::computed(to, Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)))
+        }
+        _ => Compiled::computed(c.ty, f),
     }
 }
 
@@ -196,21 +197,11 @@ pub(crate) fn compile(e: &Expr, scope: &mut dyn Scope, fallback: Span) -> Result
         }
         Expr::IsNull(inner) => {
             let f = compile(inner, scope, span)?.eval;
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::Boolean,
-                eval: Arc::new(move |r| Value::Bool(f(r).is_null())),
-            })
+            Ok(Compiled::computed(SqlType::Boolean, Arc::new(move |r| Value::Bool(f(r).is_null()))))
         }
         Expr::IsNotNull(inner) => {
             let f = compile(inner, scope, span)?.eval;
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::Boolean,
-                eval: Arc::new(move |r| Value::Bool(!f(r).is_null())),
-            })
+            Ok(Compiled::computed(SqlType::Boolean, Arc::new(move |r| Value::Bool(!f(r).is_null()))))
         }
         Expr::Cast { kind: CastKind::Cast, expr, data_type, format: None } => {
             let to = sql_type(data_type, span)?;
@@ -277,29 +268,25 @@ fn unary(op: UnaryOperator, c: Compiled, span: Span) -> Result<Compiled> {
     let f = c.eval;
     match op {
         UnaryOperator::Not => {
-            boolean(Compiled { column: None, konst: None, ty: c.ty, eval: f.clone() }, "the operand of NOT", span)?;
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::Boolean,
-                eval: Arc::new(move |r| match f(r) {
+            boolean(Compiled::computed(c.ty, f.clone()), "the operand of NOT", span)?;
+            Ok(Compiled::computed(
+                SqlType::Boolean,
+                Arc::new(move |r| match f(r) {
                     Value::Bool(b) => Value::Bool(!b),
                     _ => Value::Null,
                 }),
-            })
+            ))
         }
-        UnaryOperator::Minus if c.ty.is_numeric() => Ok(Compiled {
-            column: None,
-            konst: None,
-            ty: c.ty,
-            eval: Arc::new(move |r| match f(r) {
+        UnaryOperator::Minus if c.ty.is_numeric() => Ok(Compiled::computed(
+            c.ty,
+            Arc::new(move |r| match f(r) {
                 Value::Int(v) => Value::Int(v.wrapping_neg()),
                 Value::BigInt(v) => Value::BigInt(v.wrapping_neg()),
                 Value::Double(v) => Value::Double(-v),
                 _ => Value::Null,
             }),
-        }),
-        UnaryOperator::Plus if c.ty.is_numeric() => Ok(Compiled { column: None, konst: None, ty: c.ty, eval: f }),
+        )),
+        UnaryOperator::Plus if c.ty.is_numeric() => Ok(Compiled::computed(c.ty, f)),
         UnaryOperator::Minus | UnaryOperator::Plus => {
             Err(Error::at(span, format!("type mismatch: unary {op} needs a number, not {}", c.ty)))
         }
@@ -317,15 +304,13 @@ fn timestamp_shift(l: Compiled, op: &BinaryOperator, ms: i64, span: Span) -> Res
         return Err(Error::at(span, format!("type mismatch: an interval is added to a timestamp, not to {}", l.ty)));
     }
     let f = l.eval;
-    Ok(Compiled {
-        column: None,
-        konst: None,
-        ty: l.ty,
-        eval: Arc::new(move |r| match f(r) {
+    Ok(Compiled::computed(
+        l.ty,
+        Arc::new(move |r| match f(r) {
             Value::Ts(t) => Value::Ts(t.saturating_add(sign * ms)),
             _ => Value::Null,
         }),
-    })
+    ))
 }
 
 macro_rules! numeric_op {
@@ -358,7 +343,7 @@ macro_rules! numeric_op {
                 _ => Value::Null,
             }),
         };
-        Ok(Compiled { column: None, konst: None, ty: $ty, eval })
+        Ok(Compiled::computed($ty, eval))
     }};
 }
 
@@ -439,11 +424,9 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
                 B::Gt => |o| o.is_gt(),
                 _ => |o| o.is_ge(),
             };
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::Boolean,
-                eval: Arc::new(move |row| {
+            Ok(Compiled::computed(
+                SqlType::Boolean,
+                Arc::new(move |row| {
                     let (a, b) = (l(row), r(row));
                     if a.is_null() || b.is_null() {
                         return Value::Null;
@@ -451,17 +434,15 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
                     // NaN compares as in Java's primitive comparisons: false.
                     a.partial_cmp(&b).map_or(Value::Bool(false), |o| Value::Bool(test(o)))
                 }),
-            })
+            ))
         }
         B::And | B::Or => {
             let l = boolean(l, &format!("the left side of {op}"), span)?.eval;
             let r = boolean(r, &format!("the right side of {op}"), span)?.eval;
             let and = matches!(op, B::And);
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::Boolean,
-                eval: Arc::new(move |row| {
+            Ok(Compiled::computed(
+                SqlType::Boolean,
+                Arc::new(move |row| {
                     let (a, b) = (l(row), r(row));
                     // Three-valued logic: FALSE AND NULL is FALSE, TRUE OR NULL is TRUE.
                     match (a, b) {
@@ -470,7 +451,7 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
                         _ => Value::Null,
                     }
                 }),
-            })
+            ))
         }
         B::StringConcat => {
             if l.ty != SqlType::String || r.ty != SqlType::String {
@@ -480,15 +461,13 @@ fn binary(op: &BinaryOperator, l: Compiled, r: Compiled, span: Span) -> Result<C
                 ));
             }
             let (l, r) = (l.eval, r.eval);
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::String,
-                eval: Arc::new(move |row| match (l(row), r(row)) {
+            Ok(Compiled::computed(
+                SqlType::String,
+                Arc::new(move |row| match (l(row), r(row)) {
                     (Value::Str(a), Value::Str(b)) => Value::Str(format!("{a}{b}").into()),
                     _ => Value::Null,
                 }),
-            })
+            ))
         }
         other => Err(Error::at(span, format!("operator {other} is not supported"))),
     }
@@ -507,11 +486,9 @@ fn case(whens: Vec<(Eval, Compiled)>, els: Option<Compiled>, span: Span) -> Resu
     let Some(ty) = ty else { return Err(Error::at(span, "CASE without WHEN")) };
     let whens: Vec<(Eval, Eval)> = whens.into_iter().map(|(w, c)| (w, coerce(c, ty).eval)).collect();
     let els = els.map(|c| coerce(c, ty).eval);
-    Ok(Compiled {
-        column: None,
-        konst: None,
+    Ok(Compiled::computed(
         ty,
-        eval: Arc::new(move |row| {
+        Arc::new(move |row| {
             for (w, v) in &whens {
                 if w(row) == Value::Bool(true) {
                     return v(row);
@@ -519,7 +496,7 @@ fn case(whens: Vec<(Eval, Compiled)>, els: Option<Compiled>, span: Span) -> Resu
             }
             els.as_ref().map_or(Value::Null, |e| e(row))
         }),
-    })
+    ))
 }
 
 fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
@@ -529,10 +506,8 @@ fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
     }
     let f = c.eval;
     let eval: Eval = match (from, to) {
-        (_, SqlType::Double) if from.is_numeric() => {
-            coerce(Compiled { column: None, konst: None, ty: from, eval: f }, to).eval
-        }
-        (SqlType::Int, SqlType::BigInt) => coerce(Compiled { column: None, konst: None, ty: from, eval: f }, to).eval,
+        (_, SqlType::Double) if from.is_numeric() => coerce(Compiled::computed(from, f), to).eval,
+        (SqlType::Int, SqlType::BigInt) => coerce(Compiled::computed(from, f), to).eval,
         // Narrowing truncates toward zero and wraps, as Java's casts do.
         (SqlType::BigInt, SqlType::Int) => {
             Arc::new(move |r| f(r).as_i64().map_or(Value::Null, |v| Value::Int(v as i32)))
@@ -561,7 +536,7 @@ fn cast(c: Compiled, to: SqlType, span: Span) -> Result<Compiled> {
         }),
         _ => return Err(Error::at(span, format!("CAST from {from} to {to} is not supported"))),
     };
-    Ok(Compiled { column: None, konst: None, ty: to, eval })
+    Ok(Compiled::computed(to, eval))
 }
 
 /// How a value is written out.
@@ -709,7 +684,7 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
                     Arc::new(move |r| ts(f(r).as_i64()))
                 }
             };
-            Ok(Compiled { column: None, konst: None, ty: SqlType::TimestampLtz, eval })
+            Ok(Compiled::computed(SqlType::TimestampLtz, eval))
         }
         "ABS" => {
             arity(1)?;
@@ -723,15 +698,13 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
                 return Err(Error::at(span, format!("type mismatch: {name} needs a STRING, not {}", v.ty)));
             }
             let (f, upper) = (v.eval, name == "UPPER");
-            Ok(Compiled {
-                column: None,
-                konst: None,
-                ty: SqlType::String,
-                eval: Arc::new(move |r| match f(r) {
+            Ok(Compiled::computed(
+                SqlType::String,
+                Arc::new(move |r| match f(r) {
                     Value::Str(s) => Value::Str(if upper { s.to_uppercase() } else { s.to_lowercase() }),
                     _ => Value::Null,
                 }),
-            })
+            ))
         }
         "COALESCE" => {
             if args.is_empty() {
@@ -764,15 +737,13 @@ fn unary_numeric(
         return Err(Error::at(span, format!("type mismatch: {name} needs a number, not {}", v.ty)));
     }
     let f = v.eval;
-    Ok(Compiled {
-        column: None,
-        konst: None,
-        ty: v.ty,
-        eval: Arc::new(move |r| match f(r) {
+    Ok(Compiled::computed(
+        v.ty,
+        Arc::new(move |r| match f(r) {
             Value::Int(x) => Value::Int(i(x)),
             Value::BigInt(x) => Value::BigInt(b(x)),
             Value::Double(x) => Value::Double(d(x)),
             _ => Value::Null,
         }),
-    })
+    ))
 }
