@@ -23,6 +23,11 @@ impl<T, O> WindowOutput<T, O> {
         Self { out: Vec::new(), down, late, late_buf: Vec::new(), emitted: 0 }
     }
 
+    /// The job asked for a side output of late elements.
+    pub(crate) fn keeps_late(&self) -> bool {
+        self.late.is_some()
+    }
+
     /// An element too late for any window: kept for the side output if the
     /// job asked for one.
     pub(crate) fn late(&mut self, r: Record<T>) {

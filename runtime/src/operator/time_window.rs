@@ -69,6 +69,9 @@ pub(crate) struct TimeWindowOp<T, K: Key, KF, A: Aggregate<T>> {
     cleanup: TimerQueue<(K, i64)>,
     /// Timers being handled.
     due: Vec<K>,
+    /// Positions in the batch being handled of its late records, when the
+    /// job keeps them: they are moved out once the batch was read.
+    late_at: Vec<usize>,
     wm: i64,
     /// The watermark its results carry: while a watermark fires windows,
     /// the one before it (Flink's order: a window's results precede the
@@ -106,6 +109,7 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> TimeWin
             fire: TimerQueue::new(store, op, 0, groups.start, timer_bytes),
             cleanup: TimerQueue::new(store, op, 1, groups.start, timer_bytes),
             due: Vec::new(),
+            late_at: Vec::new(),
             wm: i64::MIN,
             emit_wm: i64::MIN,
             output: WindowOutput::new(down, late),
@@ -258,7 +262,8 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         let mut late = 0u64;
         let mut out_of_range = 0u64;
         let mut first_out_of_range = None;
-        for r in recs {
+        // Read in place: a record moves only if it goes to the late output.
+        for (i, r) in recs.iter().enumerate() {
             if r.wm > self.wm {
                 self.advance(r.wm)?;
             }
@@ -275,7 +280,9 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
             let p = self.last_pane.start;
             if self.last_pane.late_at <= self.wm {
                 late += 1;
-                self.output.late(r);
+                if self.output.keeps_late() {
+                    self.late_at.push(i);
+                }
                 continue;
             }
             let k = (self.key)(&r.value);
@@ -296,6 +303,15 @@ impl<T: Send + 'static, K: Key, KF: Fn(&T) -> K + Send, A: Aggregate<T>> Consume
         }
         if late > 0 {
             self.metrics.late.fetch_add(late, Ordering::Relaxed);
+        }
+        if !self.late_at.is_empty() {
+            let mut at = self.late_at.iter().copied().peekable();
+            for (i, r) in recs.into_iter().enumerate() {
+                if at.next_if_eq(&i).is_some() {
+                    self.output.late(r);
+                }
+            }
+            self.late_at.clear();
         }
         if out_of_range > 0 {
             // One line per batch, not per record: a source stuck on bad

@@ -353,7 +353,7 @@ impl<T> FileSource<T> {
                                 Some(t) => Ok(&t[a..b]),
                                 None => std::str::from_utf8(raw).map_err(|_| "not UTF-8".to_string()),
                             };
-                            match t.and_then(|t| out.put_filled(make(), |v| f(t, v))) {
+                            match t.and_then(|t| out.put_filled(*make, |v| f(t, v))) {
                                 Ok(()) => break 'line,
                                 Err(reason) => Err(reason),
                             }

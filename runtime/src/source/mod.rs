@@ -28,12 +28,13 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 pub trait Out<T> {
     /// Appends `value`.
     fn put(&mut self, value: T);
-    /// Appends `init` and has `fill` finish it where it lies (a large
-    /// value is then never moved); takes it out again when `fill` fails.
+    /// Appends the value `init` makes, made where it lies, and has `fill`
+    /// finish it there (a large value is then never moved); takes it out
+    /// again when `fill` fails.
     ///
     /// # Errors
     /// What `fill` returned.
-    fn put_filled<E>(&mut self, init: T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E>;
+    fn put_filled<E>(&mut self, init: impl FnOnce() -> T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E>;
     /// How many are held.
     fn count(&self) -> usize;
 }
@@ -44,7 +45,7 @@ impl<T> Out<T> for Vec<T> {
         self.push(value);
     }
     #[inline]
-    fn put_filled<E>(&mut self, init: T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
+    fn put_filled<E>(&mut self, init: impl FnOnce() -> T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
         fill_last(self, init, fill, |v| v)
     }
     #[inline]
@@ -60,8 +61,8 @@ impl<T> Out<T> for Vec<Record<T>> {
         self.push(Record { ts: 0, wm: 0, value });
     }
     #[inline]
-    fn put_filled<E>(&mut self, init: T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
-        fill_last(self, Record { ts: 0, wm: 0, value: init }, fill, |r| &mut r.value)
+    fn put_filled<E>(&mut self, init: impl FnOnce() -> T, fill: impl FnOnce(&mut T) -> Result<(), E>) -> Result<(), E> {
+        fill_last(self, || Record { ts: 0, wm: 0, value: init() }, fill, |r| &mut r.value)
     }
     #[inline]
     fn count(&self) -> usize {
@@ -69,16 +70,17 @@ impl<T> Out<T> for Vec<Record<T>> {
     }
 }
 
-/// Pushes `init`, fills the value `of` it in place, pops it on failure.
+/// Appends what `init` makes (room first, then the value made in it),
+/// fills the value `of` it in place, pops it on failure.
 #[inline]
 fn fill_last<S, T, E>(
     v: &mut Vec<S>,
-    init: S,
+    init: impl FnOnce() -> S,
     fill: impl FnOnce(&mut T) -> Result<(), E>,
     of: impl FnOnce(&mut S) -> &mut T,
 ) -> Result<(), E> {
     let at = v.len();
-    v.push(init);
+    v.extend(std::iter::once_with(init));
     let filled = fill(of(&mut v[at]));
     if filled.is_err() {
         v.pop();
