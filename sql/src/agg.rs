@@ -1,7 +1,7 @@
 //! The aggregate functions of a window query as one runtime
 //! [`Aggregate`]: each row feeds every function's accumulator.
 
-use crate::expr::Eval;
+use crate::expr::{Eval, EvalF64};
 use crate::types::{Row, SqlType, Value};
 use rivulet::aggregate::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ pub(crate) struct Call {
     pub(crate) func: Func,
     pub(crate) arg: Option<Eval>,
     pub(crate) arg_ty: SqlType,
+    /// The argument as a number, where it is DOUBLE arithmetic (SUM and
+    /// AVG of it add numbers, not values).
+    pub(crate) arg_f64: Option<EvalF64>,
     /// As written, for EXPLAIN.
     pub(crate) text: String,
 }
@@ -103,6 +106,17 @@ impl Aggregate<Row> for Calls {
     #[inline]
     fn add(&self, acc: &mut Vec<Acc>, row: &Row) {
         for (c, a) in self.0.iter().zip(acc.iter_mut()) {
+            if let (Some(f), Acc::DoubleSum(s, n)) = (&c.arg_f64, &mut *a) {
+                if let Some(x) = f(row) {
+                    *s += x;
+                    *n += 1;
+                }
+                continue;
+            }
+            if let (None, Acc::Count(n)) = (&c.arg, &mut *a) {
+                *n += 1;
+                continue;
+            }
             let v = match &c.arg {
                 Some(f) => f(row),
                 None => Value::Bool(true),

@@ -14,6 +14,11 @@ use std::sync::Arc;
 /// A compiled expression: evaluates a row.
 pub(crate) type Eval = Arc<dyn Fn(&[Value]) -> Value + Send + Sync>;
 
+/// A compiled DOUBLE expression evaluated to a plain number (`None` for
+/// NULL): arithmetic on doubles passes `f64`s, not [`Value`]s, between
+/// its parts.
+pub(crate) type EvalF64 = Arc<dyn Fn(&[Value]) -> Option<f64> + Send + Sync>;
+
 /// An expression ready to run, with its type.
 #[derive(Clone)]
 pub(crate) struct Compiled {
@@ -25,6 +30,9 @@ pub(crate) struct Compiled {
     pub(crate) konst: Option<Value>,
     pub(crate) ty: SqlType,
     pub(crate) eval: Eval,
+    /// The same expression as a number, where it is a DOUBLE built from
+    /// columns, constants and arithmetic.
+    pub(crate) dbl: Option<EvalF64>,
 }
 
 /// The aggregate functions.
@@ -120,12 +128,27 @@ pub(crate) fn interval_ms(e: &Expr, fallback: Span) -> Result<i64> {
 impl Compiled {
     /// An expression that is neither a plain column nor a constant.
     fn computed(ty: SqlType, eval: Eval) -> Compiled {
-        Compiled { column: None, konst: None, ty, eval }
+        Compiled { column: None, konst: None, ty, eval, dbl: None }
+    }
+
+    /// A DOUBLE expression computed as a number.
+    fn number(dbl: EvalF64) -> Compiled {
+        let d = dbl.clone();
+        let eval: Eval = Arc::new(move |row| d(row).map_or(Value::Null, Value::Double));
+        Compiled { column: None, konst: None, ty: SqlType::Double, eval, dbl: Some(dbl) }
     }
 }
 
 fn constant(ty: SqlType, v: Value) -> Compiled {
-    Compiled { column: None, konst: Some(v.clone()), ty, eval: Arc::new(move |_| v.clone()) }
+    let dbl: Option<EvalF64> = match (ty, &v) {
+        (SqlType::Double, Value::Double(x)) => {
+            let x = *x;
+            Some(Arc::new(move |_| Some(x)))
+        }
+        (SqlType::Double, _) => Some(Arc::new(|_| None)),
+        _ => None,
+    };
+    Compiled { column: None, konst: Some(v.clone()), ty, eval: Arc::new(move |_| v.clone()), dbl }
 }
 
 /// Widens an INT or BIGINT to `to` (numbers only); other types unchanged.
@@ -148,9 +171,7 @@ pub(crate) fn coerce(c: Compiled, to: SqlType) -> Compiled {
         (SqlType::Int, SqlType::BigInt) => {
             Compiled::computed(to, Arc::new(move |r| f(r).as_i64().map_or(Value::Null, Value::BigInt)))
         }
-        (SqlType::Int | SqlType::BigInt, SqlType::Double) => {
-            Compiled::computed(to, Arc::new(move |r| f(r).as_f64().map_or(Value::Null, Value::Double)))
-        }
+        (SqlType::Int | SqlType::BigInt, SqlType::Double) => Compiled::number(Arc::new(move |r| f(r).as_f64())),
         _ => Compiled::computed(c.ty, f),
     }
 }
@@ -235,7 +256,19 @@ pub(crate) fn compile(e: &Expr, scope: &mut dyn Scope, fallback: Span) -> Result
 
 fn column(scope: &mut dyn Scope, id: &Ident, span: Span) -> Result<Compiled> {
     let (i, ty) = scope.column(id, span)?;
-    Ok(Compiled { column: Some(i), konst: None, ty, eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)) })
+    let dbl: Option<EvalF64> = (ty == SqlType::Double).then(|| -> EvalF64 {
+        Arc::new(move |r| match r.get(i) {
+            Some(Value::Double(a)) => Some(*a),
+            _ => None,
+        })
+    });
+    Ok(Compiled {
+        column: Some(i),
+        konst: None,
+        ty,
+        eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)),
+        dbl,
+    })
 }
 
 fn literal(v: &Lit, span: Span) -> Result<Compiled> {
@@ -316,25 +349,35 @@ fn timestamp_shift(l: Compiled, op: &BinaryOperator, ms: i64, span: Span) -> Res
 macro_rules! numeric_op {
     ($ty:expr, $l:expr, $r:expr, $int:expr, $big:expr, $dbl:expr) => {{
         let (l, r) = (coerce($l, $ty), coerce($r, $ty));
-        let right = r.konst.clone();
-        let column = l.column;
+        if let (Some(ld), Some(rd)) = (&l.dbl, &r.dbl) {
+            // Doubles: numbers pass between the parts; a column with a
+            // number is read in place, the number once, here.
+            let dbl: EvalF64 = match (l.column, &r.konst) {
+                (Some(i), Some(Value::Double(b))) => {
+                    let b = *b;
+                    Arc::new(move |row| match row.get(i) {
+                        Some(Value::Double(a)) => Some($dbl(*a, b)),
+                        _ => None,
+                    })
+                }
+                (None, Some(Value::Double(b))) => {
+                    let (b, ld) = (*b, ld.clone());
+                    Arc::new(move |row| ld(row).map(|a| $dbl(a, b)))
+                }
+                _ => {
+                    let (ld, rd) = (ld.clone(), rd.clone());
+                    Arc::new(move |row| Some($dbl(ld(row)?, rd(row)?)))
+                }
+            };
+            return Ok(Compiled::number(dbl));
+        }
         let (l, r) = (l.eval, r.eval);
-        let eval: Eval = match ($ty, right, column) {
-            // A column and a number: the number is read once, here, and
-            // the column in place.
-            (SqlType::Double, Some(Value::Double(b)), Some(i)) => Arc::new(move |row| match row.get(i) {
-                Some(Value::Double(a)) => Value::Double($dbl(*a, b)),
-                _ => Value::Null,
-            }),
-            (SqlType::Double, Some(Value::Double(b)), None) => Arc::new(move |row| match l(row) {
-                Value::Double(a) => Value::Double($dbl(a, b)),
-                _ => Value::Null,
-            }),
-            (SqlType::Int, _, _) => Arc::new(move |row| match (l(row), r(row)) {
+        let eval: Eval = match $ty {
+            SqlType::Int => Arc::new(move |row| match (l(row), r(row)) {
                 (Value::Int(a), Value::Int(b)) => $int(a, b).map_or(Value::Null, Value::Int),
                 _ => Value::Null,
             }),
-            (SqlType::BigInt, _, _) => Arc::new(move |row| match (l(row), r(row)) {
+            SqlType::BigInt => Arc::new(move |row| match (l(row), r(row)) {
                 (Value::BigInt(a), Value::BigInt(b)) => $big(a, b).map_or(Value::Null, Value::BigInt),
                 _ => Value::Null,
             }),
@@ -635,6 +678,7 @@ fn function(f: &Function, scope: &mut dyn Scope, span: Span) -> Result<Compiled>
             konst: None,
             ty,
             eval: Arc::new(move |r| r.get(i).cloned().unwrap_or(Value::Null)),
+            dbl: None,
         });
     }
     if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {

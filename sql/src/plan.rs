@@ -690,8 +690,8 @@ impl Scope for Aggregated<'_> {
         if f.over.is_some() || f.filter.is_some() || !l.clauses.is_empty() {
             return Err(Error::at(span, format!("{name} with OVER, FILTER or ORDER BY is not supported")));
         }
-        let (arg, arg_ty) = match l.args.as_slice() {
-            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if func == Func::Count => (None, SqlType::BigInt),
+        let (arg, arg_ty, arg_f64) = match l.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if func == Func::Count => (None, SqlType::BigInt, None),
             [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => {
                 let mut scope = Columns {
                     table: &self.source.name,
@@ -702,7 +702,7 @@ impl Scope for Aggregated<'_> {
                 if matches!(func, Func::Sum | Func::Avg) && !c.ty.is_numeric() {
                     return Err(Error::at(span, format!("type mismatch: {name} needs a number, not {}", c.ty)));
                 }
-                (Some(c.eval), c.ty)
+                (Some(c.eval), c.ty, c.dbl)
             }
             _ => return Err(Error::at(span, format!("{name} takes one argument"))),
         };
@@ -711,7 +711,7 @@ impl Scope for Aggregated<'_> {
         if let Some(i) = self.calls.iter().position(|c| c.text == text) {
             return Ok((base + i, self.calls[i].result_type()));
         }
-        self.calls.push(Call { func, arg, arg_ty, text });
+        self.calls.push(Call { func, arg, arg_ty, arg_f64, text });
         let c = self.calls.last().map_or(SqlType::BigInt, Call::result_type);
         Ok((base + self.calls.len() - 1, c))
     }
@@ -1000,8 +1000,14 @@ fn window_rows(
     project: Arc<Vec<Eval>>,
 ) -> std::result::Result<DataStream<Row>, rivulet::Error> {
     let keys: Arc<Vec<usize>> = Arc::new(w.keys.iter().map(|(i, _)| *i).collect());
-    let keyed =
-        stream.key_by(move |r: &Row| RowKey(keys.iter().map(|&i| r.get(i).cloned().unwrap_or(Value::Null)).collect()));
+    let keyed = stream.key_by(move |r: &Row| {
+        let col = |i: usize| r.get(i).cloned().unwrap_or(Value::Null);
+        RowKey(match keys[..] {
+            [i] => smallvec::smallvec![col(i)],
+            [i, j] => smallvec::smallvec![col(i), col(j)],
+            _ => keys.iter().map(|&i| col(i)).collect(),
+        })
+    });
     let ms = |t: i64| Duration::from_millis(t as u64);
     let windowed = match w.shape {
         Shape::Tumble { size } => keyed.window(Tumbling::of(ms(size))?),

@@ -114,21 +114,54 @@ pub struct RowKey(pub smallvec::SmallVec<[Value; 2]>);
 
 impl PartialEq for RowKey {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self.0.iter().zip(&other.0).all(|(a, b)| match (a, b) {
-                (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
-                _ => a == b,
-            })
+        match (self.0.as_slice(), other.0.as_slice()) {
+            // The common key: one string.
+            ([Value::Str(a)], [Value::Str(b)]) => short_eq(a.as_bytes(), b.as_bytes()),
+            (a, b) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|(a, b)| match (a, b) {
+                        (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
+                        _ => a == b,
+                    })
+            }
+        }
     }
 }
 
 impl Eq for RowKey {}
+
+/// Byte strings compared without a call for the short ones (ids are):
+/// up to 16 bytes in at most two overlapping word loads a side.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    let w8 = |s: &[u8], at: usize| {
+        u64::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3], s[at + 4], s[at + 5], s[at + 6], s[at + 7]])
+    };
+    let w4 = |s: &[u8], at: usize| u32::from_le_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
+}
 
 /// For hash maps within one process: the values fed to the map's hasher
 /// as they are (a word at a time). What places keys on disk is
 /// [`rivulet::key::Key::stable_hash`].
 impl Hash for RowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
+        // The common key, one string: its bytes alone (no other shape of
+        // key is equal to it).
+        if let [Value::Str(s)] = self.0.as_slice() {
+            state.write(s.as_bytes());
+            return;
+        }
         state.write_usize(self.0.len());
         for v in &self.0 {
             match v {
@@ -372,6 +405,40 @@ mod tests {
         map.insert(int.clone(), 5);
         assert_eq!(map.len(), 2);
         assert_eq!(map.get(&RowKey(smallvec::smallvec![Value::Int(7)])), Some(&5));
+    }
+
+    proptest::proptest! {
+        /// The short compare agrees with the slices' own, at every length
+        /// around its word sizes, for equal strings and for strings that
+        /// differ in one byte anywhere.
+        #[test]
+        fn short_strings_compare_as_slices(
+            a in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            at in 0usize..40,
+            flip in 1u8..=255,
+            other in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            proptest::prop_assert!(short_eq(&a, &a.clone()));
+            let mut b = a.clone();
+            if let Some(x) = b.get_mut(at) {
+                *x ^= flip;
+            }
+            proptest::prop_assert_eq!(short_eq(&a, &b), a == b);
+            proptest::prop_assert_eq!(short_eq(&a, &other), a == other);
+        }
+
+        /// Single-string keys equal as keys exactly when their strings
+        /// are, and equal ones hash alike (one string takes a shorter path
+        /// through both).
+        #[test]
+        fn one_string_keys_are_equal_and_hash_as_their_strings(a in "[a-z0-9]{0,30}", b in "[a-z0-9]{0,30}") {
+            use std::hash::BuildHasher;
+            let key = |s: &str| RowKey(smallvec::smallvec![Value::Str(s.into())]);
+            let h = std::collections::hash_map::RandomState::new();
+            proptest::prop_assert_eq!(key(&a) == key(&b), a == b);
+            proptest::prop_assert_eq!(h.hash_one(key(&a)), h.hash_one(key(&a.clone())));
+            proptest::prop_assert_ne!(key(&a), RowKey(smallvec::smallvec![Value::Str(a.as_str().into()), Value::Null]));
+        }
     }
 
     /// Keys and values name and fill state on disk: their encoding is a

@@ -227,3 +227,25 @@ fn json_lines_files_and_the_blackhole_sink() {
     let done = hole.build(rivulet::JobConfig::new("t")).unwrap().execute().unwrap();
     assert_eq!((done.metrics.records_in, done.metrics.records_out), (4, 2));
 }
+
+// DOUBLE arithmetic inside aggregates runs on plain numbers: a NULL
+// operand (an empty field, or an INT widened to DOUBLE) makes the value
+// NULL, which SUM, AVG and MIN skip, and a group with no value left gets
+// NULL.
+#[test]
+fn double_arithmetic_in_aggregates_skips_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "a,100,50.0,1\na,200,,2\na,300,86.0,\nb,400,,3\n";
+    let rows = run(
+        dir.path(),
+        input,
+        "id STRING, ts_ms BIGINT, t DOUBLE, v INT, ts AS TO_TIMESTAMP_LTZ(ts_ms, 3), \
+         WATERMARK FOR ts AS ts - INTERVAL '2' SECOND",
+        "id STRING, n BIGINT, nt BIGINT, c DOUBLE, a DOUBLE, m DOUBLE, k DOUBLE",
+        "INSERT INTO dst SELECT id, COUNT(*), COUNT(t), SUM((t - 32) * 5 / 9), AVG(t * 2 + v), MIN(t / 2), \
+           AVG(1 - t) \
+         FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND)) \
+         GROUP BY window_start, window_end, id",
+    );
+    assert_eq!(rows, ["a,3,2,40.0,101.0,25.0,-67.0", "b,1,0,,,,"]);
+}
