@@ -633,7 +633,28 @@ pub(crate) fn render(v: &Value, ty: SqlType, out: &mut String, how: Render) {
 }
 
 /// Parses text as a value of `ty`; `None` when it is not one.
+#[inline]
 pub(crate) fn parse_value(s: &str, ty: SqlType) -> Option<Value> {
+    // A number that parses as it is had nothing to trim (a number holds no
+    // whitespace); anything else takes the general path.
+    match ty {
+        SqlType::String => Some(Value::Str(s.into())),
+        SqlType::BigInt => match rivulet::text::parse_i64(s) {
+            Some(v) => Some(Value::BigInt(v)),
+            None => parse_trimmed(s, ty),
+        },
+        SqlType::Double => match rivulet::text::parse_f64(s) {
+            Some(v) => Some(Value::Double(v)),
+            None => parse_trimmed(s, ty),
+        },
+        _ => parse_trimmed(s, ty),
+    }
+}
+
+/// [`parse_value`] of text that may need trimming, or of the rarer types.
+#[cold]
+#[inline(never)]
+fn parse_trimmed(s: &str, ty: SqlType) -> Option<Value> {
     // Visible ASCII at both ends is never whitespace: nothing to trim.
     let t = match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
