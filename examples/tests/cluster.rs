@@ -84,26 +84,7 @@ impl Cluster {
 
     /// The latest committed epoch in the store (0: none yet).
     fn latest(&self) -> u64 {
-        // `latest` is a header and a postcard body (epoch, generation):
-        // its presence is what the tests wait for; the epoch is in the
-        // name of the newest metadata object.
-        let epochs = self.store.join("sensor-average/epochs");
-        if !self.store.join("sensor-average/latest").exists() {
-            return 0;
-        }
-        std::fs::read_dir(epochs)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| {
-                        std::fs::read_dir(e.path())
-                            .map(|m| m.flatten().any(|f| f.file_name().to_string_lossy().starts_with("meta-")))
-                            .unwrap_or(false)
-                    })
-                    .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .unwrap_or(0)
+        common::latest_epoch(&self.store)
     }
 
     fn wait_for_epoch_after(&self, before: u64, procs: &mut [Child]) {
@@ -500,16 +481,7 @@ fn rescaling_from_a_savepoint_to_a_new_store() {
         procs.push(c.worker(slot));
     }
     c.wait_for_epoch_after(0, &mut procs);
-    let sp = dir.path().join("savepoint");
-    let taken = Command::new(BIN)
-        .arg("savepoint")
-        .args(["--coordinator", &format!("127.0.0.1:{}", c.port)])
-        .arg("--to")
-        .arg(&sp)
-        .output()
-        .unwrap();
-    assert!(taken.status.success(), "{}", String::from_utf8_lossy(&taken.stderr));
-    assert!(String::from_utf8_lossy(&taken.stdout).contains("savepoint of epoch"));
+    let sp = common::take_savepoint(c.port, dir.path());
     for mut p in procs {
         p.kill().unwrap();
         p.wait().unwrap();
@@ -522,6 +494,48 @@ fn rescaling_from_a_savepoint_to_a_new_store() {
     c2.extra = vec!["--from-savepoint".into(), sp.display().to_string()];
     run(&c2, |_, _| {});
     assert_eq!(seed::sorted_rows(&c2.output), want);
+}
+
+/// A rollback: a savepoint, more checkpoints, every process killed, then
+/// the coordinator started with `--rollback-to` (the workers keep their
+/// state directories). The job goes back to the savepoint's state and
+/// input position and runs to the end: every result is the single-process
+/// one, those of windows fired since the savepoint are published again,
+/// and a second start with the same flag does not roll back again.
+#[test]
+fn a_rollback_to_a_savepoint_processes_again_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path(), 1_500_000);
+    let want = expected(dir.path(), &input, 1);
+    let mut c = Cluster::new(dir.path(), &input, 3, 6);
+    let mut procs = vec![c.coordinator()];
+    for slot in 0..3 {
+        procs.push(c.worker(slot));
+    }
+    c.wait_for_epoch_after(0, &mut procs);
+    let sp = common::take_savepoint(c.port, dir.path());
+    let saved = c.latest();
+    c.wait_for_epoch_after(saved + 3, &mut procs);
+    for p in &mut procs {
+        p.kill().unwrap();
+        p.wait().unwrap();
+    }
+    let before = std::fs::read_to_string(&c.output).unwrap().lines().count();
+    assert!(before > 0, "nothing was published before the rollback");
+    c.extra = vec!["--rollback-to".into(), sp.display().to_string()];
+    let out = run(&c, |_, _| {});
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("to the savepoint of epoch"), "{log}");
+    let rows = seed::sorted_rows(&c.output);
+    let mut unique = rows.clone();
+    unique.dedup();
+    assert_eq!(unique, want, "a result differs from the single-process run's");
+    assert!(rows.len() > want.len(), "no result was published again: the state did not go back");
+    // Started again with the same flag: the job has finished, nothing runs.
+    let again = c.coordinator_command().output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already rolled back"));
+    assert_eq!(seed::sorted_rows(&c.output), rows);
 }
 
 /// Bounded chaos: rounds that each wait for a new checkpoint, then kill a

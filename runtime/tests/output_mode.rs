@@ -64,7 +64,7 @@ impl Source for Phased {
         Ok(())
     }
 
-    fn on_epoch_complete(&mut self, epoch: u64, _position: &[u8]) -> rivulet::Result<()> {
+    fn on_epoch_complete(&mut self, epoch: u64, _position: &[u8], _pinned: Option<u64>) -> rivulet::Result<()> {
         self.completed = self.completed.max(epoch);
         Ok(())
     }

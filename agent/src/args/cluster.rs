@@ -39,6 +39,15 @@ pub struct CoordinatorArgs {
     /// the job yet; later starts resume from the checkpoint store.
     #[arg(long, value_name = "PATH|URL", value_parser = store_url)]
     pub from_savepoint: Option<String>,
+    /// Go back to this savepoint (a directory or store URL written by
+    /// `savepoint --to`) before starting: its state and input positions
+    /// become the job's next checkpoint in the store, so the job processes
+    /// again everything since the savepoint (MQTT input included: a
+    /// savepoint pins the ingest log) and publishes its results again.
+    /// Done once per savepoint; later starts with the flag resume from the
+    /// store. The running coordinator, if any, is fenced off.
+    #[arg(long, value_name = "PATH|URL", value_parser = existing_store_url, conflicts_with = "from_savepoint")]
+    pub rollback_to: Option<String>,
     /// Keep a liveness file here: the control loop writes the time into
     /// it every second, and `rivulet health --file PATH` fails when it
     /// stops (a container's healthcheck; `/dev/shm` keeps it in memory).
@@ -74,6 +83,40 @@ pub fn store_url(s: &str) -> Result<String, String> {
     std::fs::create_dir_all(s).map_err(|e| format!("{s}: {e}"))?;
     let abs = std::fs::canonicalize(s).map_err(|e| format!("{s}: {e}"))?;
     Ok(format!("file://{}", abs.display()))
+}
+
+/// A savepoint given as a URL or an existing directory (made absolute).
+///
+/// # Errors
+/// The directory does not exist.
+pub fn existing_store_url(s: &str) -> Result<String, String> {
+    if s.contains("://") {
+        return Ok(s.to_owned());
+    }
+    let abs = std::fs::canonicalize(s).map_err(|e| format!("{s}: {e}"))?;
+    Ok(format!("file://{}", abs.display()))
+}
+
+/// Prints how a coordinator's run ended, as `PROGRAM: ...` on stderr.
+pub fn report(program: &str, out: &rivulet::cluster::ClusterOutcome) {
+    if let Some(r) = &out.rolled_back {
+        if r.already {
+            eprintln!("{program}: already rolled back to this savepoint (as epoch {}): not again", r.at.epoch);
+        } else {
+            eprintln!(
+                "{program}: rolled back from epoch {} to the savepoint of epoch {}, as epoch {} ({} keys set, {} deleted)",
+                r.from.epoch, r.savepoint.epoch, r.at.epoch, r.set, r.deleted
+            );
+        }
+    }
+    if out.already_finished {
+        eprintln!("{program}: the job in this checkpoint store already finished; its output is complete");
+    } else {
+        eprintln!(
+            "{program}: finished at epoch {} after {} checkpoints in {} generation(s)",
+            out.finished_at.epoch, out.checkpoints, out.generations
+        );
+    }
 }
 
 /// `worker`: runs the subtasks the coordinator places on its slot.
@@ -161,13 +204,14 @@ pub fn credentials_from_files() -> rivulet::Result<()> {
 /// Flags of the coordinator role that take a value: what is left of its
 /// command line is the job's arguments, sent to the workers. The HTTP
 /// endpoint's flags are the coordinator's own too.
-const COORDINATOR_FLAGS: [&str; 10] = [
+const COORDINATOR_FLAGS: [&str; 11] = [
     "--listen",
     "--workers",
     "--checkpoint-store",
     "--worker-timeout",
     "--cluster-token-file",
     "--from-savepoint",
+    "--rollback-to",
     "--http",
     "--http-token",
     "--http-linger",

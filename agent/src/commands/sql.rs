@@ -195,20 +195,14 @@ fn coordinator(c: &CoordinatorArgs, a: &SqlArgs) -> anyhow::Result<ExitCode> {
         token: cluster_token(c.cluster_token_file.as_ref())?,
         job_args: worker_args(&argv, &text),
         from_savepoint: c.from_savepoint.clone(),
+        rollback_to: c.rollback_to.clone(),
         view,
         liveness: std::sync::Arc::new(rivulet::cluster::Liveness::at(c.alive_file.clone())),
     };
     let out = rivulet::cluster::run_coordinator(&opts, &build_in_cluster);
     served.finish(out.is_ok());
     let out = out?;
-    if out.already_finished {
-        eprintln!("rivulet: the job in this checkpoint store already finished; its output is complete");
-    } else {
-        eprintln!(
-            "rivulet: finished at epoch {} after {} checkpoints in {} generation(s)",
-            out.finished_at.epoch, out.checkpoints, out.generations
-        );
-    }
+    rivulet_agent::args::cluster::report("rivulet", &out);
     served.linger(&AtomicBool::new(false));
     Ok(ExitCode::SUCCESS)
 }

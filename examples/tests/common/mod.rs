@@ -435,3 +435,51 @@ pub(crate) fn v5_publisher(
     });
     (client, acks)
 }
+
+/// The latest committed epoch of the `sensor-average` job in the `file://`
+/// checkpoint store at `store` (0: none yet): the newest epoch directory
+/// holding metadata, once `latest` exists.
+#[allow(dead_code)] // not every test binary runs a cluster
+pub(crate) fn latest_epoch(store: &Path) -> u64 {
+    if !store.join("sensor-average/latest").exists() {
+        return 0;
+    }
+    std::fs::read_dir(store.join("sensor-average/epochs"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_dir(e.path())
+                        .map(|m| m.flatten().any(|f| f.file_name().to_string_lossy().starts_with("meta-")))
+                        .unwrap_or(false)
+                })
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Asks the coordinator on `port` for a savepoint into a new directory
+/// under `dir`; its path. The coordinator refuses while its sink has not
+/// yet published the latest checkpoint ("try again in a moment"): each
+/// try goes into a directory of its own.
+#[allow(dead_code)] // not every test binary runs a cluster
+pub(crate) fn take_savepoint(port: u16, dir: &Path) -> PathBuf {
+    for attempt in 1.. {
+        let sp = dir.join(format!("savepoint-{attempt}"));
+        let taken = Command::new(BIN)
+            .arg("savepoint")
+            .args(["--coordinator", &format!("127.0.0.1:{port}")])
+            .arg("--to")
+            .arg(&sp)
+            .output()
+            .unwrap();
+        if taken.status.success() {
+            assert!(String::from_utf8_lossy(&taken.stdout).contains("savepoint of epoch"));
+            return sp;
+        }
+        assert!(attempt < 10, "{}", String::from_utf8_lossy(&taken.stderr));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    unreachable!()
+}

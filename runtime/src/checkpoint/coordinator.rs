@@ -41,6 +41,9 @@ pub(crate) struct CoordHandle {
     pub(crate) completed: Arc<AtomicU64>,
     /// The epoch aborted (0: none); the coordinator stopped with it.
     pub(crate) aborted: Arc<AtomicU64>,
+    /// The oldest checkpoint pinned by a savepoint ([`NOT_PINNED`]: none):
+    /// sources keep their input from its positions on.
+    pub(crate) pinned: Arc<AtomicU64>,
     /// Set when the tasks are stopped with no coordinator left to trigger
     /// a final epoch (a cluster worker ending its generation): stopped
     /// sources do not wait for one.
@@ -53,7 +56,20 @@ pub(crate) struct CoordHandle {
     sources: Arc<Mutex<Vec<Thread>>>,
 }
 
+/// [`CoordHandle::pinned`] when no checkpoint is pinned.
+pub(crate) const NOT_PINNED: u64 = u64::MAX;
+
 impl CoordHandle {
+    /// Sets the oldest checkpoint a savepoint pins (`None`: none).
+    pub(crate) fn set_pinned(&self, epoch: Option<u64>) {
+        self.pinned.store(epoch.unwrap_or(NOT_PINNED), Ordering::Release);
+    }
+
+    /// The oldest checkpoint a savepoint pins.
+    pub(crate) fn pinned(&self) -> Option<u64> {
+        Some(self.pinned.load(Ordering::Acquire)).filter(|&e| e != NOT_PINNED)
+    }
+
     fn send(&self, msg: ToCoordinator) {
         // The coordinator gone means the job is over; nobody to tell.
         let _ = self.acks.send(msg);
@@ -154,6 +170,7 @@ impl Coordinator {
                 trigger: Arc::new(AtomicU64::new(0)),
                 stop: Arc::new(AtomicBool::new(false)),
                 completed: Arc::new(AtomicU64::new(next_epoch.saturating_sub(1))),
+                pinned: Arc::new(AtomicU64::new(NOT_PINNED)),
                 aborted: Arc::new(AtomicU64::new(0)),
                 abandoned: Arc::new(AtomicBool::new(false)),
                 wanted: Arc::new(AtomicU64::new(0)),

@@ -51,6 +51,9 @@ pub(crate) enum ToWorker {
     Complete {
         generation: u64,
         epoch: u64,
+        /// The oldest checkpoint a savepoint pins: sources keep their input
+        /// from its positions on.
+        pinned: Option<u64>,
     },
     /// The generation ends: stop its tasks (`finished`: the job is done,
     /// exit).

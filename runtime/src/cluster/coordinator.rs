@@ -7,7 +7,7 @@ use super::control::{coordinator_end, CtlTx, Deploy, ToCoord, ToWorker};
 use super::{graph_hash, BuildJob, EnvMaker, Wiring};
 use crate::checkpoint::machine::{Action, Input, Machine, Timing};
 use crate::checkpoint::protocol::Generation;
-use crate::checkpoint::store::{CheckpointStore, Committed, DeltaRef, OutputRef, Published, TaskRecord};
+use crate::checkpoint::store::{CheckpointStore, Committed, DeltaRef, OutputRef, Published, RolledBack, TaskRecord};
 use crate::checkpoint::TaskId;
 use crate::error::{Error, Result};
 use crate::net::{ClusterToken, HandshakeConfig, Identity, Link, LinkConfig, NetMetrics};
@@ -18,6 +18,11 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Savepoints whose checkpoints stay pinned: the job's MQTT sources keep
+/// their ingest logs from the oldest of them on, so the job can be rolled
+/// back to any of them without losing a message.
+pub(crate) const PINNED_SAVEPOINTS: usize = 2;
 
 /// How the coordinator runs.
 #[derive(Debug, Clone)]
@@ -38,6 +43,10 @@ pub struct CoordinatorOptions {
     /// Start from this savepoint (a store URL written by `savepoint`) when
     /// the checkpoint store holds no checkpoint of the job yet.
     pub from_savepoint: Option<String>,
+    /// Go back to this savepoint (a store URL written by `savepoint`): its
+    /// state and source positions become the job's next checkpoint, once
+    /// (see [`CheckpointStore::rollback_to`]).
+    pub rollback_to: Option<String>,
     /// Where the coordinator keeps what it knows of the job for its HTTP
     /// endpoint (workers, their counters, checkpoints, results).
     pub view: Arc<super::ClusterView>,
@@ -56,6 +65,8 @@ pub struct ClusterOutcome {
     pub checkpoints: u64,
     /// The store said the job had already finished: nothing ran.
     pub already_finished: bool,
+    /// What `rollback_to` did, if asked.
+    pub rolled_back: Option<RolledBack>,
 }
 
 type Tasks = Vec<(TaskId, String, bool)>;
@@ -99,12 +110,37 @@ pub fn run_coordinator(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result
     if let Some(from) = &opts.from_savepoint {
         import_savepoint(&store, from, &opts.store_url, &outputs)?;
     }
+    let mut rolled_back = None;
+    if let Some(to) = &opts.rollback_to {
+        let r = store.rollback_to(to)?;
+        rolled_back = Some(r);
+        if r.already {
+            tracing::info!(savepoint = %to, epoch = r.at.epoch, "already rolled back to this savepoint: resuming from the store");
+        } else {
+            tracing::info!(
+                savepoint = %to,
+                savepoint_epoch = r.savepoint.epoch,
+                from = r.from.epoch,
+                epoch = r.at.epoch,
+                keys_set = r.set,
+                keys_deleted = r.deleted,
+                "rolled back to a savepoint: its state is the job's checkpoint {}",
+                r.at.epoch
+            );
+        }
+    }
     let mut sinks: Vec<SinkOut> =
         outputs.into_iter().map(|(id, output)| SinkOut { id, output, recovered: false }).collect();
     if let Some(at) = store.finished()? {
         publish_pending(&store, store.newest_generation()?, &mut sinks, Some(at), &opts.view.metrics)?;
         tracing::info!(epoch = at.epoch, "the job already finished");
-        return Ok(ClusterOutcome { finished_at: at, generations: 0, checkpoints: 0, already_finished: true });
+        return Ok(ClusterOutcome {
+            finished_at: at,
+            generations: 0,
+            checkpoints: 0,
+            already_finished: true,
+            rolled_back,
+        });
     }
     let listener = TcpListener::bind(opts.listen).map_err(|e| Error::io(opts.listen.to_string(), e))?;
     let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
@@ -129,7 +165,10 @@ pub fn run_coordinator(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result
         generations: 0,
         checkpoints: 0,
         committed: None,
+        pinned: None,
+        rolled_back,
     };
+    c.pinned = c.store.pins()?.first().copied();
     c.run()
 }
 
@@ -271,6 +310,9 @@ struct Cluster<'a> {
     /// The newest checkpoint seen committed: once there is one, a store
     /// without `latest` is an outage, not a job to start from scratch.
     committed: Option<Committed>,
+    /// The oldest checkpoint a savepoint pins (see [`PINNED_SAVEPOINTS`]).
+    pinned: Option<u64>,
+    rolled_back: Option<RolledBack>,
 }
 
 /// Why a generation ended.
@@ -311,6 +353,7 @@ impl Cluster<'_> {
                         generations: self.generations,
                         checkpoints: self.checkpoints,
                         already_finished: false,
+                        rolled_back: self.rolled_back,
                     });
                 }
                 GenEnd::Failed(why) => {
@@ -343,11 +386,15 @@ impl Cluster<'_> {
     }
 
     /// Writes the savepoints asked for: the latest committed checkpoint,
+    /// pinned (so a rollback to it replays every message since), then
     /// copied to each requested store.
     fn serve_requests(&mut self) {
         while let Ok(r) = self.requests.try_recv() {
             let done = self.store.latest().map_err(Error::from).and_then(|latest| {
                 let latest = latest.ok_or_else(|| Error::Cluster("no checkpoint is complete yet".into()))?;
+                // Pinned before any later epoch completes (this thread
+                // completes them), so no source has cut past it.
+                self.pin(latest.epoch)?;
                 let sinks = self.sinks.iter().map(|s| s.id);
                 copy_checkpoint(&self.store, latest.epoch, &r.to, sinks)?;
                 Ok(latest.epoch)
@@ -361,6 +408,19 @@ impl Cluster<'_> {
             };
             let _ = r.tx.send(reply);
         }
+    }
+
+    /// Pins checkpoint `epoch` and releases the pins of all but the newest
+    /// [`PINNED_SAVEPOINTS`].
+    fn pin(&mut self, epoch: u64) -> Result<()> {
+        self.store.pin(epoch)?;
+        let pins = self.store.pins()?;
+        let release = pins.len().saturating_sub(PINNED_SAVEPOINTS);
+        for &old in &pins[..release] {
+            self.store.unpin(old)?;
+        }
+        self.pinned = pins.get(release).copied();
+        Ok(())
     }
 
     fn broadcast(&mut self, msg: ToWorker) {
@@ -548,7 +608,7 @@ impl Cluster<'_> {
                             if let Some(at) = finished_at.filter(|a| a.epoch == epoch) {
                                 self.store.mark_finished(at)?;
                             }
-                            self.broadcast(ToWorker::Complete { generation, epoch });
+                            self.broadcast(ToWorker::Complete { generation, epoch, pinned: self.pinned });
                             let _ = self.maintenance.send(epoch);
                         }
                         Action::Abort { epoch, missing } => {

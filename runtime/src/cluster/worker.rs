@@ -535,7 +535,8 @@ impl<'a> Running<'a> {
                         ToWorker::Trigger { generation, epoch } if generation == self.generation => {
                             self.handle.deliver(ToTask::Trigger { generation: g, epoch });
                         }
-                        ToWorker::Complete { generation, epoch } if generation == self.generation => {
+                        ToWorker::Complete { generation, epoch, pinned } if generation == self.generation => {
+                            self.handle.set_pinned(pinned);
                             let s = &self.built_store;
                             s.mark_complete(epoch, false)?;
                             s.seal_checkpoint(epoch)?;

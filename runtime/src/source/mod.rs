@@ -186,11 +186,13 @@ pub trait Source: Send + 'static {
     }
 
     /// Epoch `epoch`, whose barrier followed `position`, is complete: input
-    /// before `position` will never be replayed again and may be released.
+    /// before `position` will never be replayed again and may be released,
+    /// except from the position of checkpoint `pinned` on, if any (a
+    /// savepoint the job may be rolled back to copies it).
     ///
     /// # Errors
     /// Releasing failed (the job stops).
-    fn on_epoch_complete(&mut self, _epoch: u64, _position: &[u8]) -> Result<()> {
+    fn on_epoch_complete(&mut self, _epoch: u64, _position: &[u8], _pinned: Option<u64>) -> Result<()> {
         Ok(())
     }
 }

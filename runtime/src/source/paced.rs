@@ -92,8 +92,8 @@ impl<S: Source> Source for Paced<S> {
         self.inner.open(ctx)
     }
 
-    fn on_epoch_complete(&mut self, epoch: u64, position: &[u8]) -> Result<()> {
-        self.inner.on_epoch_complete(epoch, position)
+    fn on_epoch_complete(&mut self, epoch: u64, position: &[u8], pinned: Option<u64>) -> Result<()> {
+        self.inner.on_epoch_complete(epoch, position, pinned)
     }
 }
 

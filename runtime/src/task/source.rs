@@ -95,7 +95,7 @@ pub(crate) fn run_source_task<S: Source>(
                 newest = staged.pop_front();
             }
             if let Some((e, pos)) = newest {
-                source.on_epoch_complete(e, &pos)?;
+                source.on_epoch_complete(e, &pos, c.pinned())?;
             }
         }
         let poll = source.poll_records(&mut recs, batch_size)?;

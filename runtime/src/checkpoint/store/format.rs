@@ -27,6 +27,8 @@ pub(crate) enum Kind {
     Published = 8,
     Finished = 9,
     Ingest = 10,
+    Pin = 11,
+    RolledBack = 12,
 }
 
 /// Encodes `body` as an object of `kind`.

@@ -10,7 +10,7 @@ use super::format::{self, Kind};
 use super::CheckpointStore;
 use std::collections::BTreeMap;
 
-const INGEST: &str = "ingest/";
+pub(crate) const INGEST: &str = "ingest/";
 
 fn dir(source: u16) -> String {
     format!("{INGEST}{source:05}/")

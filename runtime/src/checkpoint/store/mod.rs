@@ -31,6 +31,10 @@
 //! - `finished`: the checkpoint at which the job's input ended.
 //! - `ingest/<source>/...`: sources' ingest logs, mirrored before their
 //!   input is acknowledged upstream (see `ingest.rs`).
+//! - `pins/<e>`: checkpoint `e` was copied to a savepoint that the job may
+//!   be rolled back to: sources keep their ingest logs from it on.
+//! - `rolled-back/<e>-g<g>`: the savepoint of checkpoint `(e, g)` was
+//!   rolled back to (see `rollback.rs`), by the epoch it names.
 //! - `gc-floor`: written by [`CheckpointStore::gc`] before it deletes
 //!   anything: chain epochs at or below it may be gone.
 //!
@@ -86,6 +90,7 @@ mod model;
 mod outputs;
 mod paths;
 mod restore;
+mod rollback;
 
 #[cfg(test)]
 mod tests;
@@ -95,6 +100,7 @@ mod tests_s3;
 pub use error::{Error, Result};
 pub use model::{Committed, DeltaRef, Entry, EpochMeta, KeyGroups, TaskRecord};
 pub use outputs::{OutputRef, Published};
+pub use rollback::RolledBack;
 
 use backend::Backend;
 use format::Kind;

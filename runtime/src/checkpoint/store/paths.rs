@@ -10,6 +10,8 @@ pub(crate) const LATEST: &str = "latest";
 pub(crate) const GC_FLOOR: &str = "gc-floor";
 pub(crate) const PUBLISHED: &str = "published/";
 pub(crate) const FINISHED: &str = "finished";
+pub(crate) const PINS: &str = "pins/";
+pub(crate) const ROLLED_BACK: &str = "rolled-back/";
 
 pub(crate) fn generation(g: u64) -> String {
     format!("{GENERATIONS}{g:020}")
@@ -58,4 +60,18 @@ pub(crate) fn parse_meta(rel: &str) -> Option<Committed> {
 
 pub(crate) fn parse_generation(rel: &str) -> Option<u64> {
     rel.strip_prefix(GENERATIONS)?.parse().ok()
+}
+
+pub(crate) fn pin(epoch: u64) -> String {
+    format!("{PINS}{epoch:020}")
+}
+
+pub(crate) fn parse_pin(rel: &str) -> Option<u64> {
+    rel.strip_prefix(PINS)?.parse().ok()
+}
+
+/// The record that the savepoint of checkpoint `savepoint` was rolled
+/// back to (it names the epoch that did it).
+pub(crate) fn rolled_back(savepoint: Committed) -> String {
+    format!("{ROLLED_BACK}{:020}-g{:020}", savepoint.epoch, savepoint.generation)
 }

@@ -502,3 +502,105 @@ fn key_groups_are_copied_alike_within_any_memory_budget() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    // Guards the rollback against a model: after any writes before and
+    // after the savepoint, the rollback epoch restores exactly the
+    // savepoint's state (whole range and each key group, whether the
+    // latest state is read in one run or a run per key group), carries
+    // its source positions without its sink records, and a second
+    // rollback to the same savepoint changes nothing.
+    #[test]
+    fn a_rollback_epoch_restores_the_savepoints_state(
+        before in proptest::collection::vec((0u16..6, 0u32..8, proptest::option::of(any::<u8>())), 0..40),
+        after in proptest::collection::vec((0u16..6, 0u32..8, proptest::option::of(any::<u8>())), 0..40),
+        budget in prop_oneof![Just(1usize), Just(1usize << 20)],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let sp = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
+        let g = store.claim_generation().unwrap();
+        let mut epoch = 0u64;
+        let mut commit = |writes: &[(u16, u32, Option<u8>)]| {
+            epoch += 1;
+            let mut m: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+            for (kg, k, v) in writes {
+                m.insert(key(*kg, *k), v.map(|b| vec![b]));
+            }
+            let entries: Vec<Entry> = m.into_iter().map(|(key, value)| Entry { key, value }).collect();
+            let refs = if entries.is_empty() {
+                vec![]
+            } else {
+                vec![store.put_delta(g, epoch, KeyGroups::new(0, 5).unwrap(), &entries).unwrap()]
+            };
+            store.commit_epoch(g, epoch, refs, vec![task(epoch as u8)]).unwrap();
+            epoch
+        };
+        let (half, rest) = before.split_at(before.len() / 2);
+        commit(half);
+        let saved = commit(rest);
+        store.export(saved, &url_of(&sp)).unwrap();
+        let (half, rest) = after.split_at(after.len() / 2);
+        commit(half);
+        let latest = commit(rest);
+        let done = store.rollback(&url_of(&sp), budget).unwrap();
+        prop_assert!(!done.already);
+        prop_assert_eq!(done.from.epoch, latest);
+        prop_assert_eq!(done.at.epoch, latest + 1);
+        prop_assert_eq!(done.savepoint.epoch, saved);
+        let want = store.restore(all(), saved).unwrap();
+        let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
+        prop_assert_eq!(store.restore(all(), latest + 1).unwrap(), want.clone());
+        for kg in 0u16..6 {
+            let one: Vec<_> = want.iter().filter(|(k, _)| k[..2] == kg.to_be_bytes()).cloned().collect();
+            prop_assert_eq!(store.restore(KeyGroups::one(kg), latest + 1).unwrap(), one);
+        }
+        let tasks = store.epoch_meta(latest + 1).unwrap().tasks;
+        prop_assert_eq!(tasks, vec![TaskRecord { sink_commits: vec![], ..task(saved as u8) }]);
+        let again = store.rollback_to(&url_of(&sp)).unwrap();
+        prop_assert!(again.already);
+        prop_assert_eq!(again.at, done.at);
+        prop_assert_eq!(store.latest().unwrap(), Some(done.at));
+    }
+}
+
+// Guards the pins: a job that mirrors ingest logs is rolled back only to
+// a pinned checkpoint (its sources kept the messages since); a store
+// without a checkpoint, or a savepoint without one, is refused and left
+// as it was; a finished job is running again after a rollback.
+#[test]
+fn rollbacks_are_refused_where_messages_may_be_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let sp = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let store = CheckpointStore::open(&url_of(&dir), "j").unwrap();
+    let err = store.rollback_to(&url_of(&sp)).unwrap_err();
+    assert!(err.to_string().contains("holds no checkpoint of job j"), "{err}");
+    let g = store.claim_generation().unwrap();
+    for e in 1..=3u64 {
+        let d = store.put_delta(g, e, KeyGroups::one(1), &[put(1, 1, &[e as u8])]).unwrap();
+        store.commit_epoch(g, e, vec![d], vec![task(e as u8)]).unwrap();
+    }
+    let err = store.rollback_to(&url_of(&sp)).unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }) && err.to_string().contains("holds no checkpoint"), "{err}");
+    let fresh = CheckpointStore::open(&url_of(&empty), "j").unwrap();
+    store.export(2, &url_of(&sp)).unwrap();
+    let err = fresh.rollback_to(&url_of(&sp)).unwrap_err();
+    assert!(err.to_string().contains("--from-savepoint"), "{err}");
+    store.put_ingest(g, 0, 0, &[b"m0", b"m1"]).unwrap();
+    store.mark_finished(Committed { epoch: 3, generation: g }).unwrap();
+    let err = store.rollback_to(&url_of(&sp)).unwrap_err();
+    assert!(err.to_string().contains("epoch 2) is not pinned"), "{err}");
+    assert_eq!(store.newest_generation().unwrap(), g, "a refused rollback claims nothing");
+    store.pin(1).unwrap();
+    store.pin(2).unwrap();
+    assert_eq!(store.pins().unwrap(), vec![1, 2]);
+    store.unpin(1).unwrap();
+    assert_eq!(store.pins().unwrap(), vec![2]);
+    let done = store.rollback_to(&url_of(&sp)).unwrap();
+    assert_eq!((done.at.epoch, done.set, done.deleted), (4, 1, 0));
+    assert_eq!(store.restore(all(), 4).unwrap(), vec![(key(1, 1), vec![2])]);
+    assert_eq!(store.finished().unwrap(), None, "the job runs again from the rollback epoch");
+}

@@ -684,7 +684,7 @@ impl<T: Send + 'static> Source for MqttSource<T> {
         Ok(())
     }
 
-    fn on_epoch_complete(&mut self, epoch: u64, position: &[u8]) -> Result<()> {
+    fn on_epoch_complete(&mut self, epoch: u64, position: &[u8], pinned: Option<u64>) -> Result<()> {
         let Some(log) = &self.log else { return Ok(()) };
         let Ok(b) = <[u8; 8]>::try_from(position) else { return Ok(()) };
         // Epochs are numbered consecutively, so the retained ones are the
@@ -692,8 +692,10 @@ impl<T: Send + 'static> Source for MqttSource<T> {
         // not reported, but an earlier position is below theirs: the
         // newest known position at or before the oldest retained epoch is
         // a safe cut. Until one is known (after a restart) nothing is cut.
+        // A pinned checkpoint (a savepoint's) counts as retained.
         self.completed.push_back((epoch, u64::from_be_bytes(b)));
-        let oldest = epoch.saturating_add(1).saturating_sub(self.retain as u64);
+        let retained = epoch.saturating_add(1).saturating_sub(self.retain as u64);
+        let oldest = pinned.map_or(retained, |p| p.min(retained));
         while self.completed.get(1).is_some_and(|(e, _)| *e <= oldest) {
             self.completed.pop_front();
         }
@@ -732,7 +734,7 @@ mod tests {
         src.retain = 3;
         src.next_seq = 100;
         let first = |src: &mut MqttSource<()>, e: u64, pos: u64| {
-            src.on_epoch_complete(e, &pos.to_be_bytes()).unwrap();
+            src.on_epoch_complete(e, &pos.to_be_bytes(), None).unwrap();
             log.bounds().unwrap().map(|(f, _)| f)
         };
         assert_eq!(first(&mut src, 1, 10), Some(0));
@@ -743,6 +745,21 @@ mod tests {
         let e = src.restore(&25u64.to_be_bytes()).unwrap_err();
         assert!(e.to_string().contains("were released"), "{e}");
         src.restore(&30u64.to_be_bytes()).unwrap();
+        // A savepoint pins epoch 5: the log keeps its position while later
+        // epochs complete, and is cut past it once the pin is released.
+        log.append(100, payloads.iter().map(Vec::as_slice)).unwrap();
+        src.next_seq = 200;
+        let pinned = |src: &mut MqttSource<()>, e: u64, pos: u64, pin: Option<u64>| {
+            src.on_epoch_complete(e, &pos.to_be_bytes(), pin).unwrap();
+            log.bounds().unwrap().map(|(f, _)| f)
+        };
+        assert_eq!(pinned(&mut src, 6, 60, Some(5)), Some(30));
+        assert_eq!(pinned(&mut src, 7, 70, Some(5)), Some(50), "epoch 5's position, not epoch 5's successor's");
+        for e in 8..=12 {
+            assert_eq!(pinned(&mut src, e, e * 10, Some(5)), Some(50), "epoch {e}");
+        }
+        src.restore(&50u64.to_be_bytes()).unwrap();
+        assert_eq!(pinned(&mut src, 13, 130, None), Some(110), "released: epochs 11-13 retained");
     }
 
     /// Guards the replay limit on 32-bit targets (run under qemu-arm by
