@@ -19,13 +19,23 @@ struct Job {
     store: PathBuf,
     out: PathBuf,
     workers: u16,
+    /// `--stop-after-idle`.
+    idle: &'static str,
 }
 
 impl Job {
     fn new(dir: &Path, url: &str, workers: u16) -> Job {
         let store = dir.join("store");
         std::fs::create_dir_all(&store).unwrap();
-        Job { dir: dir.to_path_buf(), url: url.to_owned(), port: free_port(), store, out: dir.join("eng.csv"), workers }
+        Job {
+            dir: dir.to_path_buf(),
+            url: url.to_owned(),
+            port: free_port(),
+            store,
+            out: dir.join("eng.csv"),
+            workers,
+            idle: "3s",
+        }
     }
 
     fn coordinator(&self, extra: &[String]) -> Child {
@@ -36,7 +46,7 @@ impl Job {
             .arg("--checkpoint-store")
             .arg(format!("file://{}", self.store.display()))
             .args(["--mqtt", &self.url, "--topic", "sensors/{sensor_id}/temp", "--client-id", "eng"])
-            .args(["--stop-after-idle", "3s", "--parallelism", &n, "--checkpoint-interval", "200ms"])
+            .args(["--stop-after-idle", self.idle, "--parallelism", &n, "--checkpoint-interval", "200ms"])
             .arg("--output")
             .arg(&self.out)
             .args(extra)
@@ -122,7 +132,10 @@ fn a_rollback_on_mosquitto_replays_every_reading_since_the_savepoint() {
     // recognising redeliveries (65,536), so only the pin keeps them.
     let data = dataset(120_000, 40);
     let expected = oracle(dir.path(), &data);
-    let job = Job::new(dir.path(), &m.url(), 2);
+    let mut job = Job::new(dir.path(), &m.url(), 2);
+    // The input must not look ended while the test waits for checkpoints
+    // on a loaded machine (the job would finish before the kill).
+    job.idle = "10s";
     let url = job.url.clone();
     let mut procs: Vec<Child> = vec![job.coordinator(&[])];
     procs.extend((0..2).map(|k| job.worker(k)));
@@ -157,4 +170,32 @@ fn a_rollback_on_mosquitto_replays_every_reading_since_the_savepoint() {
     unique.dedup();
     assert_eq!(unique, expected, "a result differs from the oracle's");
     assert!(rows.len() > expected.len(), "no result was published again: the state did not go back");
+}
+
+/// With `--pin-savepoints 0s` a savepoint pins nothing: a rollback of the
+/// MQTT job to it is refused (exit 3, naming why) and the store is left
+/// as it was.
+#[test]
+fn a_rollback_to_an_unpinned_savepoint_of_an_mqtt_job_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = dir.path().join("broker");
+    let Some(m) = Mosquitto::start(&broker) else { return };
+    let job = Job::new(dir.path(), &m.url(), 1);
+    let unpinned = ["--pin-savepoints".to_string(), "0s".to_string()];
+    let mut procs = vec![job.coordinator(&unpinned), job.worker(0)];
+    wait_subscribed(&m, &broker, &["eng"]);
+    publish(&job.url, "pub-unpinned", &dataset(2_000, 10), 2000.0);
+    job.wait_epoch_after(0);
+    let sp = take_savepoint(job.port, dir.path());
+    for p in &mut procs {
+        p.kill().unwrap();
+        p.wait().unwrap();
+    }
+    let latest = latest_epoch(&job.store);
+    let c = job.coordinator(&["--rollback-to".to_string(), sp.display().to_string()]);
+    let out = c.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("is not pinned"), "{err}");
+    assert_eq!(latest_epoch(&job.store), latest, "a refused rollback committed something");
 }

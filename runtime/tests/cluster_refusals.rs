@@ -76,6 +76,7 @@ fn workers_of_another_job_or_graph_are_refused_and_change_nothing() {
         job_args: vec![out.display().to_string()],
         from_savepoint: None,
         rollback_to: None,
+        pin_savepoints: std::time::Duration::from_secs(86_400),
         view: rivulet::cluster::ClusterView::new(),
         liveness: std::sync::Arc::new(rivulet::cluster::Liveness::at(Some(dir.path().join("alive")))),
     };

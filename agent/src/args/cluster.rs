@@ -48,6 +48,13 @@ pub struct CoordinatorArgs {
     /// store. The running coordinator, if any, is fenced off.
     #[arg(long, value_name = "PATH|URL", value_parser = existing_store_url, conflicts_with = "from_savepoint")]
     pub rollback_to: Option<String>,
+    /// How long a savepoint's checkpoint stays pinned: the job's MQTT
+    /// sources keep their ingest logs (on the worker and in the store)
+    /// from it on, so `--rollback-to` it replays every message since; the
+    /// newest 2 savepoints are pinned. `0s` pins nothing (a rollback of an
+    /// MQTT job is then refused).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = super::duration::duration)]
+    pub pin_savepoints: Duration,
     /// Keep a liveness file here: the control loop writes the time into
     /// it every second, and `rivulet health --file PATH` fails when it
     /// stops (a container's healthcheck; `/dev/shm` keeps it in memory).
@@ -204,7 +211,7 @@ pub fn credentials_from_files() -> rivulet::Result<()> {
 /// Flags of the coordinator role that take a value: what is left of its
 /// command line is the job's arguments, sent to the workers. The HTTP
 /// endpoint's flags are the coordinator's own too.
-const COORDINATOR_FLAGS: [&str; 11] = [
+const COORDINATOR_FLAGS: [&str; 12] = [
     "--listen",
     "--workers",
     "--checkpoint-store",
@@ -212,6 +219,7 @@ const COORDINATOR_FLAGS: [&str; 11] = [
     "--cluster-token-file",
     "--from-savepoint",
     "--rollback-to",
+    "--pin-savepoints",
     "--http",
     "--http-token",
     "--http-linger",

@@ -196,6 +196,7 @@ fn coordinator(c: &CoordinatorArgs, a: &SqlArgs) -> anyhow::Result<ExitCode> {
         job_args: worker_args(&argv, &text),
         from_savepoint: c.from_savepoint.clone(),
         rollback_to: c.rollback_to.clone(),
+        pin_savepoints: c.pin_savepoints,
         view,
         liveness: std::sync::Arc::new(rivulet::cluster::Liveness::at(c.alive_file.clone())),
     };

@@ -24,6 +24,13 @@ use std::time::{Duration, Instant};
 /// back to any of them without losing a message.
 pub(crate) const PINNED_SAVEPOINTS: usize = 2;
 
+/// How often pins are checked for expiry while one is held.
+const PIN_CHECK: Duration = Duration::from_secs(60);
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// How the coordinator runs.
 #[derive(Debug, Clone)]
 pub struct CoordinatorOptions {
@@ -43,6 +50,9 @@ pub struct CoordinatorOptions {
     /// Start from this savepoint (a store URL written by `savepoint`) when
     /// the checkpoint store holds no checkpoint of the job yet.
     pub from_savepoint: Option<String>,
+    /// How long a savepoint's checkpoint stays pinned (its sources keep
+    /// their ingest logs from it on, for a rollback); zero pins nothing.
+    pub pin_savepoints: Duration,
     /// Go back to this savepoint (a store URL written by `savepoint`): its
     /// state and source positions become the job's next checkpoint, once
     /// (see [`CheckpointStore::rollback_to`]).
@@ -166,9 +176,10 @@ pub fn run_coordinator(opts: &CoordinatorOptions, build: BuildJob<'_>) -> Result
         checkpoints: 0,
         committed: None,
         pinned: None,
+        pins_checked: Instant::now(),
         rolled_back,
     };
-    c.pinned = c.store.pins()?.first().copied();
+    c.expire_pins()?;
     c.run()
 }
 
@@ -312,6 +323,8 @@ struct Cluster<'a> {
     committed: Option<Committed>,
     /// The oldest checkpoint a savepoint pins (see [`PINNED_SAVEPOINTS`]).
     pinned: Option<u64>,
+    /// When pins were last checked for expiry.
+    pins_checked: Instant,
     rolled_back: Option<RolledBack>,
 }
 
@@ -394,7 +407,9 @@ impl Cluster<'_> {
                 let latest = latest.ok_or_else(|| Error::Cluster("no checkpoint is complete yet".into()))?;
                 // Pinned before any later epoch completes (this thread
                 // completes them), so no source has cut past it.
-                self.pin(latest.epoch)?;
+                if !self.opts.pin_savepoints.is_zero() {
+                    self.pin(latest.epoch)?;
+                }
                 let sinks = self.sinks.iter().map(|s| s.id);
                 copy_checkpoint(&self.store, latest.epoch, &r.to, sinks)?;
                 Ok(latest.epoch)
@@ -413,13 +428,32 @@ impl Cluster<'_> {
     /// Pins checkpoint `epoch` and releases the pins of all but the newest
     /// [`PINNED_SAVEPOINTS`].
     fn pin(&mut self, epoch: u64) -> Result<()> {
-        self.store.pin(epoch)?;
+        self.store.pin(epoch, unix_now())?;
         let pins = self.store.pins()?;
         let release = pins.len().saturating_sub(PINNED_SAVEPOINTS);
         for &old in &pins[..release] {
             self.store.unpin(old)?;
         }
         self.pinned = pins.get(release).copied();
+        Ok(())
+    }
+
+    /// Releases the pins older than `--pin-savepoints`, so that a savepoint
+    /// nobody rolls back to stops holding its sources' ingest logs.
+    fn expire_pins(&mut self) -> Result<()> {
+        self.pins_checked = Instant::now();
+        let now = unix_now();
+        let mut kept = None;
+        for epoch in self.store.pins()? {
+            let at = self.store.pinned_at(epoch)?.unwrap_or(0);
+            if now.saturating_sub(at) >= self.opts.pin_savepoints.as_secs() {
+                self.store.unpin(epoch)?;
+                tracing::info!(epoch, "savepoint pin expired: its sources may release their input");
+            } else {
+                kept = kept.or(Some(epoch));
+            }
+        }
+        self.pinned = kept;
         Ok(())
     }
 
@@ -607,6 +641,9 @@ impl Cluster<'_> {
                             timing.retain(|e, _| *e > epoch);
                             if let Some(at) = finished_at.filter(|a| a.epoch == epoch) {
                                 self.store.mark_finished(at)?;
+                            }
+                            if self.pinned.is_some() && self.pins_checked.elapsed() >= PIN_CHECK {
+                                self.expire_pins()?;
                             }
                             self.broadcast(ToWorker::Complete { generation, epoch, pinned: self.pinned });
                             let _ = self.maintenance.send(epoch);

@@ -43,11 +43,20 @@ pub struct RolledBack {
 impl CheckpointStore {
     /// Keeps the mirrored ingest logs from checkpoint `epoch` on: its
     /// sources do not trim below their positions in it while it is pinned.
+    /// The pin records `at` (Unix seconds), for [`Self::pinned_at`].
     ///
     /// # Errors
     /// [`Error::Backend`].
-    pub fn pin(&self, epoch: u64) -> Result<()> {
-        self.io.put_overwrite(&paths::pin(epoch), format::encode(Kind::Pin, &epoch)?)
+    pub fn pin(&self, epoch: u64, at: u64) -> Result<()> {
+        self.io.put_overwrite(&paths::pin(epoch), format::encode(Kind::Pin, &at)?)
+    }
+
+    /// When checkpoint `epoch` was pinned (Unix seconds), if it is.
+    ///
+    /// # Errors
+    /// [`Error::Damaged`] for an undecodable pin; [`Error::Backend`].
+    pub fn pinned_at(&self, epoch: u64) -> Result<Option<u64>> {
+        self.read(&paths::pin(epoch), Kind::Pin)
     }
 
     /// Releases the pin of checkpoint `epoch`.

@@ -594,9 +594,10 @@ fn rollbacks_are_refused_where_messages_may_be_gone() {
     let err = store.rollback_to(&url_of(&sp)).unwrap_err();
     assert!(err.to_string().contains("epoch 2) is not pinned"), "{err}");
     assert_eq!(store.newest_generation().unwrap(), g, "a refused rollback claims nothing");
-    store.pin(1).unwrap();
-    store.pin(2).unwrap();
+    store.pin(1, 100).unwrap();
+    store.pin(2, 200).unwrap();
     assert_eq!(store.pins().unwrap(), vec![1, 2]);
+    assert_eq!((store.pinned_at(2).unwrap(), store.pinned_at(3).unwrap()), (Some(200), None));
     store.unpin(1).unwrap();
     assert_eq!(store.pins().unwrap(), vec![2]);
     let done = store.rollback_to(&url_of(&sp)).unwrap();
