@@ -54,6 +54,12 @@ pub(crate) enum Command {
     /// Roll a deployed job's coordinator and worker slots to another image
     /// after a savepoint; the job resumes from the latest checkpoint.
     Upgrade(UpgradeArgs),
+    /// Take a deployed job back to a savepoint `scale` or `upgrade` wrote
+    /// (with --image: also back to that image): the coordinator restarts
+    /// with --rollback-to, the savepoint's state becomes the job's next
+    /// checkpoint, and the job processes again everything since (MQTT
+    /// input from its pinned ingest log), publishing those results again.
+    Rollback(RollbackArgs),
     /// Run a Flink SQL job: CREATE TABLE statements and one INSERT INTO
     /// (`EXPLAIN INSERT ...` prints the plan and runs nothing). A bad job
     /// exits 2 naming line and column. `sql coordinator` and `sql worker`
@@ -174,6 +180,21 @@ pub(crate) struct UpgradeArgs {
     /// node must have it: `docker load` or a registry).
     #[arg(long, value_name = "IMAGE")]
     pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RollbackArgs {
+    /// The deployment manifest.
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", default_value = "rivulet.toml")]
+    pub file: PathBuf,
+    /// The savepoint, as `scale`/`upgrade` printed it (on the checkpoint
+    /// store's volume as the containers see it, `file:///var/lib/rivulet/
+    /// checkpoints/savepoints/...`, or an S3 URL).
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
+    /// Also roll the coordinator and the worker slots to this image.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 }
 
 #[derive(Args, Debug)]

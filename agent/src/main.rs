@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Logs(a) => commands::operate::logs(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Scale(a) => commands::operate::scale(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Upgrade(a) => commands::operate::upgrade(&a).map(|()| std::process::ExitCode::SUCCESS),
+        cli::Command::Rollback(a) => commands::operate::rollback(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Stack(a) => commands::stack::run(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Deploy(a) => commands::deploy::deploy(&a).map(|()| std::process::ExitCode::SUCCESS),
         cli::Command::Down(a) => commands::deploy::down(&a).map(|()| std::process::ExitCode::SUCCESS),

@@ -20,6 +20,9 @@
 //!   single-process run of the same data read from a file, both in the
 //!   committed output file and as published on MQTT (deduplicated by
 //!   `rivulet-msg-id`).
+//! - Rolled back to the upgrade's savepoint once it finished, the job runs
+//!   again from it to the same results (those since the savepoint
+//!   published again); the same rollback again changes nothing.
 //! - A redeploy of the same manifest changes nothing; a changed flag
 //!   updates the coordinator only.
 //! - `rivulet stack` output is accepted by `docker stack deploy`.
@@ -611,6 +614,12 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     assert!(!out.contains(&format!("update service {name}_broker")), "{out}");
     checkpointing_after("the upgrade", before);
     eprintln!("upgrade to the next checkpoint: {:?}\n{out}", t.elapsed());
+    let upgrade_savepoint = out
+        .lines()
+        .find_map(|l| l.split(" written to ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("upgrade printed no savepoint path: {out}"))
+        .to_string();
     publisher.join().unwrap();
 
     // The coordinator ends after --stop-after-idle with the job complete.
@@ -649,6 +658,33 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
         ]);
         assert_eq!(img.trim(), upgraded, "{s} runs {img}");
     }
+
+    // Back to the upgrade's savepoint, after the job finished: it runs
+    // again from there (the readings since come from the source's pinned
+    // ingest log, the broker has none left) to the same results, those
+    // since the savepoint published again.
+    let bad = rivulet(&["rollback", "-f", &good, "--to", "/elsewhere/sp"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    let t = Instant::now();
+    let o = rivulet(&["rollback", "-f", &good, "--to", &upgrade_savepoint]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("to the savepoint of epoch") || out.contains("rolled back to a savepoint"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("update service")).count(), 5, "coordinator and 4 slots: {out}");
+    let start = Instant::now();
+    while !task_state(&coordinator).contains("Complete") {
+        assert!(start.elapsed() < Duration::from_secs(180), "the rolled back job did not complete within 180s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("rollback to the job's end: {:?}\n{out}", t.elapsed());
+    let again = sorted_lines(&volume_dir(&format!("{name}_output")).join("results.csv"));
+    let mut unique = again.clone();
+    unique.dedup();
+    assert_eq!(unique, want, "results after the rollback differ from the single-process run");
+    assert!(again.len() > want.len(), "no result was published again after the rollback");
+    let o = rivulet(&["rollback", "-f", &good, "--to", &upgrade_savepoint]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("nothing changed"), "{out}{}", String::from_utf8_lossy(&o.stderr));
 
     // The manifest brought in line with what scale and upgrade set (the
     // broker keeps its own image): a deploy changes nothing.

@@ -1,7 +1,7 @@
-//! `rivulet logs`, `rivulet scale` and `rivulet upgrade`: operating a job
+//! `rivulet logs`, `scale`, `upgrade` and `rollback`: operating a job
 //! `rivulet deploy` made (feature `deploy`).
 
-use crate::cli::{LogsArgs, ScaleArgs, UpgradeArgs};
+use crate::cli::{LogsArgs, RollbackArgs, ScaleArgs, UpgradeArgs};
 use rivulet_agent::deploy::Manifest;
 
 #[cfg(feature = "deploy")]
@@ -32,6 +32,26 @@ pub(crate) fn upgrade(a: &UpgradeArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "deploy")]
+pub(crate) fn rollback(a: &RollbackArgs) -> anyhow::Result<()> {
+    let m = Manifest::load(&a.file)?;
+    let done = rivulet_agent::deploy::rescale::rollback(&m, &a.to, a.image.as_deref())?;
+    let job = &m.job.name;
+    for c in &done.outcome.changes {
+        println!("{c}");
+    }
+    match (&done.report, done.outcome.changes.is_empty()) {
+        (_, true) => println!("job {job}: nothing changed, its coordinator already went back to {}", a.to),
+        (Some(r), false) => println!("job {job}: {r}"),
+        (None, false) => println!(
+            "job {job}: its coordinator restarted with --rollback-to {} but has not logged the rollback yet \
+             (`rivulet logs -f MANIFEST coordinator` shows it; job.log must be `info`)",
+            a.to
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "deploy")]
 fn report(job: &str, done: &rivulet_agent::deploy::rescale::Rescaled, what: &str) {
     if let Some(s) = &done.savepoint {
         let tries = if s.attempts > 1 { format!(", at attempt {}", s.attempts) } else { String::new() };
@@ -55,6 +75,12 @@ pub(crate) fn logs(a: &LogsArgs) -> anyhow::Result<()> {
 
 #[cfg(not(feature = "deploy"))]
 pub(crate) fn scale(a: &ScaleArgs) -> anyhow::Result<()> {
+    Manifest::load(&a.file)?;
+    Err(rivulet_agent::deploy::no_client())
+}
+
+#[cfg(not(feature = "deploy"))]
+pub(crate) fn rollback(a: &RollbackArgs) -> anyhow::Result<()> {
     Manifest::load(&a.file)?;
     Err(rivulet_agent::deploy::no_client())
 }

@@ -1,7 +1,9 @@
 //! `rivulet scale` and `rivulet upgrade`: a savepoint of the running job
 //! first (the rollback point), then the job's services changed so the
 //! coordinator restarts from the latest checkpoint in the store with the
-//! other worker count or image.
+//! other worker count or image. `rivulet rollback`: the coordinator
+//! restarted with `--rollback-to` one of those savepoints (and maybe
+//! another image), which makes the savepoint the job's next checkpoint.
 //!
 //! The savepoint is asked for by a one-off service (`JOB_savepoint-…`) on
 //! the job's network, on the coordinator's node, with the coordinator's
@@ -95,6 +97,107 @@ fn change(manifest: &super::Manifest, f: impl FnOnce(&mut super::spec::Overrides
         converge(&docker, job).await?;
         Ok(Rescaled { savepoint: Some(savepoint), outcome })
     })
+}
+
+/// What `rollback` did.
+#[derive(Debug)]
+pub struct RolledBack {
+    /// The services updated (none: the coordinator already runs with this
+    /// rollback, which its store made happen once).
+    pub outcome: Outcome,
+    /// The coordinator's own report of the rollback (`rolled back to a
+    /// savepoint ...`), if it logged one in time.
+    pub report: Option<String>,
+}
+
+/// How long `rollback` waits for the coordinator to report the rollback.
+const ROLLBACK_REPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Restarts the running job's coordinator with `--rollback-to to` (a
+/// savepoint `scale` or `upgrade` wrote, as they printed it: a directory
+/// under the checkpoint store's mount as the containers see it, as a path
+/// or a `file://` URL, or an S3 URL), and with
+/// `image` for the coordinator and every worker slot if given (e.g. the
+/// image before an upgrade). No savepoint is taken first: it would pin
+/// another checkpoint and could release the one to go back to. The worker
+/// count and image `scale` or `upgrade` set stay unless `image` replaces
+/// the image.
+///
+/// # Errors
+/// [`super::Invalid`] (exit 2) for a savepoint path outside the store's
+/// mount, an engine that is no manager, or placements that fit no node;
+/// [`NotDeployed`] (exit 4); the coordinator refused the rollback (e.g.
+/// the savepoint is no longer pinned: nothing was changed in the store);
+/// an engine request failed.
+pub fn rollback(manifest: &super::Manifest, to: &str, image: Option<&str>) -> anyhow::Result<RolledBack> {
+    runtime()?.block_on(async {
+        let docker = manager().await?;
+        let job = &manifest.job.name;
+        let mut overrides = running_overrides(&docker, job).await?;
+        if let Some(i) = image {
+            overrides.image = Some(i.to_owned());
+        }
+        overrides.rollback_to = Some(to.to_owned());
+        let spec = Spec::with(manifest, overrides);
+        let path = to.strip_prefix("file://").unwrap_or(to);
+        if spec.store_url.starts_with("file://") && !path.starts_with(&format!("{STORE_DIR}/")) {
+            return Err(super::Invalid {
+                field: "--to".into(),
+                reason: format!(
+                    "`{to}` is not on the checkpoint store's volume, {STORE_DIR}/ in the job's containers: \
+                     give the path `rivulet scale` or `rivulet upgrade` printed"
+                ),
+            }
+            .into());
+        }
+        if job_services(&docker, job).await?.is_empty() {
+            return Err(NotDeployed { job: job.clone() }.into());
+        }
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
+            .saturating_sub(1);
+        let outcome = apply(&docker, &spec, false).await?;
+        if outcome.changes.is_empty() {
+            return Ok(RolledBack { outcome, report: None });
+        }
+        converge(&docker, job).await?;
+        let report = rollback_report(&docker, &spec.full("coordinator"), since).await?;
+        Ok(RolledBack { outcome, report })
+    })
+}
+
+/// Waits for the coordinator's line about the rollback in what its tasks
+/// logged since `since` (Unix seconds): `Some(line)` once it says it rolled
+/// back (or had before), `None` if it said nothing in time (a `job.log`
+/// filter above `info` hides the line); an error with its words when it
+/// refused.
+async fn rollback_report(docker: &Docker, service: &str, since: i32) -> anyhow::Result<Option<String>> {
+    let start = Instant::now();
+    while start.elapsed() < ROLLBACK_REPORT_TIMEOUT {
+        let opts = LogsOptions { stdout: true, stderr: true, since, tail: "all".into(), ..Default::default() };
+        let mut stream = docker.service_logs(service, Some(opts));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&chunk?.to_string());
+        }
+        for line in text.lines() {
+            // The words, without the log line's time and target.
+            let said = ["already rolled back to this savepoint", "rolled back to a savepoint"]
+                .iter()
+                .find_map(|w| line.find(w).map(|at| line[at..].trim().to_string()));
+            if said.is_some() {
+                return Ok(said);
+            }
+            // clap's refusal of the path, or the store's of the rollback.
+            if line.contains("--rollback-to <") || (line.contains("--checkpoint-store") && line.contains(" refused: "))
+            {
+                anyhow::bail!("the coordinator did not roll back: {}", line.trim());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(None)
 }
 
 /// Has the running coordinator write a savepoint of the latest complete

@@ -33,6 +33,10 @@ pub const HTTP_TOKEN_FILE: &str = "http-token";
 pub const WORKERS_LABEL: &str = "io.rivulet.scaled-workers";
 /// The label on the coordinator holding the image `rivulet upgrade` set.
 pub const IMAGE_LABEL: &str = "io.rivulet.upgraded-image";
+/// The coordinator label recording the savepoint `rivulet rollback` went
+/// back to (the coordinator's `--rollback-to`, which the store makes
+/// happen once).
+pub const ROLLBACK_LABEL: &str = "io.rivulet.rolled-back-to";
 /// The label holding the hash of a service's spec, so a redeploy can tell
 /// what changed.
 pub const HASH_LABEL: &str = "io.rivulet.spec-hash";
@@ -88,6 +92,9 @@ pub struct Overrides {
     pub workers: Option<u16>,
     /// The image of the coordinator and the worker slots (every platform).
     pub image: Option<String>,
+    /// The savepoint `rivulet rollback` went back to: the coordinator's
+    /// `--rollback-to`.
+    pub rollback_to: Option<String>,
 }
 
 /// One Swarm service (one replica).
@@ -171,8 +178,28 @@ impl Spec {
                 s.image = image.clone();
             }
         }
+        let rollback = o.rollback_to.clone();
         spec.overrides = o;
-        spec
+        match rollback {
+            Some(to) => spec.rolled_back_to(to),
+            None => spec,
+        }
+    }
+
+    /// This spec with its coordinator going back to the savepoint `to`
+    /// (`--rollback-to`), as `rivulet rollback` sets it. The worker slots
+    /// name it in their environment (`RIVULET_ROLLED_BACK_TO`), so they
+    /// are started again with it: a finished job's slots have exited.
+    pub fn rolled_back_to(mut self, to: String) -> Spec {
+        for s in &mut self.services {
+            if s.name == "coordinator" {
+                s.command.extend(["--rollback-to".to_string(), to.clone()]);
+            } else if s.name.starts_with("worker-") {
+                s.env.insert("RIVULET_ROLLED_BACK_TO".into(), to.clone());
+            }
+        }
+        self.overrides.rollback_to = Some(to);
+        self
     }
 
     fn build(m: &Manifest) -> Spec {
@@ -478,7 +505,7 @@ mod tests {
     fn a_worker_override_keeps_the_parallelism() {
         let m = Manifest::parse(MANIFEST).unwrap();
         let plain = Spec::of(&m);
-        let scaled = Spec::with(&m, Overrides { workers: Some(5), image: None });
+        let scaled = Spec::with(&m, Overrides { workers: Some(5), ..Overrides::default() });
         let workers = |s: &Spec| s.services.iter().filter(|s| s.name.starts_with("worker-")).count();
         assert_eq!((workers(&plain), workers(&scaled)), (3, 5));
         let coord = |s: &Spec| s.services.iter().find(|s| s.name == "coordinator").unwrap().clone();
@@ -494,12 +521,38 @@ mod tests {
     #[test]
     fn an_image_override_leaves_the_broker() {
         let m = Manifest::parse(MANIFEST).unwrap();
-        let up = Spec::with(&m, Overrides { workers: None, image: Some("rivulet:2".into()) });
+        let up = Spec::with(&m, Overrides { image: Some("rivulet:2".into()), ..Overrides::default() });
         for s in &up.services {
             let want = if s.name == "broker" { "rivulet:1-amd64" } else { "rivulet:2" };
             assert_eq!(s.image, want, "{}", s.name);
         }
         assert_eq!(up.services.iter().find(|s| s.name == "worker-0").unwrap().env["RUST_LOG"], "info");
+    }
+
+    // Guards `rivulet rollback`: the coordinator gets `--rollback-to` (its
+    // job arguments unchanged), every worker slot is started again, the
+    // broker is left alone, and the worker count and image set before stay.
+    #[test]
+    fn a_rollback_restarts_the_coordinator_with_the_savepoint_and_the_slots() {
+        let m = Manifest::parse(MANIFEST).unwrap();
+        let before = Spec::with(&m, Overrides { workers: Some(4), ..Overrides::default() });
+        let to = "/var/lib/rivulet/checkpoints/savepoints/1-1".to_string();
+        let back =
+            Spec::with(&m, Overrides { workers: Some(4), rollback_to: Some(to.clone()), ..Overrides::default() });
+        assert_eq!(back.services.len(), before.services.len());
+        for (a, b) in before.services.iter().zip(&back.services) {
+            match a.name.as_str() {
+                "coordinator" => {
+                    assert_eq!(b.command[..a.command.len()], a.command[..]);
+                    assert_eq!(b.command[a.command.len()..], ["--rollback-to".to_string(), to.clone()]);
+                }
+                "broker" => assert_eq!(a, b),
+                w => assert_eq!(b.env["RIVULET_ROLLED_BACK_TO"], to, "{w}"),
+            }
+            assert_eq!(a.name == "broker", before.hash(a) == back.hash(b), "{}", a.name);
+        }
+        assert_eq!(back.overrides.workers, Some(4));
+        assert_eq!(before.rolled_back_to(to.clone()).services, back.services);
     }
 
     // A `mosquitto` broker gets `mosquitto_sub` as its healthcheck unless

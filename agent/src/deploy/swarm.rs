@@ -7,7 +7,9 @@
 //! lands on (from the mount's driver options), as `docker stack` does.
 
 use super::manifest::Invalid;
-use super::spec::{Overrides, Service, Spec, HASH_LABEL, HEALTH_TIMING, IMAGE_LABEL, NAMESPACE_LABEL, WORKERS_LABEL};
+use super::spec::{
+    Overrides, Service, Spec, HASH_LABEL, HEALTH_TIMING, IMAGE_LABEL, NAMESPACE_LABEL, ROLLBACK_LABEL, WORKERS_LABEL,
+};
 use anyhow::Context;
 use base64::Engine as _;
 use bollard::models::{
@@ -82,7 +84,14 @@ pub fn deploy(spec: &Spec, dry_run: bool) -> anyhow::Result<Outcome> {
     runtime()?.block_on(async {
         let docker = manager().await?;
         check_overrides(&docker, spec).await?;
-        apply(&docker, spec, dry_run).await
+        // A rollback done stays the coordinator's flag (the store makes it
+        // happen once): dropping it would only restart the coordinator.
+        match running_overrides(&docker, &spec.job).await?.rollback_to {
+            Some(to) if spec.overrides.rollback_to.is_none() => {
+                apply(&docker, &spec.clone().rolled_back_to(to), dry_run).await
+            }
+            _ => apply(&docker, spec, dry_run).await,
+        }
     })
 }
 
@@ -97,6 +106,7 @@ pub(super) async fn running_overrides(docker: &Docker, job: &str) -> anyhow::Res
     Ok(Overrides {
         workers: labels.get(WORKERS_LABEL).and_then(|w| w.parse().ok()),
         image: labels.get(IMAGE_LABEL).cloned(),
+        rollback_to: labels.get(ROLLBACK_LABEL).cloned(),
     })
 }
 
@@ -366,6 +376,9 @@ pub(super) fn service_spec(
         }
         if let Some(i) = &spec.overrides.image {
             service_labels.insert(IMAGE_LABEL.into(), i.clone());
+        }
+        if let Some(to) = &spec.overrides.rollback_to {
+            service_labels.insert(ROLLBACK_LABEL.into(), to.clone());
         }
     }
     let mounts = s
