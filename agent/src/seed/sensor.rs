@@ -14,8 +14,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A sensor id: fixed capacity, so a record never allocates.
-pub type SensorId = heapless::String<32>;
+/// A sensor id: up to 32 bytes held in the record, so a record never
+/// allocates and is copied without a call.
+pub type SensorId = rivulet::key::InlineStr<32>;
 
 /// One reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,21 +168,9 @@ pub fn synthetic_reading(i: u64, sensors: u32) -> Reading {
     let jitter = (h % 300) as i64;
     let late = if h % 1000 == 7 { 7_000 } else { 0 };
     let mut sensor_id = SensorId::new();
-    let _ = write!(Buf(&mut sensor_id), "s{s:04}");
+    let _ = std::fmt::Write::write_fmt(&mut sensor_id, format_args!("s{s:04}"));
     let temp = 50.0 + (s % 40) as f64 + ((h >> 20) % 1000) as f64 / 100.0;
     Reading { sensor_id, ts_ms: base - jitter - late, temp }
-}
-
-struct Buf<'a>(&'a mut SensorId);
-impl std::io::Write for Buf<'_> {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let s = std::str::from_utf8(b).map_err(std::io::Error::other)?;
-        self.0.push_str(s).map_err(|_| std::io::Error::other("sensor id too long"))?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn mix(mut z: u64) -> u64 {
@@ -299,7 +288,7 @@ pub fn build_sensor_average_with(
             r.temp = (r.temp - 32.0) * 5.0 / 9.0;
             r
         })
-        .key_by(|r: &Reading| r.sensor_id.clone())
+        .key_by(|r: &Reading| r.sensor_id)
         .window(windows)
         .aggregate((Avg::of(|r: &Reading| r.temp), Count))
         .sink(sink);

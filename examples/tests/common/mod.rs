@@ -267,8 +267,8 @@ pub(crate) fn batched(data: &[Reading], batch: u64, sensors: u32) -> (Vec<(Strin
     let (mut msgs, mut read) = (Vec::new(), Vec::new());
     for m in 0..b.messages().unwrap() {
         let mut rs: Vec<Reading> = b.readings(m).map(|i| data[i as usize].clone()).collect();
-        let id = rs[0].sensor_id.clone();
-        rs.iter_mut().for_each(|r| r.sensor_id = id.clone());
+        let id = rs[0].sensor_id;
+        rs.iter_mut().for_each(|r| r.sensor_id = id);
         msgs.push(batch_message(&rs));
         read.extend(rs);
     }

@@ -4,6 +4,9 @@
 //! parallel instance owns a contiguous range of groups. The hash must never
 //! change between versions or platforms: key groups name state on disk.
 
+mod inline;
+
+pub use inline::{InlineStr, TooLong};
 use serde::{de::DeserializeOwned, Serialize};
 use std::hash::Hash;
 use std::ops::Range;
