@@ -88,8 +88,7 @@ pub fn store_url(s: &str) -> Result<String, String> {
         return Ok(s.to_owned());
     }
     std::fs::create_dir_all(s).map_err(|e| format!("{s}: {e}"))?;
-    let abs = std::fs::canonicalize(s).map_err(|e| format!("{s}: {e}"))?;
-    Ok(format!("file://{}", abs.display()))
+    existing_store_url(s)
 }
 
 /// A savepoint given as a URL or an existing directory (made absolute).

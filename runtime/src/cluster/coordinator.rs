@@ -28,7 +28,7 @@ pub(crate) const PINNED_SAVEPOINTS: usize = 2;
 const PIN_CHECK: Duration = Duration::from_secs(60);
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(crate::time::now_ms()).unwrap_or(0) / 1000
 }
 
 /// How the coordinator runs.

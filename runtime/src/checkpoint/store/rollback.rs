@@ -14,7 +14,7 @@
 
 use super::error::{Error, Result};
 use super::format::{self, Kind};
-use super::model::{key_group, Committed, Entry, KeyGroups};
+use super::model::{Committed, Entry, KeyGroups};
 use super::restore::MATERIALISE_BYTES;
 use super::{paths, CheckpointStore};
 use std::collections::BTreeMap;
@@ -131,18 +131,7 @@ impl CheckpointStore {
         let mut target: BTreeMap<Vec<u8>, Vec<u8>> = sp.restore(all, savepoint.epoch)?.into_iter().collect();
         let mut writer = DeltaWriter { store: self, generation, epoch, buf: Vec::new(), refs: Vec::new() };
         let (mut set, mut deleted) = (0u64, 0u64);
-        self.state_in_runs(all, from.epoch, budget, |groups, run| {
-            // The savepoint's keys before this run's that no run held.
-            let below: Vec<Vec<u8>> = target
-                .iter()
-                .take_while(|(k, _)| key_group(k).is_some_and(|kg| kg < groups.first))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in below {
-                let v = target.remove(&k);
-                set += 1;
-                writer.push(Entry { key: k, value: v })?;
-            }
+        self.state_in_runs(all, from.epoch, budget, |_, run| {
             for (k, v) in run {
                 let value = match target.remove(&k) {
                     Some(want) if want == v => continue,
@@ -155,7 +144,8 @@ impl CheckpointStore {
                         None
                     }
                 };
-                // Keys of the savepoint between this run's keys come first.
+                // Keys only the savepoint holds, below this one (in this
+                // run's key groups or earlier ones), come first.
                 let before: Vec<Vec<u8>> = target.keys().take_while(|t| **t < k).cloned().collect();
                 for b in before {
                     let v = target.remove(&b);
