@@ -107,23 +107,32 @@ impl IngestLog {
     /// Appends `entries` with sequence numbers `first, first + 1, ...` and
     /// syncs them to disk before returning (one sync for the whole batch).
     ///
+    /// A mirrored log writes the mirror first: the node's copy never holds
+    /// an entry the mirror lacks. (The other order left a gap in the
+    /// mirror whenever the mirror refused a batch the node had kept — a
+    /// fenced generation's last batch, say: the node replayed it from its
+    /// own copy, the broker did not redeliver it, and a node that took the
+    /// source over later read the mirror around the gap.) An entry only
+    /// the mirror holds is brought to the node by [`Self::mirrored`].
+    ///
     /// # Errors
-    /// The store failed; nothing of the batch may be assumed durable.
+    /// The mirror refused the batch (a newer generation fenced this one:
+    /// nothing was written on the node), or a store failed; nothing of the
+    /// batch may be assumed durable.
     pub fn append<'a>(&self, first: u64, entries: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
         let entries: Vec<&[u8]> = entries.into_iter().collect();
         if entries.is_empty() {
             return Ok(());
         }
-        let mut batch = self.store.batch();
-        for (i, e) in entries.iter().enumerate() {
-            batch.insert(&self.store.ingest, key(self.source, first + i as u64), e.to_vec());
-        }
-        self.store.commit_durable(batch)?;
         if let Some(m) = &self.mirror {
             let store = m.store.lock().unwrap_or_else(PoisonError::into_inner);
             store.put_ingest(m.generation, self.source, first, &entries)?;
         }
-        Ok(())
+        let mut batch = self.store.batch();
+        for (i, e) in entries.iter().enumerate() {
+            batch.insert(&self.store.ingest, key(self.source, first + i as u64), e.to_vec());
+        }
+        self.store.commit_durable(batch)
     }
 
     /// Reads up to `max` entries with sequence numbers `>= from`, in order.
@@ -226,6 +235,46 @@ mod tests {
         assert_eq!(held(&log), [14]);
         assert_eq!(log.bounds().unwrap(), Some((14, 14)));
         assert_eq!(held(&IngestLog::new(log.store.clone(), 2)), [0, 1]);
+    }
+
+    // Regression: a batch the mirror refuses (a fenced generation's) is
+    // not kept on the node either — the broker redelivers it, and the
+    // mirror a later node takes the source over from has no hole; a batch
+    // only the mirror got (the node died between the two writes) is
+    // brought to the node when it opens the log again.
+    #[test]
+    fn the_node_never_holds_an_entry_the_mirror_lacks() {
+        let (dir, store_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let url = format!("file://{}", store_dir.path().display());
+        let remote = CheckpointStore::open(&url, "j").unwrap();
+        let spec = |generation| MirrorSpec { url: url.clone(), job: "j".into(), generation };
+        let held = |log: &IngestLog| {
+            let mut out = Vec::new();
+            log.read(0, 100, &mut out).unwrap();
+            out.into_iter().map(|(s, _)| s).collect::<Vec<_>>()
+        };
+        let (a, _) = Store::open(&dir.path().join("a"), "j", &StoreConfig::default()).unwrap();
+        let a = Arc::new(a);
+        let g1 = remote.claim_generation().unwrap();
+        let log = IngestLog::mirrored(a.clone(), 0, &spec(g1)).unwrap();
+        log.append(0, [&b"m0"[..], b"m1", b"m2"]).unwrap();
+        let g2 = remote.claim_generation().unwrap();
+        assert!(log.append(3, [&b"m3"[..], b"m4"]).is_err(), "generation {g1} is fenced");
+        assert_eq!(held(&log), [0, 1, 2], "the refused batch is not on the node");
+        // Another node takes the source over and goes on from the mirror.
+        let (b, _) = Store::open(&dir.path().join("b"), "j", &StoreConfig::default()).unwrap();
+        let other = IngestLog::mirrored(Arc::new(b), 0, &spec(g2)).unwrap();
+        assert_eq!(held(&other), [0, 1, 2]);
+        other.append(3, [&b"m3"[..], b"m4", b"m5"]).unwrap();
+        // The mirror got 6.. but node b died before its own write.
+        remote.put_ingest(g2, 0, 6, &[b"m6"]).unwrap();
+        let g3 = remote.claim_generation().unwrap();
+        let back = IngestLog::mirrored(a, 0, &spec(g3)).unwrap();
+        assert_eq!(held(&back), [0, 1, 2, 3, 4, 5, 6]);
+        let mut out = Vec::new();
+        back.read(3, 10, &mut out).unwrap();
+        let got: Vec<&[u8]> = out.iter().map(|(_, e)| e.as_slice()).collect();
+        assert_eq!(got, [&b"m3"[..], b"m4", b"m5", b"m6"]);
     }
 
     #[test]

@@ -463,6 +463,20 @@ impl<T: Send + 'static> MqttSource<T> {
             self.read_seq = self.next_seq;
         }
         for (seq, bytes) in &buf {
+            if *seq != self.read_seq {
+                // Every message in the log was acknowledged to the broker:
+                // a hole is messages lost, never skipped in silence.
+                return Err(Error::StateRefused {
+                    path: self.log.as_ref().map(|l| l.path().to_path_buf()).unwrap_or_default(),
+                    reason: format!(
+                        "the ingest log of {} lacks messages {} to {} of those the job replays: \
+                         they were acknowledged to the broker and are gone",
+                        self.cfg.topic,
+                        self.read_seq,
+                        seq - 1
+                    ),
+                });
+            }
             let e = decode_entry(bytes)?;
             let (topic, payload, cut) = (e.topic.to_string(), e.payload.to_vec(), e.cut_from);
             self.parse_one(*seq, &topic, &payload, cut, false, out)?;
@@ -760,6 +774,39 @@ mod tests {
         }
         src.restore(&50u64.to_be_bytes()).unwrap();
         assert_eq!(pinned(&mut src, 13, 130, None), Some(110), "released: epochs 11-13 retained");
+    }
+
+    /// A hole in the replayed part of the log (messages acknowledged to
+    /// the broker and not held) is refused, naming the missing range.
+    #[test]
+    fn replay_refuses_a_hole_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::state::Store::open(dir.path(), "j", &crate::state::StoreConfig::default()).unwrap();
+        let log = IngestLog::new(std::sync::Arc::new(store), 1);
+        let m = Inbound {
+            topic: "t/s1".into(),
+            payload: bytes::Bytes::from_static(b"{\"x\":1}"),
+            qos: 1,
+            pkid: 1,
+            dup: false,
+            retain: false,
+            gen: 1,
+            msg_id: None,
+        };
+        let mut b = Vec::new();
+        encode_entry(&Stored::of(&m, MAX_PAYLOAD), &mut b);
+        log.append(0, [b.as_slice(); 4]).unwrap();
+        log.append(10, [b.as_slice(); 2]).unwrap();
+        let mut cfg = MqttSourceConfig::new("mqtt://127.0.0.1:1", "c", "t/{sensor_id}");
+        cfg.dedupe_window = 0;
+        let mut src = cfg.build(|_| Ok(())).unwrap();
+        src.log = Some(log);
+        src.read_seq = 2;
+        src.next_seq = 12;
+        let mut out: Vec<()> = Vec::new();
+        let e = src.replay_batch(&mut out, 16).unwrap_err();
+        assert!(e.to_string().contains("lacks messages 4 to 9"), "{e}");
+        assert_eq!(out.len(), 2, "messages 2 and 3 were replayed before the hole");
     }
 
     /// Guards the replay limit on 32-bit targets (run under qemu-arm by
