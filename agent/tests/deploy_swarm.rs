@@ -648,6 +648,20 @@ fn the_seed_job_deploys_survives_kills_and_a_lost_volume_and_redeploys_idempoten
     // publishes it again, under the same ids).
     let published = results.distinct(want.len(), Duration::from_secs(60));
     assert_eq!(published, want, "results published on MQTT after {what}, deduplicated by rivulet-msg-id");
+    // The store's mirror of the source's ingest log holds every message
+    // from the first on, without a hole: a worker that takes the source
+    // over (at the rollback below, any slot may) replays all of them.
+    let url = format!("file://{}", store.display());
+    let mirror = rivulet::checkpoint::store::CheckpointStore::open(&url, "sensor-average").unwrap();
+    let source = std::fs::read_dir(store.join("sensor-average/ingest"))
+        .unwrap()
+        .flatten()
+        .find_map(|e| e.file_name().to_string_lossy().parse::<u16>().ok())
+        .expect("no mirrored ingest log in the store");
+    let seqs: Vec<u64> = mirror.read_ingest(source, 0).unwrap().into_iter().map(|(s, _)| s).collect();
+    let holes: Vec<&[u64]> = seqs.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+    assert!(seqs.first() == Some(&0) && holes.is_empty(), "the ingest mirror has holes between {holes:?}");
+    assert!(seqs.len() as u64 >= READINGS, "the ingest mirror holds {} of {READINGS} readings", seqs.len());
     for s in ["coordinator", "worker-0", "worker-3"] {
         let img = docker_ok(&[
             "service",

@@ -114,6 +114,7 @@ fn three_workers_on_mosquitto_lose_nothing_when_the_source_worker_loses_its_disk
     pubr.join().unwrap();
     job.finish(coordinator, workers);
     assert_eq!(sorted_rows(&job.out), expected);
+    assert!(assert_mirror_dense(&job.store) > 0, "nothing was mirrored");
 }
 
 /// A rollback with MQTT input: a savepoint mid-stream pins the source's
@@ -170,6 +171,7 @@ fn a_rollback_on_mosquitto_replays_every_reading_since_the_savepoint() {
     unique.dedup();
     assert_eq!(unique, expected, "a result differs from the oracle's");
     assert!(rows.len() > expected.len(), "no result was published again: the state did not go back");
+    assert!(assert_mirror_dense(&job.store) > 0, "nothing was mirrored");
 }
 
 /// With `--pin-savepoints 0s` a savepoint pins nothing: a rollback of the

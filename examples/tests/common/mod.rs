@@ -440,6 +440,26 @@ pub(crate) fn v5_publisher(
 /// checkpoint store at `store` (0: none yet): the newest epoch directory
 /// holding metadata, once `latest` exists.
 #[allow(dead_code)] // not every test binary runs a cluster
+/// Each source's ingest log mirrored in the store at `store` (the seed
+/// job's) holds every sequence number from its first to its last: a hole
+/// would be messages acknowledged to the broker that a worker taking the
+/// source over does not get. Returns how many entries they hold.
+pub(crate) fn assert_mirror_dense(store: &Path) -> usize {
+    let url = format!("file://{}", store.display());
+    let mirror = rivulet::checkpoint::store::CheckpointStore::open(&url, "sensor-average").unwrap();
+    let sources = std::fs::read_dir(store.join("sensor-average/ingest")).map_or(Vec::new(), |d| {
+        d.flatten().filter_map(|e| e.file_name().to_string_lossy().parse::<u16>().ok()).collect()
+    });
+    let mut held = 0;
+    for source in sources {
+        let seqs: Vec<u64> = mirror.read_ingest(source, 0).unwrap().into_iter().map(|(s, _)| s).collect();
+        let holes: Vec<&[u64]> = seqs.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+        assert!(holes.is_empty(), "source {source}'s ingest mirror has holes between {holes:?}");
+        held += seqs.len();
+    }
+    held
+}
+
 pub(crate) fn latest_epoch(store: &Path) -> u64 {
     if !store.join("sensor-average/latest").exists() {
         return 0;
