@@ -776,18 +776,13 @@ mod tests {
         assert_eq!(pinned(&mut src, 13, 130, None), Some(110), "released: epochs 11-13 retained");
     }
 
-    /// A hole in the replayed part of the log (messages acknowledged to
-    /// the broker and not held) is refused, naming the missing range.
-    #[test]
-    fn replay_refuses_a_hole_in_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = crate::state::Store::open(dir.path(), "j", &crate::state::StoreConfig::default()).unwrap();
-        let log = IngestLog::new(std::sync::Arc::new(store), 1);
+    /// An ingest log entry of a one-reading message on `t/s{pkid}`.
+    fn logged(pkid: u16) -> Vec<u8> {
         let m = Inbound {
-            topic: "t/s1".into(),
+            topic: format!("t/s{pkid}"),
             payload: bytes::Bytes::from_static(b"{\"x\":1}"),
             qos: 1,
-            pkid: 1,
+            pkid,
             dup: false,
             retain: false,
             gen: 1,
@@ -795,14 +790,32 @@ mod tests {
         };
         let mut b = Vec::new();
         encode_entry(&Stored::of(&m, MAX_PAYLOAD), &mut b);
-        log.append(0, [b.as_slice(); 4]).unwrap();
-        log.append(10, [b.as_slice(); 2]).unwrap();
+        b
+    }
+
+    /// A source over `log` replaying from `read` while `next` is the next
+    /// sequence number to append.
+    fn replaying(log: IngestLog, read: u64, next: u64) -> MqttSource<()> {
         let mut cfg = MqttSourceConfig::new("mqtt://127.0.0.1:1", "c", "t/{sensor_id}");
         cfg.dedupe_window = 0;
         let mut src = cfg.build(|_| Ok(())).unwrap();
         src.log = Some(log);
-        src.read_seq = 2;
-        src.next_seq = 12;
+        src.read_seq = read;
+        src.next_seq = next;
+        src
+    }
+
+    /// A hole in the replayed part of the log (messages acknowledged to
+    /// the broker and not held) is refused, naming the missing range.
+    #[test]
+    fn replay_refuses_a_hole_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::state::Store::open(dir.path(), "j", &crate::state::StoreConfig::default()).unwrap();
+        let log = IngestLog::new(std::sync::Arc::new(store), 1);
+        let b = logged(1);
+        log.append(0, [b.as_slice(); 4]).unwrap();
+        log.append(10, [b.as_slice(); 2]).unwrap();
+        let mut src = replaying(log, 2, 12);
         let mut out: Vec<()> = Vec::new();
         let e = src.replay_batch(&mut out, 16).unwrap_err();
         assert!(e.to_string().contains("lacks messages 4 to 9"), "{e}");
@@ -817,29 +830,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = crate::state::Store::open(dir.path(), "j", &crate::state::StoreConfig::default()).unwrap();
         let log = IngestLog::new(std::sync::Arc::new(store), 1);
-        let mut entries = Vec::new();
-        for i in 0..3u16 {
-            let m = Inbound {
-                topic: format!("t/s{i}"),
-                payload: bytes::Bytes::from_static(b"{\"x\":1}"),
-                qos: 1,
-                pkid: i + 1,
-                dup: false,
-                retain: false,
-                gen: 1,
-                msg_id: None,
-            };
-            let mut b = Vec::new();
-            encode_entry(&Stored::of(&m, MAX_PAYLOAD), &mut b);
-            entries.push(b);
-        }
+        let entries: Vec<Vec<u8>> = (1..=3).map(logged).collect();
         log.append(7, entries.iter().map(Vec::as_slice)).unwrap();
-        let mut cfg = MqttSourceConfig::new("mqtt://127.0.0.1:1", "c", "t/{sensor_id}");
-        cfg.dedupe_window = 0;
-        let mut src = cfg.build(|_| Ok(())).unwrap();
-        src.log = Some(log);
-        src.read_seq = 7;
-        src.next_seq = 7 + (1u64 << 32);
+        let mut src = replaying(log, 7, 7 + (1u64 << 32));
         let mut out: Vec<()> = Vec::new();
         src.replay_batch(&mut out, 16).unwrap();
         assert_eq!(out.len(), 3, "the three logged messages are replayed");
