@@ -3,9 +3,11 @@
 //! floats it takes) and `str::split`.
 
 /// The first eight bytes of `b` as a word, the first in its lowest byte.
-#[inline]
+#[inline(always)]
 fn word(b: &[u8]) -> u64 {
-    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(w)
 }
 
 /// Each byte of a word with this value: 0x80 in a byte of the result
@@ -38,17 +40,31 @@ pub fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
     memchr::memchr(b, &hay[near.len()..]).map(|j| near.len() + j)
 }
 
+/// Eight ASCII zeros.
+const ZEROS: u64 = 0x3030_3030_3030_3030;
+
+/// Powers of ten up to 10^8, as integers.
+const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+#[inline]
+fn signed(neg: bool, v: i64) -> i64 {
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
 /// Eight ASCII digits (the first in the lowest byte) as their value;
 /// `None` when any byte is not a digit.
 #[inline]
 fn eight_digits(word: u64) -> Option<u64> {
     const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
-    const THREES: u64 = 0x3030_3030_3030_3030;
     // A digit is 0x30..=0x39: high nibble 3, and still 3 after adding 6.
-    if (word & HIGH) != THREES || (word.wrapping_add(0x0606_0606_0606_0606) & HIGH) != THREES {
+    if (word & HIGH) != ZEROS || (word.wrapping_add(0x0606_0606_0606_0606) & HIGH) != ZEROS {
         return None;
     }
-    let v = word - THREES;
+    let v = word - ZEROS;
     let v = (v * 10 + (v >> 8)) & 0x00ff_00ff_00ff_00ff;
     let v = (v * 100 + (v >> 16)) & 0x0000_ffff_0000_ffff;
     Some((v * 10_000 + (v >> 32)) & 0xffff_ffff)
@@ -122,7 +138,17 @@ pub fn parse_i64(s: &str) -> Option<i64> {
     }
     if digits.len() <= 18 {
         // Below 10^18: no overflow either way.
-        let (mut v, rest) = match digits.len() {
+        let n = digits.len();
+        let (mut v, rest) = match n {
+            9..=16 => {
+                // The last eight bytes again, their first 16 - n (read
+                // already) made zeros: the tail's value in one word.
+                let head = eight_digits(word(digits))?;
+                let known = (16 - n) * 8;
+                let mask = (1u64 << known) - 1;
+                let tail = eight_digits((word(&digits[n - 8..]) & !mask) | (ZEROS & mask))?;
+                return Some(signed(neg, (head * POW10[n - 8] + tail) as i64));
+            }
             8.. => (eight_digits(word(digits))? as i64, &digits[8..]),
             _ => (0, digits),
         };
@@ -133,7 +159,7 @@ pub fn parse_i64(s: &str) -> Option<i64> {
             }
             v = v * 10 + i64::from(d);
         }
-        return Some(if neg { -v } else { v });
+        return Some(signed(neg, v));
     }
     // Accumulated negative: i64::MIN has no positive twin.
     let mut v: i64 = 0;
@@ -218,6 +244,20 @@ mod tests {
         }
         for t in ["", "-", "+", "1.5", " 1", "9223372036854775808", "-9223372036854775809", "12a", "١", "--1"] {
             assert_eq!(parse_i64(t), None, "{t}");
+        }
+        // 9 to 16 digits read as two words that overlap: a bad byte
+        // anywhere, in the overlap too, is seen.
+        let digits = "9081726354453627";
+        for n in 1..=digits.len() {
+            let t = &digits[..n];
+            assert_eq!(parse_i64(t), t.parse().ok(), "{t}");
+            assert_eq!(parse_i64(&format!("-{t}")), Some(-t.parse::<i64>().unwrap()), "-{t}");
+            for at in 0..n {
+                for bad in ["/", ":", "a", " "] {
+                    let t = format!("{}{bad}{}", &t[..at], &t[at + 1..]);
+                    assert_eq!(parse_i64(&t), None, "{t}");
+                }
+            }
         }
     }
 
