@@ -238,10 +238,12 @@ mod tests {
     }
 
     // Regression: a batch the mirror refuses (a fenced generation's) is
-    // not kept on the node either — the broker redelivers it, and the
-    // mirror a later node takes the source over from has no hole; a batch
-    // only the mirror got (the node died between the two writes) is
-    // brought to the node when it opens the log again.
+    // not kept on the node either, nor acknowledged — the broker
+    // redelivers it, and the mirror a later node takes the source over
+    // from has no hole (the refused batch is in it, under the older
+    // generation, until the newer one writes those sequence numbers); a
+    // batch only the mirror got (the node died between the two writes)
+    // is brought to the node when it opens the log again.
     #[test]
     fn the_node_never_holds_an_entry_the_mirror_lacks() {
         let (dir, store_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -259,12 +261,13 @@ mod tests {
         let log = IngestLog::mirrored(a.clone(), 0, &spec(g1)).unwrap();
         log.append(0, [&b"m0"[..], b"m1", b"m2"]).unwrap();
         let g2 = remote.claim_generation().unwrap();
-        assert!(log.append(3, [&b"m3"[..], b"m4"]).is_err(), "generation {g1} is fenced");
+        assert!(log.append(3, [&b"x3"[..], b"x4"]).is_err(), "generation {g1} is fenced");
         assert_eq!(held(&log), [0, 1, 2], "the refused batch is not on the node");
-        // Another node takes the source over and goes on from the mirror.
+        // Another node takes the source over and goes on from the mirror:
+        // its own entries replace the fenced batch's.
         let (b, _) = Store::open(&dir.path().join("b"), "j", &StoreConfig::default()).unwrap();
         let other = IngestLog::mirrored(Arc::new(b), 0, &spec(g2)).unwrap();
-        assert_eq!(held(&other), [0, 1, 2]);
+        assert_eq!(held(&other), [0, 1, 2, 3, 4]);
         other.append(3, [&b"m3"[..], b"m4", b"m5"]).unwrap();
         // The mirror got 6.. but node b died before its own write.
         remote.put_ingest(g2, 0, 6, &[b"m6"]).unwrap();

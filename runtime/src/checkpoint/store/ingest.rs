@@ -28,17 +28,24 @@ fn parse(name: &str) -> Option<(u64, u64, u64)> {
 
 impl CheckpointStore {
     /// Writes entries `first, first + 1, ...` of source `source`'s ingest
-    /// log for `generation`.
+    /// log for `generation`, then checks that no newer generation was
+    /// claimed. Checked after the write, an `Ok` means the entries were in
+    /// the store before any newer generation's source read it: a source
+    /// may acknowledge them. (Checked before, a fenced writer's batch could
+    /// land just after its successor read the mirror, and be acknowledged.)
+    /// A fenced batch stays in the store under its older generation, which
+    /// loses to a newer one's entry of the same sequence number.
     ///
     /// # Errors
-    /// [`Error::Fenced`] if a newer generation was claimed; [`Error::Backend`].
+    /// [`Error::Fenced`] if a newer generation was claimed: the entries
+    /// must not be acknowledged; [`Error::Backend`].
     pub fn put_ingest(&self, generation: u64, source: u16, first: u64, entries: &[&[u8]]) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        self.check_fence(generation)?;
         let name = format!("{}{first:020}-n{:010}-g{generation:020}", dir(source), entries.len());
-        self.io.put_overwrite(&name, format::encode(Kind::Ingest, &entries)?)
+        self.io.put_overwrite(&name, format::encode(Kind::Ingest, &entries)?)?;
+        self.check_fence(generation)
     }
 
     /// Source `source`'s mirrored ingest log from sequence number `from`:
