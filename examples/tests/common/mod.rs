@@ -436,10 +436,6 @@ pub(crate) fn v5_publisher(
     (client, acks)
 }
 
-/// The latest committed epoch of the `sensor-average` job in the `file://`
-/// checkpoint store at `store` (0: none yet): the newest epoch directory
-/// holding metadata, once `latest` exists.
-#[allow(dead_code)] // not every test binary runs a cluster
 /// Each source's ingest log mirrored in the store at `store` (the seed
 /// job's) holds every sequence number from its first to its last: a hole
 /// would be messages acknowledged to the broker that a worker taking the
@@ -460,6 +456,10 @@ pub(crate) fn assert_mirror_dense(store: &Path) -> usize {
     held
 }
 
+/// The latest committed epoch of the `sensor-average` job in the `file://`
+/// checkpoint store at `store` (0: none yet): the newest epoch directory
+/// holding metadata, once `latest` exists.
+#[allow(dead_code)] // not every test binary runs a cluster
 pub(crate) fn latest_epoch(store: &Path) -> u64 {
     if !store.join("sensor-average/latest").exists() {
         return 0;

@@ -107,13 +107,12 @@ impl IngestLog {
     /// Appends `entries` with sequence numbers `first, first + 1, ...` and
     /// syncs them to disk before returning (one sync for the whole batch).
     ///
-    /// A mirrored log writes the mirror first: the node's copy never holds
-    /// an entry the mirror lacks. (The other order left a gap in the
-    /// mirror whenever the mirror refused a batch the node had kept — a
-    /// fenced generation's last batch, say: the node replayed it from its
-    /// own copy, the broker did not redeliver it, and a node that took the
-    /// source over later read the mirror around the gap.) An entry only
-    /// the mirror holds is brought to the node by [`Self::mirrored`].
+    /// A mirrored log writes the mirror first, so the node's copy never
+    /// holds an entry the mirror lacks: a batch the mirror refuses (a
+    /// fenced generation's) is kept nowhere and not acknowledged, and the
+    /// broker redelivers it. An entry only the mirror holds (the node died
+    /// between the two writes) is brought to the node by
+    /// [`Self::mirrored`].
     ///
     /// # Errors
     /// The mirror refused the batch (a newer generation fenced this one:

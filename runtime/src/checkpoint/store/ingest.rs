@@ -29,12 +29,10 @@ fn parse(name: &str) -> Option<(u64, u64, u64)> {
 impl CheckpointStore {
     /// Writes entries `first, first + 1, ...` of source `source`'s ingest
     /// log for `generation`, then checks that no newer generation was
-    /// claimed. Checked after the write, an `Ok` means the entries were in
-    /// the store before any newer generation's source read it: a source
-    /// may acknowledge them. (Checked before, a fenced writer's batch could
-    /// land just after its successor read the mirror, and be acknowledged.)
-    /// A fenced batch stays in the store under its older generation, which
-    /// loses to a newer one's entry of the same sequence number.
+    /// claimed: an `Ok` means the entries were in the store before any
+    /// newer generation's source read it, so a source may acknowledge
+    /// them. A fenced batch stays in the store under its older generation,
+    /// which loses to a newer one's entry of the same sequence number.
     ///
     /// # Errors
     /// [`Error::Fenced`] if a newer generation was claimed: the entries
