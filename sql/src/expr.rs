@@ -632,8 +632,10 @@ pub(crate) fn render(v: &Value, ty: SqlType, out: &mut String, how: Render) {
     }
 }
 
-/// Parses text as a value of `ty`; `None` when it is not one.
-#[inline]
+/// Parses text as a value of `ty`; `None` when it is not one. Inlined
+/// where it is called: the common types are read in place, without a
+/// call returning a value through memory.
+#[inline(always)]
 pub(crate) fn parse_value(s: &str, ty: SqlType) -> Option<Value> {
     // A number that parses as it is had nothing to trim (a number holds no
     // whitespace); anything else takes the general path.
