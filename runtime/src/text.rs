@@ -126,7 +126,7 @@ fn split<'a, const QUOTE: bool>(text: &'a str, mut push: impl FnMut(&'a str) -> 
 
 /// A decimal integer with an optional sign, as `str::parse::<i64>` reads
 /// it; `None` on anything else or overflow.
-#[inline]
+#[inline(always)]
 pub fn parse_i64(s: &str) -> Option<i64> {
     let (neg, digits) = match s.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
