@@ -19,6 +19,16 @@ fn bytes_equal(word: u64, b: u8) -> u64 {
     !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
+/// Each byte of a word below `b` (at most 0x80): 0x80 in a byte of the
+/// result marks one (exact: no carry crosses bytes).
+#[inline]
+fn bytes_below(word: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // The high bit of each sum is set where the low seven bits reach `b`.
+    let reach = (word & LOW7) + (u64::from(0x80 - b) * 0x0101_0101_0101_0101);
+    !(reach | word) & !LOW7
+}
+
 /// The first `b` in `hay`: words of 8 bytes at a time over the first
 /// 64 bytes (lines and fields are short, and a searcher's start-up costs
 /// more than that), `memchr` past them.
@@ -38,6 +48,66 @@ pub fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
         return Some(base + j);
     }
     memchr::memchr(b, &hay[near.len()..]).map(|j| near.len() + j)
+}
+
+/// What [`scan_line`] found in a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineScan {
+    /// Where the `\n` that ends the line is; `None`: the text has none.
+    pub newline: Option<usize>,
+    /// How many commas the line holds (also those past the array).
+    pub commas: usize,
+    /// The line holds a `"` (looked for only when asked).
+    pub quote: bool,
+}
+
+/// The first line of `text` (up to its first `\n`), in one pass over words
+/// of 8 bytes: where it ends, where its commas are (the first `at.len()`
+/// of them written to `at`, in order) and, with `QUOTE`, whether it holds
+/// a `"`. Finding the line end and the fields apart reads every byte twice.
+#[inline(always)]
+pub fn scan_line<const QUOTE: bool>(text: &[u8], at: &mut [usize]) -> LineScan {
+    let mut n = 0;
+    let mut quote = false;
+    let mut words = text.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        // One mask for the three: each byte below `-` is looked at.
+        let w = word(w);
+        let mut low = bytes_below(w, b'-');
+        while low != 0 {
+            let bit = low.trailing_zeros();
+            let i = base + (bit / 8) as usize;
+            let b = (w >> (bit & !7)) as u8;
+            // Commas first: most lines hold more of them than ends.
+            if b == b',' {
+                if let Some(slot) = at.get_mut(n) {
+                    *slot = i;
+                }
+                n += 1;
+            } else if b == b'\n' {
+                return LineScan { newline: Some(i), commas: n, quote };
+            } else if QUOTE && b == b'"' {
+                quote = true;
+            }
+            low &= low - 1;
+        }
+        base += 8;
+    }
+    for (j, &b) in words.remainder().iter().enumerate() {
+        match b {
+            b'\n' => return LineScan { newline: Some(base + j), commas: n, quote },
+            b',' => {
+                if let Some(slot) = at.get_mut(n) {
+                    *slot = base + j;
+                }
+                n += 1;
+            }
+            b'"' => quote |= QUOTE,
+            _ => {}
+        }
+    }
+    LineScan { newline: None, commas: n, quote }
 }
 
 /// Eight ASCII zeros.
@@ -330,6 +400,43 @@ mod tests {
         }
     }
 
+    /// What `scan_line` should find, by std's means.
+    fn scan_reference(text: &[u8], room: usize) -> (LineScan, Vec<usize>) {
+        let newline = text.iter().position(|&b| b == b'\n');
+        let line = &text[..newline.unwrap_or(text.len())];
+        let commas: Vec<usize> = line.iter().enumerate().filter(|(_, &b)| b == b',').map(|(i, _)| i).collect();
+        let scan = LineScan { newline, commas: commas.len(), quote: line.contains(&b'"') };
+        (scan, commas.into_iter().take(room).collect())
+    }
+
+    fn check_scan(text: &[u8], room: usize) {
+        let mut at = vec![usize::MAX; room];
+        let scan = scan_line::<true>(text, &mut at);
+        let (want, commas) = scan_reference(text, room);
+        assert_eq!((scan, &at[..commas.len()]), (want, &commas[..]), "{:?}", String::from_utf8_lossy(text));
+        let unquoted = scan_line::<false>(text, &mut at);
+        assert_eq!(unquoted, LineScan { quote: false, ..want });
+    }
+
+    #[test]
+    fn a_line_is_scanned_like_std() {
+        for t in [
+            &b""[..],
+            b"\n",
+            b"s0001,1699999999935,51.48\ns0002,1,2\n",
+            b"a,b,c,d,e,f,g,h,i\n,,,",
+            b"abcdefg,\n,",
+            b"abcdefgh\n\"",
+            b"1234567\"\n",
+            b",,,,,,,,,,,,,,,,,,",
+            "ü,é,,ß\r\nx".as_bytes(),
+        ] {
+            for room in [0, 2, 32] {
+                check_scan(t, room);
+            }
+        }
+    }
+
     #[test]
     fn fields_split_like_std() {
         for t in [
@@ -394,6 +501,11 @@ mod tests {
         fn any_integer_parses_like_std(t in "[+-]?[0-9/:]{0,20}", x in any::<i64>()) {
             prop_assert_eq!(parse_i64(&t), t.parse().ok(), "{}", t);
             prop_assert_eq!(parse_i64(&x.to_string()), Some(x));
+        }
+
+        #[test]
+        fn any_text_scans_like_std(t in "[a,\"\n]{0,40}", room in 0usize..4) {
+            check_scan(t.as_bytes(), room);
         }
 
         #[test]

@@ -937,11 +937,11 @@ impl Job {
         match &src.connector {
             Connector::File { path, json: false } => {
                 // Rows are parsed where the source task reads them.
-                let parse = move |line: &str, row: &mut Row| {
-                    crate::csv::parse_row(line, &names, &types, row)?;
+                let parse = move |line: &str, fields: Option<&[&str]>, row: &mut Row| {
+                    crate::csv::parse_split(line, fields, &names, &types, row)?;
                     complete(row)
                 };
-                Ok(env.source(FileSource::text_lines_into(path, parse)?, wms))
+                Ok(env.source(FileSource::csv_into(path, parse)?, wms))
             }
             Connector::File { path, json: true } => {
                 let parse = move |line: &[u8]| completed(crate::json::parse_object(line, &names, &types)?);

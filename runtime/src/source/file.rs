@@ -12,13 +12,14 @@
 use super::{BadInput, Out, Poll, Source, SourceContext, MAX_LINE_BYTES};
 use crate::error::{Error, Result};
 use crate::record::Record;
+use crate::text::LineScan;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Most fields a CSV line may have.
-pub(super) const MAX_CSV_FIELDS: usize = 32;
+pub const MAX_CSV_FIELDS: usize = 32;
 const READ_CHUNK: usize = 1 << 20;
 /// Bytes of an over-long line kept in its dead-letter entry.
 pub const LONG_LINE_PREFIX: usize = 1024;
@@ -31,6 +32,7 @@ type ParseResult<T> = std::result::Result<T, String>;
 type ParseBytes<T> = Box<dyn FnMut(&[u8]) -> ParseResult<T> + Send>;
 type ParseText<T> = Box<dyn FnMut(&str) -> ParseResult<T> + Send>;
 type ParseTextInto<T> = Box<dyn FnMut(&str, &mut T) -> ParseResult<()> + Send>;
+type ParseCsvInto<T> = Box<dyn FnMut(&str, Option<&[&str]>, &mut T) -> ParseResult<()> + Send>;
 
 /// How a line becomes a record.
 enum Parse<T> {
@@ -42,6 +44,10 @@ enum Parse<T> {
     /// From its text, into a value made by the function beside it and
     /// already in place among the source's output.
     TextInto(ParseTextInto<T>, fn() -> T),
+    /// From its text and, unless it holds a `"` or more than
+    /// [`MAX_CSV_FIELDS`] fields, its fields between commas; into a value
+    /// made by the function beside it, as `TextInto`.
+    CsvInto(ParseCsvInto<T>, fn() -> T),
 }
 
 /// Reads a file line by line, parsing each line into a record.
@@ -95,6 +101,25 @@ impl<T: Send + 'static> FileSource<T> {
                 .ok_or_else(|| format!("more than {MAX_CSV_FIELDS} fields"))?;
             parse(&fields)
         })
+    }
+
+    /// CSV lines parsed by `parse` into a default value where the source
+    /// task reads it (see [`FileSource::text_lines_into`]). `parse` gets a
+    /// line's text and, when it holds no `"` and at most
+    /// [`MAX_CSV_FIELDS`] fields, the fields between its commas (found in
+    /// the pass that finds the line's end); otherwise `None`, and the text
+    /// is for `parse` to read.
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn csv_into(
+        path: impl AsRef<Path>,
+        parse: impl FnMut(&str, Option<&[&str]>, &mut T) -> ParseResult<()> + Send + 'static,
+    ) -> Result<Self>
+    where
+        T: Default,
+    {
+        Self::open_with(path.as_ref(), Parse::CsvInto(Box::new(parse), T::default))
     }
 
     /// Lines parsed by `parse` as text (without the line end, `\n` or
@@ -316,12 +341,21 @@ impl<T> FileSource<T> {
         // One UTF-8 check for the region; when it fails, each line is
         // checked on its own.
         let text = match parse {
-            Parse::Text(_) | Parse::TextInto(..) => std::str::from_utf8(region).ok(),
             Parse::Bytes(_) => None,
+            _ => std::str::from_utf8(region).ok(),
         };
+        // CSV lines' commas and quotes are found in the pass that finds
+        // their ends.
+        let csv = matches!(parse, Parse::CsvInto(..));
+        let mut commas = [0usize; MAX_CSV_FIELDS];
         let mut pos = 0;
         while pos < region.len() && out.count() < target {
-            let (line_end, next) = match crate::text::find_byte(&region[pos..], b'\n') {
+            let rest = &region[pos..];
+            let scan = match csv {
+                false => LineScan { newline: crate::text::find_byte(rest, b'\n'), ..LineScan::default() },
+                true => crate::text::scan_line::<true>(rest, &mut commas),
+            };
+            let (line_end, next) = match scan.newline {
                 Some(i) => (pos + i, pos + i + 1),
                 None => (region.len(), region.len()),
             };
@@ -334,6 +368,13 @@ impl<T> FileSource<T> {
                 b -= 1;
             }
             let raw = &region[a..b];
+            // Both ends are line ends or follow a whole character.
+            let line_text = || match text {
+                Some(t) => Ok(&t[a..b]),
+                None => std::str::from_utf8(raw).map_err(|_| "not UTF-8".to_string()),
+            };
+            // The comma positions are the line's, from before a BOM.
+            let fields = |t, into: &mut _| csv_fields(t, a - pos, &commas, scan.commas, into);
             if raw.len() > MAX_LINE_BYTES {
                 bad.report(*line, &long_line_reason(raw.len() as u64), &raw[..LONG_LINE_PREFIX])?;
             } else if raw.is_empty() {
@@ -342,18 +383,24 @@ impl<T> FileSource<T> {
                 'line: {
                     let parsed = match (&mut *parse, text) {
                         (Parse::Bytes(f), _) => f(raw),
-                        // Both ends are line ends or follow a whole character.
                         (Parse::Text(f), Some(t)) => f(&t[a..b]),
                         (Parse::Text(f), None) => match std::str::from_utf8(raw) {
                             Ok(t) => f(t),
                             Err(_) => Err("not UTF-8".to_string()),
                         },
-                        (Parse::TextInto(f, make), text) => {
-                            let t = match text {
-                                Some(t) => Ok(&t[a..b]),
-                                None => std::str::from_utf8(raw).map_err(|_| "not UTF-8".to_string()),
-                            };
-                            match t.and_then(|t| out.put_filled(*make, |v| f(t, v))) {
+                        (Parse::TextInto(f, make), _) => {
+                            match line_text().and_then(|t| out.put_filled(*make, |v| f(t, v))) {
+                                Ok(()) => break 'line,
+                                Err(reason) => Err(reason),
+                            }
+                        }
+                        (Parse::CsvInto(f, make), _) => {
+                            let filled = line_text().and_then(|t| {
+                                let mut split = heapless::Vec::new();
+                                let split = (!scan.quote && fields(t, &mut split)).then_some(&split[..]);
+                                out.put_filled(*make, |v| f(t, split, v))
+                            });
+                            match filled {
                                 Ok(()) => break 'line,
                                 Err(reason) => Err(reason),
                             }
@@ -397,6 +444,30 @@ impl<T> FileSource<T> {
         self.start = next;
         Ok(true)
     }
+}
+
+/// Puts the fields of a line's text `t` between its `n` commas, whose
+/// positions `commas` holds (the first ones; counted from `skip` bytes
+/// before `t`), into `fields`; false when there are more than
+/// [`MAX_CSV_FIELDS`].
+#[inline(always)]
+fn csv_fields<'t>(
+    t: &'t str,
+    skip: usize,
+    commas: &[usize],
+    n: usize,
+    fields: &mut heapless::Vec<&'t str, MAX_CSV_FIELDS>,
+) -> bool {
+    let Some(commas) = commas.get(..n) else { return false };
+    let mut from = 0;
+    for &c in commas {
+        let c = c - skip;
+        if fields.push(&t[from..c]).is_err() {
+            return false;
+        }
+        from = c + 1;
+    }
+    fields.push(&t[from..]).is_ok()
 }
 
 fn long_line_reason(len: u64) -> String {

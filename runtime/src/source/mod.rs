@@ -7,7 +7,7 @@ pub mod mqtt;
 mod paced;
 
 pub use bad_input::BadInput;
-pub use file::{FileSource, LONG_LINE_PREFIX};
+pub use file::{FileSource, LONG_LINE_PREFIX, MAX_CSV_FIELDS};
 pub use generator::Generator;
 pub use paced::Paced;
 
