@@ -472,7 +472,15 @@ impl Store {
 /// order, so every level-0 table overlaps all of level 1 and each merge
 /// rewrites it: 16 makes those merges a quarter as frequent, for up to 16
 /// bloom-filter probes per point read of a missing key.
+///
+/// It must stay below fjall's own limits on level-0 runs: writers are
+/// slowed from 20 runs on and halted from 30 until a compaction brings the
+/// count down. A threshold at or past 30 is never reached, so no compaction
+/// starts and every writer waits forever.
 const L0_TABLES: u8 = 16;
+const _: () = assert!(L0_TABLES < FJALL_L0_STALL, "level 0 must be merged before fjall stalls writers");
+/// The level-0 run count at which fjall 3.1 starts slowing writers.
+const FJALL_L0_STALL: u8 = 20;
 
 /// Options of every keyspace. fjall by default partitions filter and index
 /// blocks only from level 3 down, and pins only L0 filters: a point read in
