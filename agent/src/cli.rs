@@ -399,7 +399,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = batch())]
     pub batch: u64,
     /// `--mode csv-checkpoint`: complete checkpoints kept restorable (1:
-    /// only the last, no undo records).
+    /// only the last).
     #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub retain_checkpoints: usize,
     /// `--mode csv-checkpoint`: memory for keyed state per window instance

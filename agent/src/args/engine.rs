@@ -56,8 +56,8 @@ pub struct EngineArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = nonzero_duration)]
     pub checkpoint_interval: Duration,
     /// Complete checkpoints kept restorable in --state-dir (1: only the
-    /// last, as needed for crash recovery; each more keeps one epoch's
-    /// overwritten state on disk).
+    /// last, as needed for crash recovery; each more keeps one more epoch's
+    /// changes on disk).
     #[arg(long, value_name = "N", default_value_t = rivulet::state::DEFAULT_RETAIN_CHECKPOINTS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub retain_checkpoints: usize,
     /// Before running, restore this retained checkpoint of --state-dir: the

@@ -319,12 +319,15 @@ impl Coordinator {
             c.commit(store, epoch)?;
         }
         store.seal_checkpoint(epoch)?;
-        let bytes = store.apply_epoch(epoch)?;
+        let applied = store.apply_epoch(epoch)?;
         self.handle.deliver(ToTask::Complete { generation: self.machine.generation(), epoch });
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         let took = self.triggered.remove(&epoch).map_or(Duration::ZERO, |t| t.elapsed());
         self.triggered.retain(|e, _| *e > epoch);
-        self.metrics.checkpoint_log.completed(epoch, took, bytes);
+        self.metrics.checkpoint_log.completed(epoch, took, 0);
+        for (e, bytes) in applied {
+            self.metrics.checkpoint_log.applied(e, bytes);
+        }
         Ok(())
     }
 }

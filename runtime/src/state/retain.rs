@@ -1,13 +1,20 @@
 //! Retained checkpoints: the last few complete epochs stay restorable.
 //!
-//! Applying an epoch's delta to `state` records, per key, what it
-//! overwrote: the `undo` keyspace maps `epoch | key` to the previous entry
-//! (a value or a tombstone). A list in `meta` (`ckpt/<epoch>`) holds each
-//! retained epoch's completion time and, once its sinks committed, their
-//! commit records. Restoring epoch `t` applies the undo records of every
-//! later epoch, newest first, then puts back the commit records of `t`, so
-//! the next start replays sources from their positions at `t` and cuts
-//! outputs back to their length at `t`.
+//! While the job runs, a complete epoch's delta stays in `stage` until it
+//! is no later than the oldest retained checkpoint, and is then applied to
+//! `state` (see [`Store::apply_epoch`]): state changed since the start
+//! lives in memory and `spill`, so nothing reads the deferred deltas, and
+//! keeping them costs no write. Recovery applies every complete delta, so
+//! a job starts from its latest state; there, applying a delta later than
+//! the oldest retained epoch records, per key, what it overwrote: the
+//! `undo` keyspace maps `epoch | key` to the previous entry (a value or a
+//! tombstone). A list in `meta` (`ckpt/<epoch>`) holds each retained
+//! epoch's completion time and, once its sinks committed, their commit
+//! records. Restoring epoch `t` (run on a store just opened) drops deltas
+//! staged after `t`, applies the undo records of every later epoch, newest
+//! first, then puts back the commit records of `t`, so the next start
+//! replays sources from their positions at `t` and cuts outputs back to
+//! their length at `t`.
 //!
 //! The undo records of the oldest retained epoch (and older) restore
 //! nothing retained, so `retain = n` keeps those of `n - 1` epochs; with
@@ -174,11 +181,13 @@ impl Store {
     /// Keeps the newest `retain` list entries: drops older ones, then the
     /// undo records no retained checkpoint needs (those of the oldest kept
     /// epoch and below), in chunks. A crash in between leaves undo records
-    /// below the floor, dropped by the next trim.
-    pub(crate) fn trim_retained(&self) -> Result<()> {
+    /// below the floor, dropped by the next trim. Returns the oldest epoch
+    /// kept (`None`: the list is empty).
+    pub(crate) fn trim_retained(&self) -> Result<Option<u64>> {
         let entries = self.entries()?;
-        let Some(keep_from) = entries.len().checked_sub(self.retain) else { return Ok(()) };
-        let Some(&(oldest, _)) = entries.get(keep_from) else { return Ok(()) };
+        let oldest_kept = entries.get(entries.len().saturating_sub(self.retain)).map(|(e, _)| *e);
+        let Some(keep_from) = entries.len().checked_sub(self.retain) else { return Ok(oldest_kept) };
+        let Some(&(oldest, _)) = entries.get(keep_from) else { return Ok(oldest_kept) };
         if keep_from > 0 {
             let mut b = self.batch();
             for (e, _) in &entries[..keep_from] {
@@ -187,9 +196,9 @@ impl Store {
             self.commit(b)?;
         }
         let floor = self.undo_floor()?;
-        let Some(new_floor) = oldest.checked_add(1) else { return Ok(()) };
+        let Some(new_floor) = oldest.checked_add(1) else { return Ok(oldest_kept) };
         if floor >= new_floor {
-            return Ok(());
+            return Ok(oldest_kept);
         }
         self.chunks(&self.undo, floor, Some(new_floor), |chunk| {
             let mut b = self.batch();
@@ -200,7 +209,14 @@ impl Store {
         })?;
         let mut b = self.batch();
         Self::put_meta(&mut b, &self.meta, META_UNDO_FLOOR, &new_floor)?;
-        self.commit(b)
+        self.commit(b)?;
+        Ok(oldest_kept)
+    }
+
+    /// The oldest listed epoch (the list may hold more than `retain` until
+    /// the next [`Store::trim_retained`]).
+    pub(crate) fn oldest_listed(&self) -> Result<Option<u64>> {
+        Ok(self.entries()?.first().map(|(e, _)| *e))
     }
 
     /// Restores the retained checkpoint of epoch `epoch`: the state, the
@@ -250,10 +266,13 @@ impl Store {
         meta_u64(&self.meta, META_ROLLBACK, &|e| self.err(e))
     }
 
-    /// Undoes every epoch after `epoch`, newest first, then makes `epoch`
-    /// the last complete one and clears the intent. Idempotent.
+    /// Drops the deltas staged after `epoch`, undoes every epoch after it
+    /// already applied, newest first, makes `epoch` the last complete one
+    /// and clears the intent, then applies what is still staged (see
+    /// [`Store::settle_stage`]). Idempotent.
     pub(crate) fn finish_rollback(&self, epoch: u64) -> Result<()> {
         let Some(after) = epoch.checked_add(1) else { return Ok(()) };
+        self.drain_stage(after, u64::MAX, false, false)?;
         while let Some(item) = self.undo.range(after.to_be_bytes()..).next_back() {
             let k = item.key().map_err(|e| self.err(e))?;
             self.undo_epoch(key_epoch(&k, "undo key")?)?;
@@ -289,7 +308,10 @@ impl Store {
         }
         b.remove(&self.meta, META_ROLLBACK);
         self.commit_durable(b)?;
-        manifest::write_committed(self.path(), Committed { complete: Some(epoch), restoring: None }, true)
+        manifest::write_committed(self.path(), Committed { complete: Some(epoch), restoring: None }, true)?;
+        // Deltas of `epoch` and earlier still staged (a store that ran since
+        // it was opened defers them): the job goes on from `state`.
+        self.settle_stage(false)
     }
 
     /// Puts back what epoch `epoch` overwrote, each chunk in one batch with
@@ -398,6 +420,30 @@ mod tests {
         ks.iter().map(|i| i.into_inner().map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
     }
 
+    /// The state of the last complete epoch: `state` with the complete
+    /// deltas still staged applied over it, oldest first.
+    fn view(s: &Store) -> Dump {
+        let complete: Option<u64> = s.get_meta(META_COMPLETE).unwrap();
+        let mut state: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = dump(&s.state).into_iter().collect();
+        for (k, v) in dump(&s.stage) {
+            if complete.is_some_and(|c| key_epoch(&k, "stage key").unwrap() <= c) {
+                let key = epoch_key_tail(&k, "stage key").unwrap().to_vec();
+                match codec::read_entry(&v).unwrap() {
+                    Some(v) => state.insert(key, v.to_vec()),
+                    None => state.remove(&key),
+                };
+            }
+        }
+        state.into_iter().collect()
+    }
+
+    /// The epochs `ks` (stage or undo) holds entries of.
+    fn epochs_in(ks: &Keyspace) -> Vec<u64> {
+        let mut e: Vec<u64> = dump(ks).iter().map(|(k, _)| key_epoch(k, "key").unwrap()).collect();
+        e.dedup();
+        e
+    }
+
     /// Runs epoch `e` as the coordinator does: stage, complete, sinks
     /// commit (a fake sink record `10 * e`), seal, apply. A value written
     /// `+v` is staged as the put of a new key (`codec::put_new_entry`).
@@ -433,27 +479,33 @@ mod tests {
     /// Epochs 1-3 over keys that are inserted, overwritten, deleted and
     /// re-inserted; returns the state after each.
     fn three_epochs(s: &Store) -> Vec<Dump> {
-        let mut snaps = vec![dump(&s.state)];
+        let mut snaps = vec![view(s)];
         epoch(s, 1, &[("k1", Some("a")), ("k2", Some("b"))]);
-        snaps.push(dump(&s.state));
+        snaps.push(view(s));
         epoch(s, 2, &[("k1", Some("c")), ("k2", None), ("k3", Some("d"))]);
-        snaps.push(dump(&s.state));
+        snaps.push(view(s));
         epoch(s, 3, &[("k1", Some("f")), ("k2", Some("e")), ("k3", None), ("k4", None)]);
-        snaps.push(dump(&s.state));
+        snaps.push(view(s));
         snaps
     }
 
+    // Guards the deferred deltas: while the job runs, the deltas of
+    // retained epochs after the oldest stay staged (no undo record, no
+    // read), and a restore drops them; reopened, the store applies them
+    // with undo records and a restore undoes them.
     #[test]
     fn rollback_undoes_inserts_overwrites_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = open(dir.path(), 3);
         let snaps = three_epochs(&s);
         assert_eq!(epochs(&s), [1, 2, 3]);
-        // The oldest retained epoch's undo records restore nothing retained.
-        assert!(dump(&s.undo).iter().all(|(k, _)| k[..8] != 1u64.to_be_bytes()));
+        assert_eq!(dump(&s.state), snaps[1], "the oldest retained epoch is applied");
+        assert_eq!(epochs_in(&s.stage), [2, 3], "later ones stay staged");
+        assert!(dump(&s.undo).is_empty());
 
         assert_eq!(s.rollback_to(2).unwrap(), Recovered { complete: Some(2), finished: false });
-        assert_eq!(dump(&s.state), snaps[2]);
+        assert_eq!(dump(&s.state), snaps[2], "a restore leaves `state` at its epoch");
+        assert!(s.stage.is_empty().unwrap());
         assert_eq!(sink_record(&s), Some(20));
         assert_eq!(epochs(&s), [1, 2]);
         s.rollback_to(1).unwrap();
@@ -470,6 +522,27 @@ mod tests {
         assert_eq!(epochs(&s), [1, 2]);
         s.rollback_to(1).unwrap();
         assert_eq!(dump(&s.state), snaps[1]);
+        drop(s);
+
+        // Reopened after three epochs: every delta applied, the later two
+        // with undo records, which restores undo.
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = open(dir.path(), 3);
+        let snaps = three_epochs(&s);
+        drop(s);
+        let (s, rec) = open(dir.path(), 3);
+        assert_eq!(rec.complete, Some(3));
+        assert_eq!(dump(&s.state), snaps[3]);
+        assert!(s.stage.is_empty().unwrap());
+        assert_eq!(epochs_in(&s.undo), [2, 3], "the oldest retained epoch's undo restores nothing retained");
+        s.rollback_to(2).unwrap();
+        assert_eq!((dump(&s.state), sink_record(&s)), (snaps[2].clone(), Some(20)));
+        // The store ran on: epoch 3 again, deferred, over an undone one.
+        epoch(&s, 3, &[("k5", Some("g"))]);
+        assert_eq!(epochs_in(&s.stage), [3]);
+        s.rollback_to(1).unwrap();
+        assert_eq!((dump(&s.state), sink_record(&s)), (snaps[1].clone(), Some(10)));
+        assert!(s.stage.is_empty().unwrap());
     }
 
     // Guards the put of a new key: applied like any put, its undo record
@@ -481,9 +554,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = open(dir.path(), 3);
         epoch(&s, 1, &[("k1", Some("+a"))]);
-        let one = dump(&s.state);
+        let one = view(&s);
         assert_eq!(one, vec![(b"k1".to_vec(), b"a".to_vec())]);
         epoch(&s, 2, &[("k1", Some("b")), ("k2", Some("+c"))]);
+        drop(s);
+        // Undo records are written where deltas are applied with them: at
+        // recovery.
+        let (s, _) = open(dir.path(), 3);
         let undo: Dump = dump(&s.undo).into_iter().filter(|(k, _)| k[..8] == 2u64.to_be_bytes()).collect();
         assert_eq!(
             undo,
@@ -495,6 +572,8 @@ mod tests {
         // Trusted, not read: a new put over a key state holds is undone by
         // a deletion all the same.
         epoch(&s, 3, &[("k1", Some("+d"))]);
+        drop(s);
+        let (s, _) = open(dir.path(), 3);
         let undo3: Dump = dump(&s.undo).into_iter().filter(|(k, _)| k[..8] == 3u64.to_be_bytes()).collect();
         assert_eq!(undo3, vec![(codec::stage_key(3, b"k1"), codec::TOMBSTONE.to_vec())]);
         s.rollback_to(1).unwrap();
@@ -509,22 +588,32 @@ mod tests {
             epoch(&s, e, &[("k", Some(&format!("v{e}"))), (&format!("only{e}"), Some("x"))]);
         }
         assert_eq!(epochs(&s), [4, 5]);
-        let undo_epochs: HashSet<[u8; 8]> = dump(&s.undo).iter().map(|(k, _)| k[..8].try_into().unwrap()).collect();
-        assert_eq!(undo_epochs, HashSet::from([5u64.to_be_bytes()]));
+        assert_eq!(epochs_in(&s.stage), [5]);
+        let running = view(&s);
+        drop(s);
+        let (s, _) = open(dir.path(), 2);
+        assert_eq!(dump(&s.state), running);
+        assert_eq!(epochs_in(&s.undo), [5]);
+        // The next epoch applies nothing (4 is still the oldest retained)
+        // and the one after drops epoch 5's undo records with epoch 4.
+        epoch(&s, 6, &[("k", Some("v6"))]);
+        assert_eq!((epochs_in(&s.stage), epochs_in(&s.undo)), (vec![6], vec![]));
         drop(s);
 
-        // Retain 1: no undo records at all, and the list shrinks at once.
+        // Retain 1: no undo records at all, and the list shrinks with the
+        // first epoch completed.
         let (s, _) = open(dir.path(), 1);
-        assert_eq!(epochs(&s), [4, 5]);
-        epoch(&s, 6, &[("k", Some("v6"))]);
-        assert_eq!(epochs(&s), [6]);
+        assert_eq!(epochs(&s), [5, 6]);
+        epoch(&s, 7, &[("k", Some("v7"))]);
+        assert_eq!(epochs(&s), [7]);
         assert!(dump(&s.undo).is_empty());
+        assert!(s.stage.is_empty().unwrap());
         // A running job's store is locked: the listing waits for it to end.
         let e = Store::list_checkpoints(dir.path()).unwrap_err();
         assert!(e.to_string().contains("a running job holds it"), "{e}");
         drop(s);
         let list = Store::list_checkpoints(dir.path()).unwrap();
-        assert_eq!(list.retained.iter().map(|c| c.epoch).collect::<Vec<_>>(), [6]);
+        assert_eq!(list.retained.iter().map(|c| c.epoch).collect::<Vec<_>>(), [7]);
     }
 
     #[test]

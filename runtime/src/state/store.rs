@@ -3,9 +3,11 @@
 //! Keyspaces:
 //! - `state`: the committed state of the last complete epoch (plus epochs
 //!   already applied); read at recovery.
-//! - `stage`: deltas of epochs not yet known complete, keyed `epoch | key`.
-//!   When an epoch completes its delta is applied to `state`; at recovery
-//!   complete epochs are (re)applied and the rest dropped.
+//! - `stage`: deltas of epochs, keyed `epoch | key`: those not yet known
+//!   complete, and complete ones a retained checkpoint may still be
+//!   restored from (see [`super::retain`]). A complete delta is applied to
+//!   `state` once it is no later than the oldest retained checkpoint; at
+//!   recovery complete epochs are (re)applied and the rest dropped.
 //! - `spill`: the working copy of state evicted from memory. Never durable
 //!   in meaning: cleared at every start.
 //! - `outbox`: sink rows staged per epoch, published when it completes.
@@ -14,9 +16,9 @@
 //!   [`super::timers`]); a working copy, cleared at every start.
 //! - `ingest`: messages sources made durable before acking them upstream
 //!   (see [`super::IngestLog`]); trimmed by the sources themselves.
-//! - `undo`: per applied epoch, what its delta overwrote in `state`, keyed
-//!   `epoch | key`: how older retained checkpoints are restored (see
-//!   [`super::retain`]).
+//! - `undo`: per epoch applied at recovery, what its delta overwrote in
+//!   `state`, keyed `epoch | key`: how older retained checkpoints are
+//!   restored (see [`super::retain`]).
 
 use super::codec::{self, read_entry};
 use super::manifest::{self, refuse, Committed, CREATING, KEYSPACES};
@@ -25,6 +27,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{de::DeserializeOwned, Serialize};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bumped when the on-disk layout changes incompatibly.
 pub const STATE_FORMAT: u32 = 2;
@@ -56,8 +59,8 @@ pub struct StoreConfig {
     /// bytes: a writer past it waits for flushes (see [`Store::throttle`]).
     pub write_buffer: u64,
     /// Complete checkpoints kept restorable (at least 1). With 1 only the
-    /// last complete one is kept, as before retention existed, at no cost;
-    /// each further one keeps the undo records of one more epoch.
+    /// last complete one is kept, at no cost; each further one keeps one
+    /// more epoch's delta staged on disk.
     pub retain_checkpoints: usize,
 }
 
@@ -104,6 +107,9 @@ pub struct Store {
     pub(crate) undo: Keyspace,
     /// [`StoreConfig::retain_checkpoints`].
     pub(crate) retain: usize,
+    /// Every `stage` epoch below it is applied or dropped: where
+    /// [`Store::apply_epoch`] starts.
+    unapplied: AtomicU64,
     /// Holds the directory's lock while the store is open.
     _lock: std::fs::File,
 }
@@ -190,6 +196,7 @@ impl Store {
             journals: std::sync::atomic::AtomicUsize::new(1),
             undo: open("undo")?,
             retain: cfg.retain_checkpoints.max(1),
+            unapplied: AtomicU64::new(0),
             path: path.to_path_buf(),
             db,
             _lock: lock,
@@ -330,31 +337,46 @@ impl Store {
         manifest::write_committed(&self.path, Committed { complete: Some(epoch), restoring: None }, false)
     }
 
-    /// Moves the delta of a complete `epoch` from `stage` into `state`,
-    /// recording what it overwrote when older checkpoints are retained.
+    /// Called once `epoch` is complete (and listed by
+    /// [`Store::mark_complete`]). A complete epoch's delta stays in `stage`
+    /// while a retained checkpoint older than it can be restored, so a
+    /// restore drops later deltas instead of undoing them; here the deltas
+    /// of the oldest retained epoch and older are applied to `state`,
+    /// without undo records (with one checkpoint retained, `epoch`'s own).
+    /// A running job never reads what it changed since it started from
+    /// `state` (its cache and `spill` hold it), and recovery applies every
+    /// complete delta, so nothing reads a deferred one from there.
     /// Idempotent: a crash half-way is finished by the next recovery.
-    /// Returns the bytes of the delta applied (keys and entries).
-    pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<u64> {
-        // Trimmed first: with retain 1 the delta writes no undo records, so
-        // older list entries must be gone before it lands.
-        self.trim_retained()?;
-        self.drain_stage(epoch, true, false)
+    /// Returns each epoch applied with the bytes of its delta (keys and
+    /// entries).
+    pub(crate) fn apply_epoch(&self, epoch: u64) -> Result<Vec<(u64, u64)>> {
+        let oldest = self.trim_retained()?.map_or(epoch, |o| o.min(epoch));
+        let from = self.unapplied.load(Ordering::Relaxed);
+        if oldest < from {
+            return Ok(Vec::new());
+        }
+        let applied = self.drain_stage(from, oldest, true, false)?;
+        self.unapplied.store(oldest.saturating_add(1), Ordering::Relaxed);
+        Ok(applied)
     }
 
-    /// Removes the delta of `epoch` from `stage`, applying it to `state`
-    /// first when `apply`, in chunks (see [`Store::chunks`]). With more than
-    /// one checkpoint retained (or `force_undo`), each key's previous
-    /// `state` entry becomes an undo record in the batch that overwrites
-    /// it, so a crash never records a key twice (the second time, after its
-    /// new value).
-    /// Returns the bytes drained (keys and entries).
-    fn drain_stage(&self, epoch: u64, apply: bool, force_undo: bool) -> Result<u64> {
-        let undo = apply && (self.retain > 1 || force_undo);
-        let mut bytes = 0u64;
-        self.chunks(&self.stage, epoch, epoch.checked_add(1), |chunk| {
+    /// Removes the deltas of epochs `from..=through` from `stage`, applying
+    /// them to `state` first when `apply`, in chunks (see
+    /// [`Store::chunks`]). With `undo`, each key's previous `state` entry
+    /// becomes an undo record in the batch that overwrites it, so a crash
+    /// never records a key twice (the second time, after its new value).
+    /// Returns each epoch drained with the bytes of its delta (keys and
+    /// entries).
+    pub(super) fn drain_stage(&self, from: u64, through: u64, apply: bool, undo: bool) -> Result<Vec<(u64, u64)>> {
+        let mut sizes: Vec<(u64, u64)> = Vec::new();
+        self.chunks(&self.stage, from, through.checked_add(1), |chunk| {
             let mut batch = self.batch();
             for (k, v) in chunk {
-                bytes += (k.len() + v.len()) as u64;
+                let (epoch, bytes) = (key_epoch(&k, "stage key")?, (k.len() + v.len()) as u64);
+                match sizes.last_mut() {
+                    Some((e, b)) if *e == epoch => *b += bytes,
+                    _ => sizes.push((epoch, bytes)),
+                }
                 if apply {
                     let state_key = epoch_key_tail(&k, "stage key")?.to_vec();
                     if undo {
@@ -372,7 +394,7 @@ impl Store {
             }
             self.commit(batch)
         })?;
-        Ok(bytes)
+        Ok(sizes)
     }
 
     /// Writes a stored entry (a value or a tombstone) to `state` in `batch`.
@@ -415,30 +437,8 @@ impl Store {
     }
 
     fn recover(&self) -> Result<Recovered> {
-        let complete: Option<u64> = self.get_meta(META_COMPLETE)?;
         let rollback = self.rollback_intent()?;
-        // Staged epochs, in order: apply the complete ones, drop the rest.
-        let mut epochs = Vec::new();
-        let mut next = 0u64;
-        while let Some(item) = self.stage.range(next.to_be_bytes()..).next() {
-            let k = item.key().map_err(|e| self.err(e))?;
-            let e = key_epoch(&k, "stage key")?;
-            epochs.push(e);
-            let Some(n) = e.checked_add(1) else { break };
-            next = n;
-        }
-        for e in epochs {
-            if complete.is_some_and(|c| e <= c) {
-                // An interrupted rollback needs every undo record it had,
-                // and one of every key it is yet to overwrite.
-                if rollback.is_none() {
-                    self.trim_retained()?;
-                }
-                self.drain_stage(e, true, rollback.is_some())?;
-            } else {
-                self.drop_stage(e)?;
-            }
-        }
+        self.settle_stage(rollback.is_some())?;
         if let Some(t) = rollback {
             tracing::info!(epoch = t, "finishing an interrupted rollback");
             self.finish_rollback(t)?;
@@ -462,8 +462,40 @@ impl Store {
         Ok(Recovered { complete, finished })
     }
 
+    /// Applies every complete delta still staged to `state`, oldest first,
+    /// and drops the others (of epochs that never completed), so `state`
+    /// holds the last complete epoch: what a job starting reads. Deltas a
+    /// listed checkpoint may be restored from (later than the oldest
+    /// listed one) are applied with undo records, and all of them while a
+    /// `rollback` is unfinished: it needs every undo record it had, and one
+    /// of every key it is yet to overwrite. The list is not trimmed here: a
+    /// start with fewer checkpoints retained can still restore any listed
+    /// one; the first epoch it completes trims it.
+    pub(super) fn settle_stage(&self, rollback: bool) -> Result<()> {
+        let complete: Option<u64> = self.get_meta(META_COMPLETE)?;
+        let mut epochs = Vec::new();
+        let mut next = 0u64;
+        while let Some(item) = self.stage.range(next.to_be_bytes()..).next() {
+            let k = item.key().map_err(|e| self.err(e))?;
+            let e = key_epoch(&k, "stage key")?;
+            epochs.push(e);
+            let Some(n) = e.checked_add(1) else { break };
+            next = n;
+        }
+        for e in epochs {
+            if complete.is_some_and(|c| e <= c) {
+                let undo = rollback || self.oldest_listed()?.is_some_and(|oldest| e > oldest);
+                self.drain_stage(e, e, true, undo)?;
+            } else {
+                self.drop_stage(e)?;
+            }
+        }
+        self.unapplied.store(complete.map_or(0, |c| c.saturating_add(1)), Ordering::Relaxed);
+        Ok(())
+    }
+
     fn drop_stage(&self, epoch: u64) -> Result<()> {
-        self.drain_stage(epoch, false, false).map(drop)
+        self.drain_stage(epoch, epoch, false, false).map(drop)
     }
 }
 
