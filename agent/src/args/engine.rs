@@ -84,8 +84,9 @@ pub struct EngineArgs {
     /// Memory for keyed state per operator instance (e.g. 512KiB, 8MiB,
     /// 64MiB; at least 64KiB, at most the machine's memory). It trades
     /// memory for speed: state beyond it spills to the state directory and
-    /// is read back from disk when touched. It costs memory only as keys
-    /// fill it. Default: 1/256 of this machine's memory, within 8MiB to
+    /// is read back from disk when touched. Keys beyond the hottest few are
+    /// kept packed, about 45 bytes each: 64MiB holds 1.4 million windows
+    /// of the seed job before any goes to disk. It costs memory only as keys fill it. Default: 1/256 of this machine's memory, within 8MiB to
     /// 64MiB (8MiB when the memory is not known).
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_STATE_CACHE.as_str(), value_parser = state_cache_size)]
     pub state_cache: usize,

@@ -100,6 +100,14 @@ fn marked(marker: u8, value: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Turns an entry made by [`put_new_entry`] into one made by
+/// [`put_entry`], once the key has been written below memory.
+pub fn mark_persisted(entry: &mut [u8]) {
+    if entry.first() == Some(&PUT_NEW) {
+        entry[0] = PUT;
+    }
+}
+
 /// True for an entry made by [`put_new_entry`].
 pub fn is_new(entry: &[u8]) -> bool {
     entry.first() == Some(&PUT_NEW)

@@ -10,6 +10,7 @@ pub mod codec;
 mod handles;
 mod ingest;
 mod manifest;
+mod packed;
 mod retain;
 mod store;
 mod table;

@@ -2,11 +2,14 @@
 //! by the store.
 //!
 //! The hot path touches only a hash map of typed values; bytes are made only
-//! when an entry is evicted or checkpointed. Layers, newest first:
-//! memory → `spill` (evicted working copy) → `state` (committed; read only
-//! after a restore, until every key has been touched).
+//! when an entry is evicted or checkpointed. Layers, newest first: the typed
+//! map → the [packed tier](super::packed) (evicted entries as bytes, in
+//! memory) → `spill` (on disk, the packed tier's overflow) → `state`
+//! (committed; read only after a restore, until every key has been
+//! touched). A key lives in at most one of the two memory layers.
 
 use super::codec::{self, TOMBSTONE};
+use super::packed::Packed;
 use super::store::{Store, WRITE_CHUNK};
 use crate::error::Result;
 use crate::key::{key_group, Key};
@@ -67,11 +70,41 @@ impl Backing {
     }
 }
 
+/// The share of a table's budget its typed map gets, the rest going to the
+/// packed tier: 1/8. A typed entry costs about three packed ones, and a hit
+/// in the packed tier costs a hash of the key's bytes and a decode, far less
+/// than a read of the disk store; so a small typed map in front of a large
+/// packed tier holds about three times the keys of a typed map of the whole
+/// budget, and a working set of a few thousand keys still never leaves the
+/// typed map.
+const TYPED_SHARE: usize = 8;
+
+/// The largest packed tier: its records are addressed by `u32` offsets.
+const MAX_PACKED_BYTES: usize = 1 << 30;
+
+/// An entry read back from a layer below the typed map.
+struct Loaded<V> {
+    /// `None`: that layer records a deletion.
+    value: Option<V>,
+    /// Changed since the last checkpoint (from the packed tier only).
+    dirty: bool,
+    /// Some version of the key may exist on disk.
+    persisted: bool,
+}
+
+impl<V> Loaded<V> {
+    fn into_slot(self, hot: bool) -> Slot<V> {
+        Slot { value: self.value, dirty: self.dirty, persisted: self.persisted, hot }
+    }
+}
+
 /// Keyed state of one operator in one task.
 pub struct Table<K: Key, N: Namespace, V> {
     op: u16,
     groups: u16,
     map: HashMap<(K, N), Slot<V>, FxBuildHasher>,
+    /// Entries evicted from `map`, as bytes.
+    packed: Packed,
     entry_bytes: usize,
     bytes: usize,
     budget: usize,
@@ -87,7 +120,7 @@ pub struct Table<K: Key, N: Namespace, V> {
     hits: u64,
     /// Lookups that read the disk store (for metrics).
     misses: u64,
-    /// The epoch whose delta evicted dirty entries belong to.
+    /// The epoch whose delta dirty entries evicted to disk belong to.
     next_epoch: u64,
     what: String,
     scratch: Vec<u8>,
@@ -98,17 +131,21 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// no backing the budget is ignored: everything stays in memory.
     pub fn new(op: u16, groups: u16, budget: usize, backing: Option<Backing>, next_epoch: u64) -> Self {
         let entry_bytes = std::mem::size_of::<((K, N), Slot<V>)>();
+        let budget = budget.min(crate::memory::MAX_STATE_CACHE_BYTES);
+        let typed = budget / TYPED_SHARE;
         // Without a store nothing can be evicted: the budget does not apply.
         // With one, the map grows by doubling up to `cap` entries, a full
         // power-of-two table, and then evicts. Allocated at that size at
         // once, a few thousand keys hashed all over it would touch nearly
         // every page of it (5 MB of an 8 MB cache for 2,000 keys); growing
         // costs, once, the old table beside the new one.
-        let cap = backing.as_ref().map(|_| max_entries(budget, entry_bytes));
+        let cap = backing.as_ref().map(|_| max_entries(typed, entry_bytes));
+        let packed = if backing.is_some() { (budget - typed).min(MAX_PACKED_BYTES) } else { 0 };
         Self {
             op,
             groups,
             map: HashMap::default(),
+            packed: Packed::new(packed),
             entry_bytes,
             bytes: 0,
             budget: cap.map_or(usize::MAX, |c| c * entry_bytes),
@@ -125,9 +162,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         }
     }
 
-    /// Number of entries cached in memory.
+    /// Number of entries cached in memory (typed and packed).
     pub fn cached(&self) -> usize {
-        self.map.len()
+        self.map.len() + self.packed.len()
     }
 
     /// Entries evicted to disk so far.
@@ -141,9 +178,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         (self.hits, self.misses)
     }
 
-    /// Estimated bytes held in memory.
+    /// Estimated bytes held in memory (typed and packed).
     pub fn cached_bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.packed.bytes()
     }
 
     /// The value for `key` in `ns`, created by `init` when absent. Marks the
@@ -158,19 +195,18 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if self.bytes + self.entry_bytes > self.budget || self.worn() {
             self.make_room()?;
         }
-        let lower = self.lower_layers();
-        let Self { map, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, .. } = self;
+        let Self { map, packed, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, .. } = self;
         let slot = match map.entry_ref(&Probe(key, &ns)) {
             EntryRef::Occupied(e) => {
                 *hits += 1;
                 e.into_mut()
             }
             EntryRef::Vacant(e) => {
-                *misses += u64::from(lower);
-                let loaded = load(backing.as_ref(), *spilled, *groups, *op, what, key, &ns)?;
+                let layers = Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what };
+                let loaded = layers.load(packed, (hits, misses), key, &ns)?;
                 *bytes += *entry_bytes;
-                let persisted = loaded.is_some();
-                let slot = Slot { value: loaded.flatten(), dirty: false, persisted, hot: true };
+                let slot = loaded
+                    .map_or(Slot { value: None, dirty: false, persisted: false, hot: true }, |l| l.into_slot(true));
                 e.insert_with_key((key.clone(), ns.clone()), slot)
             }
         };
@@ -196,14 +232,12 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if self.map.contains_key(&Probe(key, &ns)) {
             self.hits += 1;
         } else {
-            self.misses += u64::from(self.lower_layers());
             let Some(loaded) = self.load(key, &ns)? else {
                 return Ok(None);
             };
             self.make_room()?;
             self.bytes += self.entry_bytes;
-            self.map
-                .insert((key.clone(), ns.clone()), Slot { value: loaded, dirty: false, persisted: true, hot: true });
+            self.map.insert((key.clone(), ns.clone()), loaded.into_slot(true));
         }
         Ok(self.map.get_mut(&Probe(key, &ns)))
     }
@@ -234,9 +268,15 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             s.hot = true;
             return Ok(());
         }
+        // A packed version is replaced: its record goes, and with it what
+        // it knew of the disk.
+        let mut persisted = self.disk_layers();
+        if !self.packed.is_empty() {
+            let sk = codec::state_key(key_group(key, self.groups), self.op, key, &ns)?;
+            persisted |= self.packed.take(&sk, |entry, _| !codec::is_new(entry)).unwrap_or(false);
+        }
         self.make_room()?;
         self.bytes += self.entry_bytes;
-        let persisted = self.lower_layers();
         self.map.insert((key.clone(), ns), Slot { value: Some(value), dirty: true, persisted, hot: true });
         Ok(())
     }
@@ -248,9 +288,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     pub fn take(&mut self, key: &K, ns: N) -> Result<Option<V>> {
         let slot = match self.map.remove(&Probe(key, &ns)) {
             Some(s) => Some(s),
-            None => self.load(key, &ns)?.map(|v| {
+            None => self.load(key, &ns)?.map(|l| {
                 self.bytes += self.entry_bytes;
-                Slot { value: v, dirty: false, persisted: true, hot: false }
+                l.into_slot(false)
             }),
         };
         let Some(slot) = slot else { return Ok(None) };
@@ -275,13 +315,21 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         }
     }
 
-    fn lower_layers(&self) -> bool {
+    /// The disk store may hold versions of keys not in memory.
+    fn disk_layers(&self) -> bool {
         self.backing.as_ref().is_some_and(|b| b.base || self.spilled)
     }
 
-    /// `Some(None)` = a lower layer records a deletion; `None` = absent.
-    fn load(&self, key: &K, ns: &N) -> Result<Option<Option<V>>> {
-        load(self.backing.as_ref(), self.spilled, self.groups, self.op, &self.what, key, ns)
+    /// Takes `key`/`ns` out of the layers below the typed map; `None` when
+    /// none holds it.
+    fn load(&mut self, key: &K, ns: &N) -> Result<Option<Loaded<V>>> {
+        let Self { packed, backing, spilled, groups, op, what, hits, misses, .. } = self;
+        Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what }.load(
+            packed,
+            (hits, misses),
+            key,
+            ns,
+        )
     }
 
     /// The map is at its last size and has no free slot left for a new
@@ -301,9 +349,10 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         self.at_cap && self.map.len() >= self.map.capacity()
     }
 
-    /// Evicts cold entries when the cache is over budget, or down to half
-    /// of it when the map is [worn](Self::worn): each goes to `spill`, and
-    /// a changed one also to the next epoch's delta.
+    /// Evicts cold entries when the typed map is over budget, or down to
+    /// half of it when the map is [worn](Self::worn), into the packed tier;
+    /// when that is over its budget, its oldest entries go to `spill`, and a
+    /// changed one also to the next epoch's delta.
     fn make_room(&mut self) -> Result<()> {
         let worn = self.worn();
         if self.bytes + self.entry_bytes <= self.budget && !worn {
@@ -334,14 +383,11 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 s.hot = true; // not picked twice
             }
         }
-        // In batches of bounded size: spill entries are a working copy, so
-        // nothing needs the eviction to be one atomic write, and one batch
-        // of half the table held several MiB at a time.
-        let mut batch = b.store.batch();
+        // To disk in batches of bounded size: spill entries are a working
+        // copy, so nothing needs the eviction to be one atomic write, and one
+        // batch of half the table held several MiB at a time.
+        let mut disk = Spill { batch: b.store.batch(), store: &b.store, epoch: self.next_epoch, entries: 0 };
         for k in victims {
-            if batch.len() >= WRITE_CHUNK {
-                b.store.commit(std::mem::replace(&mut batch, b.store.batch()))?;
-            }
             let Some(s) = self.map.remove(&k) else { continue };
             self.bytes -= self.entry_bytes;
             let sk = codec::state_key(key_group(&k.0, self.groups), self.op, &k.0, &k.1)?;
@@ -353,14 +399,20 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 }
                 None => TOMBSTONE.to_vec(),
             };
-            if s.dirty {
-                batch.insert(&b.store.stage, codec::stage_key(self.next_epoch, &sk), entry.clone());
+            if !self.packed.insert(&sk, &entry, s.dirty) {
+                disk.write(sk, entry, s.dirty)?;
             }
-            batch.insert(&b.store.spill, sk, entry);
-            self.spilled_entries += 1;
         }
-        b.store.commit(batch)?;
-        self.spilled = true;
+        if self.packed.over_budget() {
+            for e in self.packed.shrink() {
+                disk.write(e.key, e.entry, e.dirty)?;
+            }
+        }
+        if disk.entries > 0 {
+            self.spilled_entries += disk.entries;
+            self.spilled = true;
+            b.store.commit(disk.batch)?;
+        }
         Ok(())
     }
 
@@ -422,6 +474,18 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         self.scratch = buf;
         self.bytes -= dropped * self.entry_bytes;
         self.next_epoch = epoch + 1;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        self.packed.drain_dirty(|sk, entry| {
+            batch.insert(&stage, codec::stage_key(epoch, sk), &*entry);
+            if batch.len() >= WRITE_CHUNK && err.is_none() {
+                err = store.commit(std::mem::replace(batch, store.batch())).err();
+            }
+            // Written: the key is persisted from now on.
+            codec::mark_persisted(entry);
+            entry == TOMBSTONE && !keep_tombstones
+        });
         err.map_or(Ok(()), Err)
     }
 
@@ -552,37 +616,82 @@ fn put(persisted: bool, value: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Reads `key`/`ns` from the layers below memory: `Some(None)` = a lower
-/// layer records a deletion; `None` = absent everywhere.
-fn load<K: Key, N: Namespace, V: DeserializeOwned>(
-    backing: Option<&Backing>,
+/// Entries on their way to `spill` (and, when changed, to the delta of
+/// `epoch`), committed in batches of at most [`WRITE_CHUNK`].
+struct Spill<'a> {
+    batch: fjall::OwnedWriteBatch,
+    store: &'a Store,
+    epoch: u64,
+    entries: u64,
+}
+
+impl Spill<'_> {
+    fn write(&mut self, sk: Vec<u8>, entry: Vec<u8>, dirty: bool) -> Result<()> {
+        if self.batch.len() >= WRITE_CHUNK {
+            self.store.commit(std::mem::replace(&mut self.batch, self.store.batch()))?;
+        }
+        if dirty {
+            self.batch.insert(&self.store.stage, codec::stage_key(self.epoch, &sk), entry.clone());
+        }
+        self.batch.insert(&self.store.spill, sk, entry);
+        self.entries += 1;
+        Ok(())
+    }
+}
+
+/// What reading the layers below the typed map needs, borrowed apart from
+/// the map itself.
+struct Layers<'a> {
+    backing: Option<&'a Backing>,
     spilled: bool,
     groups: u16,
     op: u16,
-    what: &str,
-    key: &K,
-    ns: &N,
-) -> Result<Option<Option<V>>> {
-    let Some(b) = backing else { return Ok(None) };
-    if !(spilled || b.base) {
-        return Ok(None);
-    }
-    let store = &b.store;
-    let sk = codec::state_key(key_group(key, groups), op, key, ns)?;
-    if spilled {
-        if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
-            return match codec::read_entry(&e)? {
-                Some(v) => Ok(Some(Some(codec::decode_value(v, what)?))),
-                None => Ok(Some(None)),
-            };
+    what: &'a str,
+}
+
+impl Layers<'_> {
+    /// Takes `key`/`ns` out of the packed tier (counted in `hits`), or
+    /// reads it from disk (counted in `misses`); `None` when no layer
+    /// holds it.
+    fn load<K: Key, N: Namespace, V: DeserializeOwned>(
+        &self,
+        packed: &mut Packed,
+        (hits, misses): (&mut u64, &mut u64),
+        key: &K,
+        ns: &N,
+    ) -> Result<Option<Loaded<V>>> {
+        let Some(b) = self.backing else { return Ok(None) };
+        let disk = self.spilled || b.base;
+        if packed.is_empty() && !disk {
+            return Ok(None);
         }
-    }
-    if b.base {
-        if let Some(v) = store.state.get(&sk).map_err(|e| store.err(e))? {
-            return Ok(Some(Some(codec::decode_value(&v, what)?)));
+        let sk = codec::state_key(key_group(key, self.groups), self.op, key, ns)?;
+        let unpacked = packed.take(&sk, |entry, dirty| -> Result<Loaded<V>> {
+            let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, self.what)).transpose()?;
+            Ok(Loaded { value, dirty, persisted: !codec::is_new(entry) })
+        });
+        if let Some(l) = unpacked {
+            *hits += 1;
+            return l.map(Some);
         }
+        if !disk {
+            return Ok(None);
+        }
+        *misses += 1;
+        let store = &b.store;
+        let clean = |value| Ok(Some(Loaded { value, dirty: false, persisted: true }));
+        if self.spilled {
+            if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
+                return clean(codec::read_entry(&e)?.map(|v| codec::decode_value(v, self.what)).transpose()?);
+            }
+        }
+        if b.base {
+            if let Some(v) = store.state.get(&sk).map_err(|e| store.err(e))? {
+                return clean(Some(codec::decode_value(&v, self.what)?));
+            }
+        }
+        Ok(None)
     }
-    Ok(None)
 }
 
 #[cfg(test)]
@@ -630,13 +739,61 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
         let backing = Backing::new(Arc::new(store), false);
-        let mut t: Table<u64, i64, u64> = Table::new(1, 128, 8 << 20, Some(backing), 1);
+        let mut t: Table<u64, i64, u64> = Table::new(1, 128, 64 << 20, Some(backing), 1);
         for k in 0..2_000u64 {
             *t.upsert(&k, 0, || 0).unwrap() += 1;
         }
-        assert!(t.cap > 50_000, "an 8 MiB cache holds {} entries", t.cap);
+        assert!(t.cap > 50_000, "the typed map of a 64 MiB cache holds {} entries", t.cap);
         assert!(t.map.capacity() < 4_000, "2,000 keys in a map of {} entries", t.map.capacity());
         assert_eq!(t.spilled_entries(), 0);
+    }
+
+    // Guards the packed tier (issue 16): puts, takes, reads and changes of
+    // keys that move between the typed map, the packed tier and disk, with
+    // checkpoints between them, read back as a plain map says.
+    #[test]
+    fn every_operation_agrees_with_a_map_across_the_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
+        let store = Arc::new(store);
+        let mut t: Table<u64, i64, u64> = Table::new(1, 128, 48 << 10, Some(Backing::new(store.clone(), false)), 1);
+        let mut model = std::collections::HashMap::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for step in 0..60_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (k, ns) = (x % 4_000, ((x >> 20) % 2) as i64);
+            match (x >> 40) % 10 {
+                0..=4 => {
+                    let v = t.upsert(&k, ns, || 0).unwrap();
+                    *v += 1;
+                    let m = model.entry((k, ns)).or_insert(0u64);
+                    *m += 1;
+                    assert_eq!(*v, *m, "upsert {k} at {step}");
+                }
+                5 => {
+                    t.put(&k, ns, step).unwrap();
+                    model.insert((k, ns), step);
+                }
+                6 => assert_eq!(t.take(&k, ns).unwrap(), model.remove(&(k, ns)), "take {k} at {step}"),
+                7 | 8 => assert_eq!(t.get(&k, ns).unwrap().copied(), model.get(&(k, ns)).copied(), "get {k} at {step}"),
+                _ => {
+                    if step % 50 == 0 {
+                        let mut b = store.batch();
+                        t.snapshot(step, &mut b).unwrap();
+                        store.commit(b).unwrap();
+                    }
+                }
+            }
+        }
+        assert!(t.packed.len() > 500, "the packed tier held {} entries", t.packed.len());
+        assert!(t.spilled_entries() > 0, "and overflowed to disk");
+        for k in 0..4_000 {
+            for ns in 0..2 {
+                assert_eq!(t.get(&k, ns).unwrap().copied(), model.get(&(k, ns)).copied(), "key {k}/{ns}");
+            }
+        }
     }
 
     /// Regression: keys streaming through a full cache used to wear the
@@ -658,7 +815,8 @@ mod tests {
         }
         assert!(t.at_cap, "the map grew to its last size");
         assert!(t.map.capacity() <= cap, "the map grew past its last size: {} > {cap}", t.map.capacity());
-        assert!(t.cached_bytes() <= t.budget);
+        assert!(t.bytes <= t.budget);
+        assert!(t.spilled_entries() > 0, "the packed tier overflowed to disk");
         for (k, n) in model.iter().step_by(17) {
             assert_eq!(t.get(&(k * 7919), (k % 3) as i64).unwrap(), Some(n), "key {k}");
         }
