@@ -70,10 +70,12 @@ impl Backing {
     }
 }
 
-/// The share of a table's budget its typed map gets, the rest going to the
-/// packed tier: 1/8. A typed entry costs about three packed ones, and a hit
-/// in the packed tier costs a hash of the key's bytes and a decode, far less
-/// than a read of the disk store; so a small typed map in front of a large
+/// The share of a table's budget its typed map keeps once its keys
+/// outgrow the whole budget, the rest going to the packed tier: 1/8. Until
+/// then the typed map may fill the budget (every key typed is the fastest
+/// there is). A typed entry costs about three packed ones, and a hit in the
+/// packed tier costs a hash of the key's bytes and a decode, far less than
+/// a read of the disk store; so a small typed map in front of a large
 /// packed tier holds about three times the keys of a typed map of the whole
 /// budget, and a working set of a few thousand keys still never leaves the
 /// typed map.
@@ -112,6 +114,9 @@ pub struct Table<K: Key, N: Namespace, V> {
     cap: usize,
     /// The map has grown to `cap` (its last size).
     at_cap: bool,
+    /// The entries the map keeps once it first has to evict (then 0): it
+    /// shrinks from filling the budget to its [share](TYPED_SHARE).
+    small_cap: usize,
     backing: Option<Backing>,
     spilled: bool,
     /// Entries written to `spill` so far (for metrics).
@@ -139,7 +144,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         // once, a few thousand keys hashed all over it would touch nearly
         // every page of it (5 MB of an 8 MB cache for 2,000 keys); growing
         // costs, once, the old table beside the new one.
-        let cap = backing.as_ref().map(|_| max_entries(typed, entry_bytes));
+        let cap = backing.as_ref().map(|_| max_entries(budget, entry_bytes));
+        let small_cap = backing.as_ref().map_or(0, |_| max_entries(typed, entry_bytes));
         let packed = if backing.is_some() { (budget - typed).min(MAX_PACKED_BYTES) } else { 0 };
         Self {
             op,
@@ -151,6 +157,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             budget: cap.map_or(usize::MAX, |c| c * entry_bytes),
             cap: cap.unwrap_or(0),
             at_cap: false,
+            small_cap,
             backing,
             spilled: false,
             spilled_entries: 0,
@@ -361,8 +368,16 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let Some(b) = self.backing.clone() else {
             return Ok(());
         };
-        let target =
-            if worn { (self.cap / 2).saturating_sub(1) * self.entry_bytes } else { self.budget - self.budget / 5 };
+        // The first eviction shrinks the map to its share, the rest of it
+        // going packed.
+        let shrink = std::mem::take(&mut self.small_cap);
+        let target = if shrink > 0 {
+            (shrink - shrink / 5) * self.entry_bytes
+        } else if worn {
+            (self.cap / 2).saturating_sub(1) * self.entry_bytes
+        } else {
+            self.budget - self.budget / 5
+        };
         let mut victims = Vec::new();
         let mut freed = 0usize;
         // Clock: the first pass spares entries touched since the last sweep.
@@ -402,6 +417,10 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             if !self.packed.insert(&sk, &entry, s.dirty) {
                 disk.write(sk, entry, s.dirty)?;
             }
+        }
+        if shrink > 0 {
+            self.map.shrink_to(shrink);
+            (self.cap, self.budget, self.at_cap) = (shrink, shrink * self.entry_bytes, false);
         }
         if self.packed.over_budget() {
             for e in self.packed.shrink() {
