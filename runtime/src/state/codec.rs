@@ -47,11 +47,24 @@ pub fn key_prefix(group: u16, op: u16, out: &mut Vec<u8>) {
 /// Encodes a full state key.
 pub fn state_key<K: Serialize, N: Serialize>(group: u16, op: u16, key: &K, ns: &N) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(24);
-    key_prefix(group, op, &mut out);
-    let enc = |e: postcard::Error| corrupt("state key", &e.to_string());
-    postcard::to_io(key, &mut out).map_err(enc)?;
-    postcard::to_io(ns, &mut out).map_err(enc)?;
+    state_key_into(group, op, key, ns, &mut out)?;
     Ok(out)
+}
+
+/// Encodes a full state key into `out`, replacing what it held.
+pub fn state_key_into<K: Serialize, N: Serialize>(
+    group: u16,
+    op: u16,
+    key: &K,
+    ns: &N,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    key_prefix(group, op, out);
+    let enc = |e: postcard::Error| corrupt("state key", &e.to_string());
+    postcard::to_io(key, &mut *out).map_err(enc)?;
+    postcard::to_io(ns, &mut *out).map_err(enc)?;
+    Ok(())
 }
 
 /// Decodes the key and namespace of a state key.

@@ -23,8 +23,6 @@ use std::hash::Hasher;
 const HEADER: usize = 5;
 const LIVE: u8 = 1;
 const DIRTY: u8 = 2;
-/// Set by [`Packed::drain_dirty`] on a record it is about to drop.
-const DROP: u8 = 4;
 /// Bytes an index slot costs: a `u32` offset and hashbrown's control byte.
 const SLOT_BYTES: usize = 5;
 
@@ -153,7 +151,7 @@ impl Packed {
     /// change in place without changing its length) and marks it clean;
     /// `f` returns whether to drop it.
     pub(super) fn drain_dirty(&mut self, mut f: impl FnMut(&[u8], &mut [u8]) -> bool) {
-        let mut dropped = false;
+        let mut dropped = Vec::new();
         let mut at = 0;
         while at < self.arena.len() {
             let (flags, key, entry, len) = record(&self.arena, at);
@@ -162,30 +160,20 @@ impl Packed {
                 let k = at + HEADER;
                 let (key, entry) = self.arena[k..k + klen + elen].split_at_mut(klen);
                 if f(key, entry) {
-                    dropped = true;
-                    self.arena[at] = LIVE | DROP;
-                } else {
-                    self.arena[at] = LIVE;
+                    dropped.push(at);
                 }
+                self.arena[at] = LIVE;
             }
             at += len;
         }
-        if dropped {
-            // Marked above, removed from the index here, where the arena is
-            // not borrowed.
-            let Self { arena, index, live_bytes, .. } = self;
-            let mut at = 0;
-            while at < arena.len() {
-                let (flags, key, _, len) = record(arena, at);
-                if flags & DROP != 0 {
-                    if let Ok(e) = index.find_entry(hash(key), |&a| a as usize == at) {
-                        e.remove();
-                    }
-                    arena[at] = 0;
-                    *live_bytes -= len;
-                }
-                at += len;
+        let Self { arena, index, live_bytes, .. } = self;
+        for at in dropped {
+            let (_, key, _, len) = record(arena, at);
+            if let Ok(e) = index.find_entry(hash(key), |&a| a as usize == at) {
+                e.remove();
             }
+            arena[at] = 0;
+            *live_bytes -= len;
         }
     }
 

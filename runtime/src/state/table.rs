@@ -129,6 +129,8 @@ pub struct Table<K: Key, N: Namespace, V> {
     next_epoch: u64,
     what: String,
     scratch: Vec<u8>,
+    /// The state key of the last lookup below the typed map.
+    key_buf: Vec<u8>,
 }
 
 impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Table<K, N, V> {
@@ -166,6 +168,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             next_epoch,
             what: format!("state of operator {op}"),
             scratch: Vec::new(),
+            key_buf: Vec::new(),
         }
     }
 
@@ -202,7 +205,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if self.bytes + self.entry_bytes > self.budget || self.worn() {
             self.make_room()?;
         }
-        let Self { map, packed, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, .. } = self;
+        let Self { map, packed, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, key_buf, .. } =
+            self;
         let slot = match map.entry_ref(&Probe(key, &ns)) {
             EntryRef::Occupied(e) => {
                 *hits += 1;
@@ -210,7 +214,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             }
             EntryRef::Vacant(e) => {
                 let layers = Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what };
-                let loaded = layers.load(packed, (hits, misses), key, &ns)?;
+                let loaded = layers.load(packed, (hits, misses), key_buf, key, &ns)?;
                 *bytes += *entry_bytes;
                 let slot = loaded
                     .map_or(Slot { value: None, dirty: false, persisted: false, hot: true }, |l| l.into_slot(true));
@@ -330,10 +334,11 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// Takes `key`/`ns` out of the layers below the typed map; `None` when
     /// none holds it.
     fn load(&mut self, key: &K, ns: &N) -> Result<Option<Loaded<V>>> {
-        let Self { packed, backing, spilled, groups, op, what, hits, misses, .. } = self;
+        let Self { packed, backing, spilled, groups, op, what, hits, misses, key_buf, .. } = self;
         Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what }.load(
             packed,
             (hits, misses),
+            key_buf,
             key,
             ns,
         )
@@ -671,11 +676,12 @@ struct Layers<'a> {
 impl Layers<'_> {
     /// Takes `key`/`ns` out of the packed tier (counted in `hits`), or
     /// reads it from disk (counted in `misses`); `None` when no layer
-    /// holds it.
+    /// holds it. The state key is encoded into `buf`.
     fn load<K: Key, N: Namespace, V: DeserializeOwned>(
         &self,
         packed: &mut Packed,
         (hits, misses): (&mut u64, &mut u64),
+        buf: &mut Vec<u8>,
         key: &K,
         ns: &N,
     ) -> Result<Option<Loaded<V>>> {
@@ -684,8 +690,9 @@ impl Layers<'_> {
         if packed.is_empty() && !disk {
             return Ok(None);
         }
-        let sk = codec::state_key(key_group(key, self.groups), self.op, key, ns)?;
-        let unpacked = packed.take(&sk, |entry, dirty| -> Result<Loaded<V>> {
+        codec::state_key_into(key_group(key, self.groups), self.op, key, ns, buf)?;
+        let sk = &buf[..];
+        let unpacked = packed.take(sk, |entry, dirty| -> Result<Loaded<V>> {
             let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, self.what)).transpose()?;
             Ok(Loaded { value, dirty, persisted: !codec::is_new(entry) })
         });
@@ -700,12 +707,12 @@ impl Layers<'_> {
         let store = &b.store;
         let clean = |value| Ok(Some(Loaded { value, dirty: false, persisted: true }));
         if self.spilled {
-            if let Some(e) = store.spill.get(&sk).map_err(|e| store.err(e))? {
+            if let Some(e) = store.spill.get(sk).map_err(|e| store.err(e))? {
                 return clean(codec::read_entry(&e)?.map(|v| codec::decode_value(v, self.what)).transpose()?);
             }
         }
         if b.base {
-            if let Some(v) = store.state.get(&sk).map_err(|e| store.err(e))? {
+            if let Some(v) = store.state.get(sk).map_err(|e| store.err(e))? {
                 return clean(Some(codec::decode_value(&v, self.what)?));
             }
         }
