@@ -147,6 +147,25 @@ impl Packed {
         out
     }
 
+    /// Hands `f` the offset of every dirty record, in arena order.
+    pub(super) fn dirty_offsets(&self, mut f: impl FnMut(u32)) {
+        let mut at = 0;
+        while at < self.arena.len() {
+            let (flags, _, _, len) = record(&self.arena, at);
+            if flags == LIVE | DIRTY {
+                f(at as u32);
+            }
+            at += len;
+        }
+    }
+
+    /// The key and entry of the record at `at` (an offset from
+    /// [`Packed::dirty_offsets`], with the tier unchanged since).
+    pub(super) fn record_at(&self, at: u32) -> (&[u8], &[u8]) {
+        let (_, key, entry, _) = record(&self.arena, at as usize);
+        (key, entry)
+    }
+
     /// Visits every dirty record (as its key and entry, which `f` may
     /// change in place without changing its length) and marks it clean;
     /// `f` returns whether to drop it.

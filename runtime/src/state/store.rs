@@ -39,6 +39,18 @@ pub(super) const MARKER: &str = "RIVULET";
 pub(super) const DB_DIR: &str = "db";
 pub(super) const META_COMPLETE: &[u8] = b"complete";
 pub(super) const META_FINISHED: &[u8] = b"finished";
+/// The last epoch whose delta was applied to `state` as a sorted run (see
+/// [`Store::apply_staged`]): what is left of it in `stage` is removed, never
+/// applied again.
+pub(super) const META_APPLIED: &[u8] = b"applied";
+/// Entries from which a table's delta is written to `stage`, and an
+/// epoch's delta applied to `state`, as a sorted run of tables (see
+/// [`Store::ingest`]) instead of through write batches. A run costs a few
+/// syncs and a level-0 run of its own, so small deltas (a job with few
+/// keys, every second) stay in batches; a large one is written once,
+/// sorted, where batches would write it to the journal, a memtable, a
+/// flushed table and compactions.
+pub(crate) const RUN_MIN: usize = 8 * WRITE_CHUNK;
 
 /// Tuning of the store for small devices.
 #[derive(Debug, Clone)]
@@ -355,9 +367,73 @@ impl Store {
         if oldest < from {
             return Ok(Vec::new());
         }
-        let applied = self.drain_stage(from, oldest, true, false)?;
+        let mut applied = Vec::new();
+        for e in from..=oldest {
+            applied.extend(self.apply_staged(e)?);
+        }
         self.unapplied.store(oldest.saturating_add(1), Ordering::Relaxed);
         Ok(applied)
+    }
+
+    /// Applies the complete delta of `epoch` to `state` and removes it from
+    /// `stage`; returns its bytes (keys and entries) if it had any. A delta
+    /// of [`RUN_MIN`] entries or more goes to `state` as one sorted run;
+    /// then [`META_APPLIED`] durably records it applied before its staged
+    /// copy is removed (whole tables first, then any key left), so that a
+    /// crash in the removal never applies what is left over a later epoch.
+    fn apply_staged(&self, epoch: u64) -> Result<Option<(u64, u64)>> {
+        let prefix = epoch.to_be_bytes();
+        if self.stage.prefix(prefix).nth(RUN_MIN - 1).is_none() {
+            return Ok(self.drain_stage(epoch, epoch, true, false)?.pop());
+        }
+        let mut bytes = 0u64;
+        let entries = self.stage.prefix(prefix).map(|item| {
+            let (k, v) = item.into_inner().map_err(|e| self.err(e))?;
+            bytes += (k.len() + v.len()) as u64;
+            let key = epoch_key_tail(&k, "stage key")?.to_vec();
+            Ok((key, read_entry(&v)?.map(<[u8]>::to_vec)))
+        });
+        self.ingest(&self.state, entries)?;
+        let mut b = self.batch();
+        Self::put_meta(&mut b, &self.meta, META_APPLIED, &epoch)?;
+        self.commit_durable(b)?;
+        self.drop_stage_tables(epoch)?;
+        self.drop_stage(epoch)?;
+        Ok(Some((epoch, bytes)))
+    }
+
+    /// Drops the `stage` tables that hold nothing but `epoch`'s delta, as
+    /// a sorted run of it does (fjall skips a table a compaction is merging
+    /// meanwhile: [`Store::drop_stage`] removes what is left).
+    fn drop_stage_tables(&self, epoch: u64) -> Result<()> {
+        use fjall::AbstractTree;
+        let lower = epoch.to_be_bytes();
+        let upper = match epoch.checked_add(1) {
+            Some(next) => Bound::Excluded(next.to_be_bytes()),
+            None => Bound::Unbounded,
+        };
+        self.stage.tree.drop_range::<[u8; 8], _>((Bound::Included(lower), upper)).map_err(|e| self.err(e.into()))
+    }
+
+    /// Writes `entries` to `ks` as one sorted run of tables, past the
+    /// journal and the memtables: a `None` value is a deletion. Durable when
+    /// this returns (fjall syncs the tables and the version naming them),
+    /// and newer than anything written to `ks` before. Keys must be
+    /// strictly ascending.
+    pub(super) fn ingest<K: Into<fjall::UserKey>, V: Into<fjall::UserValue>>(
+        &self,
+        ks: &Keyspace,
+        entries: impl Iterator<Item = Result<(K, Option<V>)>>,
+    ) -> Result<()> {
+        let mut run = ks.start_ingestion().map_err(|e| self.err(e))?;
+        for item in entries {
+            match item? {
+                (k, Some(v)) => run.write(k, v),
+                (k, None) => run.write_tombstone(k),
+            }
+            .map_err(|e| self.err(e))?;
+        }
+        run.finish().map_err(|e| self.err(e))
     }
 
     /// Removes the deltas of epochs `from..=through` from `stage`, applying
@@ -473,6 +549,7 @@ impl Store {
     /// one; the first epoch it completes trims it.
     pub(super) fn settle_stage(&self, rollback: bool) -> Result<()> {
         let complete: Option<u64> = self.get_meta(META_COMPLETE)?;
+        let applied: Option<u64> = self.get_meta(META_APPLIED)?;
         let mut epochs = Vec::new();
         let mut next = 0u64;
         while let Some(item) = self.stage.range(next.to_be_bytes()..).next() {
@@ -483,7 +560,10 @@ impl Store {
             next = n;
         }
         for e in epochs {
-            if complete.is_some_and(|c| e <= c) {
+            if applied.is_some_and(|a| e <= a) {
+                // In `state` already: a crash cut its removal short.
+                self.drop_stage(e)?;
+            } else if complete.is_some_and(|c| e <= c) {
                 let undo = rollback || self.oldest_listed()?.is_some_and(|oldest| e > oldest);
                 self.drain_stage(e, e, true, undo)?;
             } else {
@@ -643,6 +723,56 @@ fn create(path: &Path, marker_text: &str, cfg: &StoreConfig) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stages `n` puts of `value` for `epoch` (keys `k{i:06}`) and the
+    /// deletion of `gone`, and completes the epoch.
+    fn stage_epoch(s: &Store, epoch: u64, n: usize, value: &[u8], gone: &[u8]) {
+        let mut b = s.batch();
+        for i in 0..n {
+            b.insert(&s.stage, codec::stage_key(epoch, format!("k{i:06}").as_bytes()), codec::put_entry(value));
+        }
+        b.insert(&s.stage, codec::stage_key(epoch, gone), codec::TOMBSTONE.to_vec());
+        s.commit_durable(b).unwrap();
+        s.mark_complete(epoch, false).unwrap();
+    }
+
+    // Guards the sorted-run application of a large delta: puts and a
+    // deletion land in `state`, the staged copy goes, and a copy a crash
+    // left behind after the run was recorded applied is dropped at the next
+    // open, never applied over a later epoch.
+    #[test]
+    fn a_large_delta_is_applied_as_a_run_and_never_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig { retain_checkpoints: 1, ..StoreConfig::default() };
+        let n = RUN_MIN + 10;
+        {
+            let (s, _) = Store::open(dir.path(), "j", &cfg).unwrap();
+            let mut b = s.batch();
+            b.insert(&s.state, b"gone".to_vec(), b"old".to_vec());
+            s.commit_durable(b).unwrap();
+            stage_epoch(&s, 1, n, b"v1", b"gone");
+            let applied = s.apply_epoch(1).unwrap();
+            assert_eq!(applied.len(), 1);
+            assert_eq!(s.get_meta::<u64>(META_APPLIED).unwrap(), Some(1), "applied as a run");
+            assert!(s.stage.is_empty().unwrap());
+            assert_eq!(s.state.get(b"gone").unwrap(), None);
+            stage_epoch(&s, 2, n, b"v2", b"k000003");
+            s.apply_epoch(2).unwrap();
+            // What a crash in epoch 2's removal would leave, and an epoch-1
+            // entry a compaction kept from being dropped with its table.
+            let mut b = s.batch();
+            b.insert(&s.stage, codec::stage_key(2, b"k000001"), codec::put_entry(b"v2"));
+            b.insert(&s.stage, codec::stage_key(1, b"k000002"), codec::put_entry(b"v1"));
+            s.commit_durable(b).unwrap();
+        }
+        let (s, rec) = Store::open(dir.path(), "j", &cfg).unwrap();
+        assert_eq!(rec.complete, Some(2));
+        assert!(s.stage.is_empty().unwrap());
+        assert_eq!(s.state.get(b"k000002").unwrap().as_deref(), Some(&b"v2"[..]));
+        assert_eq!(s.state.get(b"k000003").unwrap(), None);
+        assert_eq!(s.state.get(format!("k{:06}", n - 1)).unwrap().as_deref(), Some(&b"v2"[..]));
+        assert_eq!(s.state.len().unwrap(), n - 1);
+    }
 
     #[test]
     fn refuses_foreign_and_mismatched_dirs() {
