@@ -50,7 +50,7 @@ pub(super) const META_APPLIED: &[u8] = b"applied";
 /// keys, every second) stay in batches; a large one is written once,
 /// sorted, where batches would write it to the journal, a memtable, a
 /// flushed table and compactions.
-pub(crate) const RUN_MIN: usize = 8 * WRITE_CHUNK;
+pub(crate) const RUN_MIN: usize = WRITE_CHUNK;
 
 /// Tuning of the store for small devices.
 #[derive(Debug, Clone)]

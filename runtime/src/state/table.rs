@@ -522,6 +522,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             buf[at + 6..at + 6 + klen + elen].split_at(klen)
         };
         let tier = &self.packed;
+        let n = typed.len() + packed.len();
         typed.sort_unstable_by(|a, b| run(*a).0.cmp(run(*b).0));
         packed.sort_unstable_by(|a, b| tier.record_at(*a).0.cmp(tier.record_at(*b).0));
         // A key is in one tier at most: merging the two gives ascending keys.
@@ -532,7 +533,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             (Some(_), Some(_)) | (None, _) => p.next(),
             (Some(_), None) => t.next(),
         });
-        store.ingest(&store.stage, merged.map(|(sk, entry)| Ok((codec::stage_key(epoch, sk), Some(entry)))))
+        store.ingest(&store.stage, merged.map(|(sk, entry)| Ok((codec::stage_key(epoch, sk), Some(entry)))))?;
+        tracing::debug!(op = self.op, epoch, entries = n, "delta staged as a sorted run");
+        Ok(())
     }
 
     /// Hands `write` the state key and entry of every changed entry of the
@@ -848,7 +851,7 @@ mod tests {
     #[test]
     fn large_deltas_written_as_runs_commit_what_the_table_held() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = 3 * RUN_MIN as u64;
+        let keys = 12 * RUN_MIN as u64;
         let mut model = std::collections::HashMap::new();
         {
             let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
@@ -861,13 +864,13 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let (k, ns) = (x % keys, ((x >> 20) % 2) as i64);
-                if (x >> 40) % 8 == 0 {
+                if (x >> 40).is_multiple_of(8) {
                     assert_eq!(t.take(&k, ns).unwrap(), model.remove(&(k, ns)), "take {k} at {step}");
                 } else {
                     *t.upsert(&k, ns, || 0).unwrap() += 1;
                     *model.entry((k, ns)).or_insert(0u64) += 1;
                 }
-                if step % (2 * keys) == 0 {
+                if step.is_multiple_of(2 * keys) {
                     epoch += 1;
                     let mut b = store.batch();
                     t.snapshot(epoch, &mut b).unwrap();
