@@ -106,6 +106,15 @@ pub fn put_new_entry(value: &[u8]) -> Vec<u8> {
     marked(PUT_NEW, value)
 }
 
+/// Encodes `v` as a put entry into `out` (cleared first): [`put_entry`] of
+/// its encoding when a lower layer holds the key (`persisted`), else
+/// [`put_new_entry`], without the intermediate buffers.
+pub fn encode_entry<V: Serialize>(v: &V, persisted: bool, out: &mut Vec<u8>) -> Result<()> {
+    out.clear();
+    out.push(if persisted { PUT } else { PUT_NEW });
+    encode_value(v, out)
+}
+
 fn marked(marker: u8, value: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(value.len() + 1);
     v.push(marker);

@@ -94,6 +94,62 @@ impl Packed {
         Some(r)
     }
 
+    /// The offset of `key`'s record, valid until the tier next changes
+    /// other than through [`Packed::replace`] of that record.
+    pub(super) fn find(&self, key: &[u8]) -> Option<u32> {
+        let arena = &self.arena;
+        self.index.find(hash(key), |&at| key_at(arena, at) == key).copied()
+    }
+
+    /// The entry of the record at `at` and whether it is dirty.
+    pub(super) fn entry_at(&self, at: u32) -> (&[u8], bool) {
+        let (flags, _, entry, _) = record(&self.arena, at as usize);
+        (entry, flags & DIRTY != 0)
+    }
+
+    /// Replaces the entry of the record at `at` with `entry`, marked dirty:
+    /// in place when the two are the same length, else as a new record at
+    /// the end of the arena (the old one dead). Returns false, changing
+    /// nothing, where [`Packed::insert`] would refuse the new record.
+    #[must_use]
+    pub(super) fn replace(&mut self, at: u32, entry: &[u8]) -> bool {
+        let Self { arena, index, live_bytes, .. } = self;
+        let start = at as usize;
+        let (_, key, old, len) = record(arena, start);
+        let (k, klen) = (start + HEADER, key.len());
+        if old.len() == entry.len() {
+            arena[start] = LIVE | DIRTY;
+            arena[k + klen..k + klen + entry.len()].copy_from_slice(entry);
+            return true;
+        }
+        let h = hash(key);
+        let (Ok(moved), Ok(elen)) = (u32::try_from(arena.len()), u16::try_from(entry.len())) else {
+            return false;
+        };
+        arena.push(LIVE | DIRTY);
+        arena.extend_from_within(start + 1..start + 3);
+        arena.extend_from_slice(&elen.to_le_bytes());
+        arena.extend_from_within(k..k + klen);
+        arena.extend_from_slice(entry);
+        arena[start] = 0;
+        *live_bytes = *live_bytes + HEADER + klen + entry.len() - len;
+        if let Some(slot) = index.find_mut(h, |&a| a == at) {
+            *slot = moved;
+        }
+        true
+    }
+
+    /// Removes the record at `at`.
+    pub(super) fn remove_at(&mut self, at: u32) {
+        let Self { arena, index, live_bytes, .. } = self;
+        let (_, key, _, len) = record(arena, at as usize);
+        if let Ok(e) = index.find_entry(hash(key), |&a| a == at) {
+            e.remove();
+        }
+        arena[at as usize] = 0;
+        *live_bytes -= len;
+    }
+
     /// Packs `entry` for `key`, which must not be packed already (the
     /// table takes a key out before it caches it). Returns false, packing
     /// nothing, for a key or entry longer than 64 KiB or an arena past
@@ -179,20 +235,14 @@ impl Packed {
                 let k = at + HEADER;
                 let (key, entry) = self.arena[k..k + klen + elen].split_at_mut(klen);
                 if f(key, entry) {
-                    dropped.push(at);
+                    dropped.push(at as u32);
                 }
                 self.arena[at] = LIVE;
             }
             at += len;
         }
-        let Self { arena, index, live_bytes, .. } = self;
         for at in dropped {
-            let (_, key, _, len) = record(arena, at);
-            if let Ok(e) = index.find_entry(hash(key), |&a| a as usize == at) {
-                e.remove();
-            }
-            arena[at] = 0;
-            *live_bytes -= len;
+            self.remove_at(at);
         }
     }
 
@@ -289,6 +339,35 @@ mod tests {
             assert_eq!(p.take(k, |e, d| (e.to_vec(), d)), Some((entry.clone(), *dirty)));
         }
         assert!(p.is_empty());
+    }
+
+    // Guards changes in place: a same-length entry overwrites its record,
+    // a longer or shorter one moves to the end of the arena, and either
+    // way the key finds its newest entry, marked dirty.
+    #[test]
+    fn replaced_records_keep_one_findable_version() {
+        let mut p = Packed::new(1 << 20);
+        for i in 0..100 {
+            assert!(p.insert(&key(i), &[1, i as u8], false));
+        }
+        let len = p.arena.len();
+        let at = p.find(&key(7)).unwrap();
+        assert!(p.replace(at, &[1, 70]));
+        assert_eq!((p.find(&key(7)), p.arena.len()), (Some(at), len), "same length: in place");
+        assert!(p.replace(p.find(&key(8)).unwrap(), &[1, 80, 81]));
+        assert!(p.replace(p.find(&key(9)).unwrap(), &[0]));
+        assert!(p.arena.len() > len, "other lengths: moved");
+        assert_eq!(p.len(), 100);
+        p.remove_at(p.find(&key(10)).unwrap());
+        assert_eq!(p.find(&key(10)), None);
+        for (i, want) in [(7, vec![1, 70]), (8, vec![1, 80, 81]), (9, vec![0]), (11, vec![1, 11])] {
+            let (entry, dirty) = p.entry_at(p.find(&key(i)).unwrap());
+            assert_eq!((entry, dirty), (&want[..], i != 11), "key {i}");
+        }
+        // A slide keeps exactly the live versions.
+        p.slide(|_, _, _| false);
+        assert_eq!(p.len(), 99);
+        assert_eq!(p.take(&key(8), |e, d| (e.to_vec(), d)), Some((vec![1, 80, 81], true)));
     }
 
     #[test]

@@ -100,6 +100,26 @@ impl<V> Loaded<V> {
     }
 }
 
+/// A packed key handed out while the typed map is full: decoded here
+/// instead of moved into the map (which would evict another key to the
+/// packed tier), and written back to its record, in place when its length
+/// is unchanged, by the next call that touches another key. The record
+/// stays in the tier meanwhile, so the key is still in one memory layer.
+struct Pending<K, N, V> {
+    key: (K, N),
+    /// `dirty`: changed since it was decoded (the record keeps its own
+    /// flag), so to be written back.
+    slot: Slot<V>,
+    /// The record's offset in the packed tier.
+    at: u32,
+}
+
+impl<K: Eq, N: Eq, V> Pending<K, N, V> {
+    fn is(&self, key: &K, ns: &N) -> bool {
+        self.key.0 == *key && self.key.1 == *ns
+    }
+}
+
 /// Keyed state of one operator in one task.
 pub struct Table<K: Key, N: Namespace, V> {
     op: u16,
@@ -107,6 +127,8 @@ pub struct Table<K: Key, N: Namespace, V> {
     map: HashMap<(K, N), Slot<V>, FxBuildHasher>,
     /// Entries evicted from `map`, as bytes.
     packed: Packed,
+    /// A packed key being read or changed in place.
+    pending: Option<Pending<K, N, V>>,
     entry_bytes: usize,
     bytes: usize,
     budget: usize,
@@ -154,6 +176,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             groups,
             map: HashMap::default(),
             packed: Packed::new(packed),
+            pending: None,
             entry_bytes,
             bytes: 0,
             budget: cap.map_or(usize::MAX, |c| c * entry_bytes),
@@ -200,9 +223,23 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A store error while reading a lower layer or spilling.
     #[inline]
     pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
-        // Room is made before the lookup so a hit costs one hash and no
-        // second probe; eviction frees a fifth of the budget at a time.
-        if self.bytes + self.entry_bytes > self.budget || self.worn() {
+        if let Some(p) = self.pending.take() {
+            if p.is(key, &ns) {
+                self.hits += 1;
+                return Ok(change(&mut self.pending.insert(p).slot, init));
+            }
+            self.write_back(p)?;
+        }
+        // With the map crowded, a packed key is changed where it is; any
+        // other miss makes room (if the map is full) before the lookup, so
+        // a hit costs one hash and no second probe; eviction frees a fifth
+        // of the budget at a time.
+        let mut packed_read = false;
+        if self.crowded() && !self.map.contains_key(&Probe(key, &ns)) {
+            if let Some(p) = self.unpack(key, &ns)? {
+                return Ok(change(&mut self.pending.insert(p).slot, init));
+            }
+            packed_read = true;
             self.make_room()?;
         }
         let Self { map, packed, backing, spilled, groups, op, what, bytes, entry_bytes, hits, misses, key_buf, .. } =
@@ -214,6 +251,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             }
             EntryRef::Vacant(e) => {
                 let layers = Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what };
+                let packed = if packed_read { None } else { Some(packed) };
                 let loaded = layers.load(packed, (hits, misses), key_buf, key, &ns)?;
                 *bytes += *entry_bytes;
                 let slot = loaded
@@ -221,9 +259,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 e.insert_with_key((key.clone(), ns.clone()), slot)
             }
         };
-        slot.dirty = true;
         slot.hot = true;
-        Ok(slot.value.get_or_insert_with(init))
+        Ok(change(slot, init))
     }
 
     /// Reads the value for `key` in `ns` without marking it changed.
@@ -240,10 +277,25 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// The cached slot of `key` in `ns`, loaded from a lower layer when it
     /// is not in memory; `None` when no layer holds it.
     fn cache(&mut self, key: &K, ns: N) -> Result<Option<&mut Slot<V>>> {
+        if let Some(p) = self.pending.take() {
+            if p.is(key, &ns) {
+                self.hits += 1;
+                return Ok(Some(&mut self.pending.insert(p).slot));
+            }
+            self.write_back(p)?;
+        }
         if self.map.contains_key(&Probe(key, &ns)) {
             self.hits += 1;
         } else {
-            let Some(loaded) = self.load(key, &ns)? else {
+            let loaded = if self.crowded() {
+                if let Some(p) = self.unpack(key, &ns)? {
+                    return Ok(Some(&mut self.pending.insert(p).slot));
+                }
+                self.read_disk(key, &ns)?
+            } else {
+                self.load(key, &ns)?
+            };
+            let Some(loaded) = loaded else {
                 return Ok(None);
             };
             self.make_room()?;
@@ -273,6 +325,19 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while spilling.
     pub fn put(&mut self, key: &K, ns: N, value: V) -> Result<()> {
+        let mut pending = self.pending.take();
+        if let Some(p) = pending.take_if(|p| !p.is(key, &ns)) {
+            self.write_back(p)?;
+        }
+        if pending.is_none() && self.crowded() && !self.map.contains_key(&Probe(key, &ns)) {
+            pending = self.unpack(key, &ns)?;
+        }
+        if let Some(mut p) = pending {
+            p.slot.value = Some(value);
+            p.slot.dirty = true;
+            self.pending = Some(p);
+            return Ok(());
+        }
         if let Some(s) = self.map.get_mut(&Probe(key, &ns)) {
             s.value = Some(value);
             s.dirty = true;
@@ -297,9 +362,19 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while reading a lower layer.
     pub fn take(&mut self, key: &K, ns: N) -> Result<Option<V>> {
+        if let Some(p) = self.pending.take() {
+            if p.is(key, &ns) {
+                return self.take_packed(p);
+            }
+            self.write_back(p)?;
+        }
         let slot = match self.map.remove(&Probe(key, &ns)) {
             Some(s) => Some(s),
-            None => self.load(key, &ns)?.map(|l| {
+            None => match self.unpack(key, &ns)? {
+                Some(p) => return self.take_packed(p),
+                None => self.read_disk(key, &ns)?,
+            }
+            .map(|l| {
                 self.bytes += self.entry_bytes;
                 l.into_slot(false)
             }),
@@ -336,12 +411,94 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     fn load(&mut self, key: &K, ns: &N) -> Result<Option<Loaded<V>>> {
         let Self { packed, backing, spilled, groups, op, what, hits, misses, key_buf, .. } = self;
         Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what }.load(
-            packed,
+            Some(packed),
             (hits, misses),
             key_buf,
             key,
             ns,
         )
+    }
+
+    /// Reads `key`/`ns` from the packed tier without moving it, as the
+    /// pending key to hand out; `None` when the tier does not hold it.
+    fn unpack(&mut self, key: &K, ns: &N) -> Result<Option<Pending<K, N, V>>> {
+        if self.packed.is_empty() {
+            return Ok(None);
+        }
+        codec::state_key_into(key_group(key, self.groups), self.op, key, ns, &mut self.key_buf)?;
+        let Some(at) = self.packed.find(&self.key_buf) else { return Ok(None) };
+        let (entry, _) = self.packed.entry_at(at);
+        let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, &self.what)).transpose()?;
+        let slot = Slot { value, dirty: false, persisted: !codec::is_new(entry), hot: true };
+        self.hits += 1;
+        Ok(Some(Pending { key: (key.clone(), ns.clone()), slot, at }))
+    }
+
+    /// Reads `key`/`ns` from the disk layers (not the packed tier).
+    fn read_disk(&mut self, key: &K, ns: &N) -> Result<Option<Loaded<V>>> {
+        let Self { backing, spilled, groups, op, what, hits, misses, key_buf, .. } = self;
+        Layers { backing: backing.as_ref(), spilled: *spilled, groups: *groups, op: *op, what }.load(
+            None,
+            (hits, misses),
+            key_buf,
+            key,
+            ns,
+        )
+    }
+
+    /// Writes the pending key `p` back to its record when it changed.
+    fn write_back(&mut self, p: Pending<K, N, V>) -> Result<()> {
+        if !p.slot.dirty {
+            return Ok(());
+        }
+        match &p.slot.value {
+            Some(v) => codec::encode_entry(v, p.slot.persisted, &mut self.scratch)?,
+            None => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(TOMBSTONE);
+            }
+        }
+        if !self.packed.replace(p.at, &self.scratch) {
+            // Too large for the tier: into the map, as a key read back.
+            self.packed.remove_at(p.at);
+            self.make_room()?;
+            self.bytes += self.entry_bytes;
+            self.map.insert(p.key, p.slot);
+        }
+        self.fit_packed()
+    }
+
+    /// Takes the pending key `p` out of the table: a deletion marker
+    /// replaces its record when lower layers hold a version, else the
+    /// record goes.
+    fn take_packed(&mut self, p: Pending<K, N, V>) -> Result<Option<V>> {
+        if !p.slot.persisted {
+            self.packed.remove_at(p.at);
+        } else if !self.packed.replace(p.at, TOMBSTONE) {
+            self.packed.remove_at(p.at);
+            self.make_room()?;
+            self.bytes += self.entry_bytes;
+            self.map.insert(p.key, Slot { value: None, dirty: true, persisted: true, hot: false });
+        }
+        self.fit_packed()?;
+        Ok(p.slot.value)
+    }
+
+    /// The typed map has no room to spare: it is past the four fifths of
+    /// its budget that eviction leaves it at. A packed key touched then
+    /// stays packed (see [`Pending`]): moving it into the map would, in
+    /// time, evict another key to the packed tier, and a working set
+    /// larger than the map would keep trading keys between the two.
+    fn crowded(&mut self) -> bool {
+        self.bytes + self.entry_bytes > self.budget - self.budget / 5 || self.worn()
+    }
+
+    /// Writes the pending key back.
+    fn flush(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(p) => self.write_back(p),
+            None => Ok(()),
+        }
     }
 
     /// The map is at its last size and has no free slot left for a new
@@ -427,6 +584,12 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             self.map.shrink_to(shrink);
             (self.cap, self.budget, self.at_cap) = (shrink, shrink * self.entry_bytes, false);
         }
+        self.spill(disk)
+    }
+
+    /// Brings the packed tier back under its budget, its oldest entries to
+    /// `spill` through `disk`, and commits `disk`.
+    fn spill(&mut self, mut disk: Spill<'_>) -> Result<()> {
         if self.packed.over_budget() {
             for e in self.packed.shrink() {
                 disk.write(e.key, e.entry, e.dirty)?;
@@ -435,9 +598,18 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if disk.entries > 0 {
             self.spilled_entries += disk.entries;
             self.spilled = true;
-            b.store.commit(disk.batch)?;
+            disk.store.commit(disk.batch)?;
         }
         Ok(())
+    }
+
+    /// [`Table::spill`] when the packed tier is over its budget.
+    fn fit_packed(&mut self) -> Result<()> {
+        if !self.packed.over_budget() {
+            return Ok(());
+        }
+        let Some(b) = self.backing.clone() else { return Ok(()) };
+        self.spill(Spill { batch: b.store.batch(), store: &b.store, epoch: self.next_epoch, entries: 0 })
     }
 
     /// Writes the delta of `epoch` (every entry changed since the last
@@ -448,6 +620,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// An encoding or store error.
     pub fn snapshot(&mut self, epoch: u64, batch: &mut fjall::OwnedWriteBatch) -> Result<()> {
+        self.flush()?;
         let Some(b) = &self.backing else { return Ok(()) };
         let store = b.store.clone();
         let keep_tombstones = self.spilled || b.base;
@@ -586,6 +759,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store or decoding error.
     pub fn restore(&mut self, groups_owned: std::ops::Range<u16>, mut visit: impl FnMut(&K, N, &V)) -> Result<()> {
+        self.flush()?;
         let Some(b) = &self.backing else { return Ok(()) };
         let store = b.store.clone();
         let (started, mut entries) = (std::time::Instant::now(), 0u64);
@@ -656,6 +830,13 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         cursor.group = g;
         Ok(())
     }
+}
+
+/// Marks `slot` changed and hands out its value, created by `init` when
+/// absent.
+fn change<V>(slot: &mut Slot<V>, init: impl FnOnce() -> V) -> &mut V {
+    slot.dirty = true;
+    slot.value.get_or_insert_with(init)
 }
 
 /// How many entries of `entry_bytes` a cache of `budget` bytes holds: the
@@ -746,7 +927,7 @@ impl Layers<'_> {
     /// holds it. The state key is encoded into `buf`.
     fn load<K: Key, N: Namespace, V: DeserializeOwned>(
         &self,
-        packed: &mut Packed,
+        packed: Option<&mut Packed>,
         (hits, misses): (&mut u64, &mut u64),
         buf: &mut Vec<u8>,
         key: &K,
@@ -754,14 +935,17 @@ impl Layers<'_> {
     ) -> Result<Option<Loaded<V>>> {
         let Some(b) = self.backing else { return Ok(None) };
         let disk = self.spilled || b.base;
-        if packed.is_empty() && !disk {
+        let packed = packed.filter(|p| !p.is_empty());
+        if packed.is_none() && !disk {
             return Ok(None);
         }
         codec::state_key_into(key_group(key, self.groups), self.op, key, ns, buf)?;
         let sk = &buf[..];
-        let unpacked = packed.take(sk, |entry, dirty| -> Result<Loaded<V>> {
-            let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, self.what)).transpose()?;
-            Ok(Loaded { value, dirty, persisted: !codec::is_new(entry) })
+        let unpacked = packed.and_then(|p| {
+            p.take(sk, |entry, dirty| -> Result<Loaded<V>> {
+                let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, self.what)).transpose()?;
+                Ok(Loaded { value, dirty, persisted: !codec::is_new(entry) })
+            })
         });
         if let Some(l) = unpacked {
             *hits += 1;
@@ -901,6 +1085,7 @@ mod tests {
         let store = Arc::new(store);
         let mut t: Table<u64, i64, u64> = Table::new(1, 128, 48 << 10, Some(Backing::new(store.clone(), false)), 1);
         let mut model = std::collections::HashMap::new();
+        let mut epoch = 0;
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for step in 0..60_000u64 {
             x ^= x << 13;
@@ -920,12 +1105,24 @@ mod tests {
                     model.insert((k, ns), step);
                 }
                 6 => assert_eq!(t.take(&k, ns).unwrap(), model.remove(&(k, ns)), "take {k} at {step}"),
-                7 | 8 => assert_eq!(t.get(&k, ns).unwrap().copied(), model.get(&(k, ns)).copied(), "get {k} at {step}"),
+                7 => assert_eq!(t.get(&k, ns).unwrap().copied(), model.get(&(k, ns)).copied(), "get {k} at {step}"),
+                8 => {
+                    // Read, then change: both land on the same pending key.
+                    let seen = t.get(&k, ns).unwrap().copied();
+                    assert_eq!(seen, model.get(&(k, ns)).copied(), "get {k} at {step}");
+                    if let Some(v) = t.get_mut(&k, ns).unwrap() {
+                        *v += 1000;
+                        *model.get_mut(&(k, ns)).unwrap() += 1000;
+                    }
+                }
                 _ => {
                     if step % 50 == 0 {
+                        epoch += 1;
                         let mut b = store.batch();
-                        t.snapshot(step, &mut b).unwrap();
-                        store.commit(b).unwrap();
+                        t.snapshot(epoch, &mut b).unwrap();
+                        store.commit_durable(b).unwrap();
+                        store.mark_complete(epoch, false).unwrap();
+                        store.apply_epoch(epoch).unwrap();
                     }
                 }
             }
@@ -937,6 +1134,25 @@ mod tests {
                 assert_eq!(t.get(&k, ns).unwrap().copied(), model.get(&(k, ns)).copied(), "key {k}/{ns}");
             }
         }
+        // What a checkpoint of it all commits is the model.
+        epoch += 1;
+        let mut b = store.batch();
+        t.snapshot(epoch, &mut b).unwrap();
+        store.commit_durable(b).unwrap();
+        store.mark_complete(epoch, false).unwrap();
+        store.apply_epoch(epoch).unwrap();
+        drop((t, store));
+        // Reopened, the retained epochs are settled into `state`.
+        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
+        let mut held = 0;
+        for item in store.state.iter() {
+            let (k, v) = item.into_inner().unwrap();
+            let (_, _, key, ns): (u16, u16, u64, i64) = codec::decode_state_key(&k).unwrap();
+            let v: u64 = codec::decode_value(&v, "test").unwrap();
+            assert_eq!(model.get(&(key, ns)), Some(&v), "committed {key}/{ns}");
+            held += 1;
+        }
+        assert_eq!(held, model.len());
     }
 
     /// Regression: keys streaming through a full cache used to wear the
