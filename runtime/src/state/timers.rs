@@ -2,7 +2,8 @@
 //!
 //! Window and process operators keep "at time `t`, visit `p`" entries — one
 //! per key and window, so a million keys make a million entries. A
-//! [`TimerQueue`] keeps at most `cap` of them in memory; beyond that the
+//! [`TimerQueue`] keeps about `cap` bytes of them in memory, as their
+//! encodings; beyond that the
 //! entries with the latest times go to the store's `timers` keyspace (keyed
 //! `op | kind | instance | time | payload`, so a time's entries are one
 //! range scan), and come back in chunks when their time is due.
@@ -15,7 +16,8 @@ use super::codec;
 use super::store::{Store, WRITE_CHUNK};
 use crate::error::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+use std::marker::PhantomData;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -23,11 +25,29 @@ use std::sync::Arc;
 const HEAD: usize = 5;
 
 /// A queue of payloads by time, ordered by time, spilling to the store.
+/// In memory a time's entries are kept as their encodings, one after the
+/// other: a window timer's key is a few bytes that way, where the typed
+/// payload (a fixed-size key buffer) takes tens, so the same memory holds
+/// several times the entries before any goes to the store.
 pub(crate) struct TimerQueue<P> {
-    mem: BTreeMap<i64, VecDeque<P>>,
+    mem: BTreeMap<i64, Bucket>,
+    /// Entries in memory.
     len: usize,
+    /// Bytes of the buckets in memory.
+    bytes: usize,
+    /// Bytes the buckets may take before the latest go to the store.
     cap: usize,
     spill: Option<Spill>,
+    payload: PhantomData<fn(P) -> P>,
+}
+
+/// The entries of one time: postcard encodings back to back, handed out
+/// from `read` on.
+#[derive(Default)]
+struct Bucket {
+    buf: Vec<u8>,
+    read: usize,
+    len: usize,
 }
 
 struct Spill {
@@ -48,7 +68,6 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
     /// `budget_bytes` of entries stay in memory when there is a store;
     /// without one everything does.
     pub(crate) fn new(store: Option<&Arc<Store>>, op: u16, kind: u8, instance: u16, budget_bytes: usize) -> Self {
-        let per_entry = 2 * std::mem::size_of::<P>().max(1) + 8;
         let spill = store.map(|s| {
             let mut head = [0u8; HEAD];
             head[..2].copy_from_slice(&op.to_be_bytes());
@@ -64,8 +83,8 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
                 key: Vec::new(),
             }
         });
-        let cap = if spill.is_some() { (budget_bytes / per_entry).max(16) } else { usize::MAX };
-        Self { mem: BTreeMap::new(), len: 0, cap, spill }
+        let cap = if spill.is_some() { budget_bytes.max(64) } else { usize::MAX };
+        Self { mem: BTreeMap::new(), len: 0, bytes: 0, cap, spill, payload: PhantomData }
     }
 
     /// Entries held in memory.
@@ -77,7 +96,7 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
     /// Adds `p` at time `t`.
     ///
     /// # Errors
-    /// A store error while spilling.
+    /// An encoding error, or a store error while spilling.
     pub(crate) fn push(&mut self, t: i64, p: P) -> Result<()> {
         if let Some(s) = &mut self.spill {
             // A time's entries are all in memory or all in the store (a
@@ -85,14 +104,18 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
             if s.times.contains(&t) {
                 return s.write(t, &p);
             }
-            if self.len >= self.cap {
+            if self.bytes >= self.cap {
                 match self.mem.last_key_value().map(|(&last, _)| last) {
                     Some(last) if last >= t => {
                         // Make room with the entries that are due last.
                         if let Some((last, bucket)) = self.mem.pop_last() {
-                            self.len -= bucket.len();
-                            for q in &bucket {
-                                s.write(last, q)?;
+                            self.len -= bucket.len;
+                            self.bytes -= bucket.buf.len();
+                            let mut rest = &bucket.buf[bucket.read..];
+                            while !rest.is_empty() {
+                                let (_, after) = decode::<P>(rest)?;
+                                s.write_encoded(last, &rest[..rest.len() - after.len()])?;
+                                rest = after;
                             }
                         }
                         if last == t {
@@ -103,7 +126,11 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
                 }
             }
         }
-        self.mem.entry(t).or_default().push_back(p);
+        let bucket = self.mem.entry(t).or_default();
+        let before = bucket.buf.len();
+        bucket.buf = postcard::to_extend(&p, std::mem::take(&mut bucket.buf)).map_err(|e| corrupt_timer(&e))?;
+        bucket.len += 1;
+        self.bytes += bucket.buf.len() - before;
         self.len += 1;
         Ok(())
     }
@@ -118,10 +145,9 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
         }
     }
 
-    /// Moves entries of the earliest time, if it is `<= until`, into `out`
-    /// and returns that time: all of them when they are in memory (at most
-    /// the queue's memory share), else up to `max` from the store, so a
-    /// time with a million entries comes in chunks. The entries of one
+    /// Moves up to `max` entries of the earliest time, if it is `<=
+    /// until`, into `out` and returns that time, so a time with a million
+    /// entries comes in chunks. The entries of one
     /// time are handed out once each, but registering the same payload
     /// twice in memory hands it out twice. A call may hand out nothing
     /// while it finds a time exhausted. `None`: nothing is due.
@@ -133,11 +159,23 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
         if t > until {
             return Ok(None);
         }
-        if let Some(e) = self.mem.first_entry() {
+        if let Some(mut e) = self.mem.first_entry() {
             if *e.key() == t {
-                let q = e.remove();
-                self.len -= q.len();
-                out.extend(q);
+                let b = e.get_mut();
+                for _ in 0..max.max(1) {
+                    if b.read == b.buf.len() {
+                        break;
+                    }
+                    let (p, rest) = decode(&b.buf[b.read..])?;
+                    b.read = b.buf.len() - rest.len();
+                    b.len -= 1;
+                    self.len -= 1;
+                    out.push(p);
+                }
+                if b.read == b.buf.len() {
+                    self.bytes -= b.buf.len();
+                    e.remove();
+                }
                 return Ok(Some(t));
             }
         }
@@ -146,6 +184,15 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
         }
         Ok(Some(t))
     }
+}
+
+/// The first entry encoded in `bytes` and what follows it.
+fn decode<P: DeserializeOwned>(bytes: &[u8]) -> Result<(P, &[u8])> {
+    postcard::take_from_bytes(bytes).map_err(|e| codec::corrupt("a timer in memory", &e.to_string()))
+}
+
+fn corrupt_timer(e: &postcard::Error) -> Error {
+    Error::Corrupt { what: "a timer".into(), reason: e.to_string() }
 }
 
 /// Time in big-endian order-preserving form.
@@ -176,8 +223,22 @@ impl Spill {
         self.key.clear();
         self.key.extend_from_slice(&self.head);
         self.key.extend_from_slice(&time_bytes(t));
-        let key = postcard::to_extend(p, std::mem::take(&mut self.key))
-            .map_err(|e| Error::Corrupt { what: "a timer".into(), reason: e.to_string() })?;
+        self.key = postcard::to_extend(p, std::mem::take(&mut self.key)).map_err(|e| corrupt_timer(&e))?;
+        self.put(t)
+    }
+
+    /// [`Spill::write`] of an entry already encoded.
+    fn write_encoded(&mut self, t: i64, p: &[u8]) -> Result<()> {
+        self.key.clear();
+        self.key.extend_from_slice(&self.head);
+        self.key.extend_from_slice(&time_bytes(t));
+        self.key.extend_from_slice(p);
+        self.put(t)
+    }
+
+    /// Stages the key built in `self.key`, an entry of time `t`.
+    fn put(&mut self, t: i64) -> Result<()> {
+        let key = std::mem::take(&mut self.key);
         let batch = self.pending.get_or_insert_with(|| self.store.batch());
         batch.insert(&self.store.timers, key.as_slice(), []);
         self.key = key;
@@ -276,6 +337,29 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(q.next_time(), None);
         assert_eq!(drain(&mut other, i64::MAX).len(), 3000, "instances do not see each other's timers");
+    }
+
+    // Guards the encoded buckets: a budget holds entries at the size of
+    // their encodings, a time in memory is handed out in chunks of `max`,
+    // and an entry pushed to a time while it drains is handed out too.
+    #[test]
+    fn a_time_in_memory_drains_in_chunks_and_takes_late_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
+        let mut q = TimerQueue::<String>::new(Some(&Arc::new(store)), 1, 0, 0, 64 << 10);
+        for i in 0..8_000 {
+            q.push(5, format!("k{i}")).unwrap();
+        }
+        assert_eq!(q.in_memory(), 8_000, "8,000 entries of about 6 bytes fit 64 KiB");
+        let mut out = Vec::new();
+        assert_eq!(q.pop_due(5, 3_000, &mut out).unwrap(), Some(5));
+        assert_eq!(out.len(), 3_000);
+        q.push(5, "late".into()).unwrap();
+        while q.pop_due(5, 3_000, &mut out).unwrap().is_some() {}
+        let mut want: Vec<String> = (0..8_000).map(|i| format!("k{i}")).collect();
+        want.push("late".into());
+        assert_eq!(out, want, "in push order, each once");
+        assert_eq!((q.in_memory(), q.bytes), (0, 0));
     }
 
     #[test]
