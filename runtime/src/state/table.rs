@@ -132,6 +132,9 @@ pub struct Table<K: Key, N: Namespace, V> {
     entry_bytes: usize,
     bytes: usize,
     budget: usize,
+    /// Four fifths of `budget`, what eviction leaves the map at: past it
+    /// the map is [crowded](Self::crowded).
+    crowd_at: usize,
     /// Entries the map may grow to (0: unbounded, no backing).
     cap: usize,
     /// The map has grown to `cap` (its last size).
@@ -180,6 +183,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             entry_bytes,
             bytes: 0,
             budget: cap.map_or(usize::MAX, |c| c * entry_bytes),
+            crowd_at: cap.map_or(usize::MAX, |c| crowd_at(c * entry_bytes)),
             cap: cap.unwrap_or(0),
             at_cap: false,
             small_cap,
@@ -223,12 +227,15 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A store error while reading a lower layer or spilling.
     #[inline]
     pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
-        if let Some(p) = self.pending.take() {
-            if p.is(key, &ns) {
-                self.hits += 1;
-                return Ok(change(&mut self.pending.insert(p).slot, init));
+        // Checked before it is taken: a miss moves nothing on the hot path.
+        if self.pending.is_some() {
+            if let Some(p) = self.pending.take() {
+                if p.is(key, &ns) {
+                    self.hits += 1;
+                    return Ok(change(&mut self.pending.insert(p).slot, init));
+                }
+                self.write_back(p)?;
             }
-            self.write_back(p)?;
         }
         // With the map crowded, a packed key is changed where it is; any
         // other miss makes room (if the map is full) before the lookup, so
@@ -277,12 +284,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// The cached slot of `key` in `ns`, loaded from a lower layer when it
     /// is not in memory; `None` when no layer holds it.
     fn cache(&mut self, key: &K, ns: N) -> Result<Option<&mut Slot<V>>> {
-        if let Some(p) = self.pending.take() {
-            if p.is(key, &ns) {
-                self.hits += 1;
-                return Ok(Some(&mut self.pending.insert(p).slot));
+        if self.pending.is_some() {
+            if let Some(p) = self.pending.take() {
+                if p.is(key, &ns) {
+                    self.hits += 1;
+                    return Ok(Some(&mut self.pending.insert(p).slot));
+                }
+                self.write_back(p)?;
             }
-            self.write_back(p)?;
         }
         if self.map.contains_key(&Probe(key, &ns)) {
             self.hits += 1;
@@ -490,7 +499,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// time, evict another key to the packed tier, and a working set
     /// larger than the map would keep trading keys between the two.
     fn crowded(&mut self) -> bool {
-        self.bytes + self.entry_bytes > self.budget - self.budget / 5 || self.worn()
+        self.bytes + self.entry_bytes > self.crowd_at || self.worn()
     }
 
     /// Writes the pending key back.
@@ -538,7 +547,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         } else if worn {
             (self.cap / 2).saturating_sub(1) * self.entry_bytes
         } else {
-            self.budget - self.budget / 5
+            self.crowd_at
         };
         let mut victims = Vec::new();
         let mut freed = 0usize;
@@ -583,6 +592,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if shrink > 0 {
             self.map.shrink_to(shrink);
             (self.cap, self.budget, self.at_cap) = (shrink, shrink * self.entry_bytes, false);
+            self.crowd_at = crowd_at(self.budget);
         }
         self.spill(disk)
     }
@@ -830,6 +840,11 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         cursor.group = g;
         Ok(())
     }
+}
+
+/// Where a map of `budget` bytes is crowded: four fifths of it.
+fn crowd_at(budget: usize) -> usize {
+    budget - budget / 5
 }
 
 /// Marks `slot` changed and hands out its value, created by `init` when
