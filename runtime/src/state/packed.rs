@@ -10,9 +10,11 @@
 //! the disk store.
 //!
 //! Records are appended to one arena in eviction order; a hash index maps a
-//! state key to its record. A record that is taken back (or replaced) is
-//! marked dead and its bytes are reclaimed by sliding the live records down
-//! once the dead ones make up a quarter of the arena. When the tier is over
+//! state key to its record. An entry replaced by one of the same length is
+//! overwritten in place; a record that is taken back, or replaced by an
+//! entry of another length (appended anew), is marked dead, and its bytes
+//! are reclaimed by sliding the live records down once the dead ones make
+//! up a quarter of the arena. When the tier is over
 //! its budget, the oldest records go to the disk store, in key order.
 
 use hashbrown::HashTable;

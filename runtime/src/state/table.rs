@@ -991,6 +991,30 @@ mod tests {
     use super::*;
     use crate::state::StoreConfig;
 
+    /// Checkpoints `t` as `epoch`: staged durably, complete, applied.
+    fn checkpoint(t: &mut Table<u64, i64, u64>, store: &Store, epoch: u64) {
+        let mut b = store.batch();
+        t.snapshot(epoch, &mut b).unwrap();
+        store.commit_durable(b).unwrap();
+        store.mark_complete(epoch, false).unwrap();
+        store.apply_epoch(epoch).unwrap();
+    }
+
+    /// Reopens the store in `dir` (which settles the retained epochs into
+    /// `state`) and checks that `state` holds exactly `model`.
+    fn assert_committed(dir: &std::path::Path, model: &std::collections::HashMap<(u64, i64), u64>) {
+        let (store, _) = Store::open(dir, "t", &StoreConfig::default()).unwrap();
+        let mut held = 0;
+        for item in store.state.iter() {
+            let (k, v) = item.into_inner().unwrap();
+            let (_, _, key, ns): (u16, u16, u64, i64) = codec::decode_state_key(&k).unwrap();
+            let v: u64 = codec::decode_value(&v, "test").unwrap();
+            assert_eq!(model.get(&(key, ns)), Some(&v), "committed {key}/{ns}");
+            held += 1;
+        }
+        assert_eq!(held, model.len());
+    }
+
     /// The markers of the entries staged for `epoch`, in key order.
     fn staged_markers(store: &Store, epoch: u64) -> Vec<u8> {
         store.stage.prefix(epoch.to_be_bytes()).map(|i| i.into_inner().unwrap().1[0]).collect()
@@ -1071,26 +1095,13 @@ mod tests {
                 }
                 if step.is_multiple_of(2 * keys) {
                     epoch += 1;
-                    let mut b = store.batch();
-                    t.snapshot(epoch, &mut b).unwrap();
-                    store.commit_durable(b).unwrap();
-                    store.mark_complete(epoch, false).unwrap();
-                    store.apply_epoch(epoch).unwrap();
+                    checkpoint(&mut t, &store, epoch);
                 }
             }
             assert!(t.packed.len() > 1_000 && t.spilled_entries() > 0, "every layer was used");
             assert!(store.get_meta::<u64>(super::super::store::META_APPLIED).unwrap().is_some(), "applied as runs");
         }
-        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
-        let mut held = 0;
-        for item in store.state.iter() {
-            let (k, v) = item.into_inner().unwrap();
-            let (_, _, key, ns): (u16, u16, u64, i64) = codec::decode_state_key(&k).unwrap();
-            let v: u64 = codec::decode_value(&v, "test").unwrap();
-            assert_eq!(model.get(&(key, ns)), Some(&v), "key {key}/{ns}");
-            held += 1;
-        }
-        assert_eq!(held, model.len());
+        assert_committed(dir.path(), &model);
     }
 
     #[test]
@@ -1133,11 +1144,7 @@ mod tests {
                 _ => {
                     if step % 50 == 0 {
                         epoch += 1;
-                        let mut b = store.batch();
-                        t.snapshot(epoch, &mut b).unwrap();
-                        store.commit_durable(b).unwrap();
-                        store.mark_complete(epoch, false).unwrap();
-                        store.apply_epoch(epoch).unwrap();
+                        checkpoint(&mut t, &store, epoch);
                     }
                 }
             }
@@ -1150,24 +1157,9 @@ mod tests {
             }
         }
         // What a checkpoint of it all commits is the model.
-        epoch += 1;
-        let mut b = store.batch();
-        t.snapshot(epoch, &mut b).unwrap();
-        store.commit_durable(b).unwrap();
-        store.mark_complete(epoch, false).unwrap();
-        store.apply_epoch(epoch).unwrap();
+        checkpoint(&mut t, &store, epoch + 1);
         drop((t, store));
-        // Reopened, the retained epochs are settled into `state`.
-        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
-        let mut held = 0;
-        for item in store.state.iter() {
-            let (k, v) = item.into_inner().unwrap();
-            let (_, _, key, ns): (u16, u16, u64, i64) = codec::decode_state_key(&k).unwrap();
-            let v: u64 = codec::decode_value(&v, "test").unwrap();
-            assert_eq!(model.get(&(key, ns)), Some(&v), "committed {key}/{ns}");
-            held += 1;
-        }
-        assert_eq!(held, model.len());
+        assert_committed(dir.path(), &model);
     }
 
     /// Regression: keys streaming through a full cache used to wear the
