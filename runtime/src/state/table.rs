@@ -94,6 +94,14 @@ struct Loaded<V> {
     persisted: bool,
 }
 
+impl<V: DeserializeOwned> Loaded<V> {
+    /// A packed tier's `entry`, `dirty` or not; `what` names it in errors.
+    fn from_entry(entry: &[u8], dirty: bool, what: &str) -> Result<Self> {
+        let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, what)).transpose()?;
+        Ok(Self { value, dirty, persisted: !codec::is_new(entry) })
+    }
+}
+
 impl<V> Loaded<V> {
     fn into_slot(self, hot: bool) -> Slot<V> {
         Slot { value: self.value, dirty: self.dirty, persisted: self.persisted, hot }
@@ -227,14 +235,12 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// A store error while reading a lower layer or spilling.
     #[inline]
     pub fn upsert(&mut self, key: &K, ns: N, init: impl FnOnce() -> V) -> Result<&mut V> {
-        // Checked before it is taken: a miss moves nothing on the hot path.
+        // Checked here, not only in `claim`: the per-event path then moves
+        // nothing when no key is pending.
         if self.pending.is_some() {
-            if let Some(p) = self.pending.take() {
-                if p.is(key, &ns) {
-                    self.hits += 1;
-                    return Ok(change(&mut self.pending.insert(p).slot, init));
-                }
-                self.write_back(p)?;
+            if let Some(p) = self.claim(key, &ns)? {
+                self.hits += 1;
+                return Ok(change(&mut self.pending.insert(p).slot, init));
             }
         }
         // With the map crowded, a packed key is changed where it is; any
@@ -284,14 +290,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// The cached slot of `key` in `ns`, loaded from a lower layer when it
     /// is not in memory; `None` when no layer holds it.
     fn cache(&mut self, key: &K, ns: N) -> Result<Option<&mut Slot<V>>> {
-        if self.pending.is_some() {
-            if let Some(p) = self.pending.take() {
-                if p.is(key, &ns) {
-                    self.hits += 1;
-                    return Ok(Some(&mut self.pending.insert(p).slot));
-                }
-                self.write_back(p)?;
-            }
+        if let Some(p) = self.claim(key, &ns)? {
+            self.hits += 1;
+            return Ok(Some(&mut self.pending.insert(p).slot));
         }
         if self.map.contains_key(&Probe(key, &ns)) {
             self.hits += 1;
@@ -334,10 +335,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while spilling.
     pub fn put(&mut self, key: &K, ns: N, value: V) -> Result<()> {
-        let mut pending = self.pending.take();
-        if let Some(p) = pending.take_if(|p| !p.is(key, &ns)) {
-            self.write_back(p)?;
-        }
+        let mut pending = self.claim(key, &ns)?;
         if pending.is_none() && self.crowded() && !self.map.contains_key(&Probe(key, &ns)) {
             pending = self.unpack(key, &ns)?;
         }
@@ -371,11 +369,8 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// # Errors
     /// A store error while reading a lower layer.
     pub fn take(&mut self, key: &K, ns: N) -> Result<Option<V>> {
-        if let Some(p) = self.pending.take() {
-            if p.is(key, &ns) {
-                return self.take_packed(p);
-            }
-            self.write_back(p)?;
+        if let Some(p) = self.claim(key, &ns)? {
+            return self.take_packed(p);
         }
         let slot = match self.map.remove(&Probe(key, &ns)) {
             Some(s) => Some(s),
@@ -428,6 +423,16 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         )
     }
 
+    /// The pending key if it is `key`/`ns`, taken out; any other is
+    /// written back.
+    fn claim(&mut self, key: &K, ns: &N) -> Result<Option<Pending<K, N, V>>> {
+        match self.pending.take() {
+            Some(p) if p.is(key, ns) => Ok(Some(p)),
+            Some(p) => self.write_back(p).map(|()| None),
+            None => Ok(None),
+        }
+    }
+
     /// Reads `key`/`ns` from the packed tier without moving it, as the
     /// pending key to hand out; `None` when the tier does not hold it.
     fn unpack(&mut self, key: &K, ns: &N) -> Result<Option<Pending<K, N, V>>> {
@@ -436,9 +441,9 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         }
         codec::state_key_into(key_group(key, self.groups), self.op, key, ns, &mut self.key_buf)?;
         let Some(at) = self.packed.find(&self.key_buf) else { return Ok(None) };
-        let (entry, _) = self.packed.entry_at(at);
-        let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, &self.what)).transpose()?;
-        let slot = Slot { value, dirty: false, persisted: !codec::is_new(entry), hot: true };
+        // `dirty` of a pending slot is whether it changed since (the record
+        // keeps its own flag).
+        let slot = Loaded::from_entry(self.packed.entry_at(at).0, false, &self.what)?.into_slot(true);
         self.hits += 1;
         Ok(Some(Pending { key: (key.clone(), ns.clone()), slot, at }))
     }
@@ -468,13 +473,19 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             }
         }
         if !self.packed.replace(p.at, &self.scratch) {
-            // Too large for the tier: into the map, as a key read back.
-            self.packed.remove_at(p.at);
-            self.make_room()?;
-            self.bytes += self.entry_bytes;
-            self.map.insert(p.key, p.slot);
+            self.unpack_into_map(p.at, p.key, p.slot)?;
         }
         self.fit_packed()
+    }
+
+    /// Moves the packed record at `at` into the map as `slot`: for an
+    /// entry the packed tier refuses (past 64 KiB).
+    fn unpack_into_map(&mut self, at: u32, key: (K, N), slot: Slot<V>) -> Result<()> {
+        self.packed.remove_at(at);
+        self.make_room()?;
+        self.bytes += self.entry_bytes;
+        self.map.insert(key, slot);
+        Ok(())
     }
 
     /// Takes the pending key `p` out of the table: a deletion marker
@@ -484,10 +495,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         if !p.slot.persisted {
             self.packed.remove_at(p.at);
         } else if !self.packed.replace(p.at, TOMBSTONE) {
-            self.packed.remove_at(p.at);
-            self.make_room()?;
-            self.bytes += self.entry_bytes;
-            self.map.insert(p.key, Slot { value: None, dirty: true, persisted: true, hot: false });
+            self.unpack_into_map(p.at, p.key, Slot { value: None, dirty: true, persisted: true, hot: false })?;
         }
         self.fit_packed()?;
         Ok(p.slot.value)
@@ -956,12 +964,7 @@ impl Layers<'_> {
         }
         codec::state_key_into(key_group(key, self.groups), self.op, key, ns, buf)?;
         let sk = &buf[..];
-        let unpacked = packed.and_then(|p| {
-            p.take(sk, |entry, dirty| -> Result<Loaded<V>> {
-                let value = codec::read_entry(entry)?.map(|v| codec::decode_value(v, self.what)).transpose()?;
-                Ok(Loaded { value, dirty, persisted: !codec::is_new(entry) })
-            })
-        });
+        let unpacked = packed.and_then(|p| p.take(sk, |entry, dirty| Loaded::from_entry(entry, dirty, self.what)));
         if let Some(l) = unpacked {
             *hits += 1;
             return l.map(Some);

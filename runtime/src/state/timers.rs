@@ -31,8 +31,6 @@ const HEAD: usize = 5;
 /// several times the entries before any goes to the store.
 pub(crate) struct TimerQueue<P> {
     mem: BTreeMap<i64, Bucket>,
-    /// Entries in memory.
-    len: usize,
     /// Bytes of the buckets in memory.
     bytes: usize,
     /// Bytes the buckets may take before the latest go to the store.
@@ -47,7 +45,6 @@ pub(crate) struct TimerQueue<P> {
 struct Bucket {
     buf: Vec<u8>,
     read: usize,
-    len: usize,
 }
 
 struct Spill {
@@ -84,13 +81,21 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
             }
         });
         let cap = if spill.is_some() { budget_bytes.max(64) } else { usize::MAX };
-        Self { mem: BTreeMap::new(), len: 0, bytes: 0, cap, spill, payload: PhantomData }
+        Self { mem: BTreeMap::new(), bytes: 0, cap, spill, payload: PhantomData }
     }
 
     /// Entries held in memory.
     #[cfg(test)]
     pub(crate) fn in_memory(&self) -> usize {
-        self.len
+        let mut n = 0;
+        for b in self.mem.values() {
+            let mut rest = &b.buf[b.read..];
+            while !rest.is_empty() {
+                rest = decode::<P>(rest).map_or(&[][..], |(_, after)| after);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Adds `p` at time `t`.
@@ -109,7 +114,6 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
                     Some(last) if last >= t => {
                         // Make room with the entries that are due last.
                         if let Some((last, bucket)) = self.mem.pop_last() {
-                            self.len -= bucket.len;
                             self.bytes -= bucket.buf.len();
                             let mut rest = &bucket.buf[bucket.read..];
                             while !rest.is_empty() {
@@ -129,9 +133,7 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
         let bucket = self.mem.entry(t).or_default();
         let before = bucket.buf.len();
         bucket.buf = postcard::to_extend(&p, std::mem::take(&mut bucket.buf)).map_err(|e| corrupt_timer(&e))?;
-        bucket.len += 1;
         self.bytes += bucket.buf.len() - before;
-        self.len += 1;
         Ok(())
     }
 
@@ -168,8 +170,6 @@ impl<P: Serialize + DeserializeOwned> TimerQueue<P> {
                     }
                     let (p, rest) = decode(&b.buf[b.read..])?;
                     b.read = b.buf.len() - rest.len();
-                    b.len -= 1;
-                    self.len -= 1;
                     out.push(p);
                 }
                 if b.read == b.buf.len() {
@@ -220,20 +220,23 @@ impl Spill {
     }
 
     fn write<P: Serialize>(&mut self, t: i64, p: &P) -> Result<()> {
-        self.key.clear();
-        self.key.extend_from_slice(&self.head);
-        self.key.extend_from_slice(&time_bytes(t));
+        self.key_head(t);
         self.key = postcard::to_extend(p, std::mem::take(&mut self.key)).map_err(|e| corrupt_timer(&e))?;
         self.put(t)
     }
 
     /// [`Spill::write`] of an entry already encoded.
     fn write_encoded(&mut self, t: i64, p: &[u8]) -> Result<()> {
+        self.key_head(t);
+        self.key.extend_from_slice(p);
+        self.put(t)
+    }
+
+    /// Starts `self.key` as the key of an entry of time `t`.
+    fn key_head(&mut self, t: i64) {
         self.key.clear();
         self.key.extend_from_slice(&self.head);
         self.key.extend_from_slice(&time_bytes(t));
-        self.key.extend_from_slice(p);
-        self.put(t)
     }
 
     /// Stages the key built in `self.key`, an entry of time `t`.
