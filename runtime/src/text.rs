@@ -198,7 +198,13 @@ fn split<'a, const QUOTE: bool>(text: &'a str, mut push: impl FnMut(&'a str) -> 
 /// it; `None` on anything else or overflow.
 #[inline(always)]
 pub fn parse_i64(s: &str) -> Option<i64> {
-    let (neg, digits) = match s.as_bytes() {
+    parse_i64_bytes(s.as_bytes())
+}
+
+/// [`parse_i64`] of the bytes of a text.
+#[inline(always)]
+pub fn parse_i64_bytes(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),
         all => (false, all),
@@ -254,40 +260,110 @@ const EXACT_POW10: [f64; 23] = [
 ];
 
 /// A number as `str::parse::<f64>` reads it, and the same value, bit for
-/// bit: plain decimals (`-12.75`) with at most 15 significant digits take
-/// a short path (the digits and the power of ten are exact doubles, so
-/// one division rounds correctly), anything else goes to `str::parse`.
+/// bit: plain decimals (`-12.75`) whose digits make at most 2^53 (all of
+/// 15 digits, most of 16) take a short path (the digits and the power of
+/// ten are exact doubles, so one division rounds correctly), anything
+/// else goes to `str::parse`.
 #[inline(always)]
 pub fn parse_f64(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
+    parse_f64_short(s.as_bytes()).or_else(|| s.parse().ok())
+}
+
+/// [`parse_f64`]'s short path alone: the same value for a plain decimal
+/// whose digits make at most 2^53, `None` for any other text (which
+/// `parse_f64` hands to `str::parse`).
+#[inline(always)]
+pub fn parse_f64_short(b: &[u8]) -> Option<f64> {
     let (neg, rest) = match b {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),
         all => (false, all),
     };
+    // The digits before a point, then those after it.
     let mut mantissa: u64 = 0;
-    let mut dot = None;
-    for (i, &c) in rest.iter().enumerate() {
+    let mut digits = rest.iter();
+    let mut int_digits = 0;
+    let mut dot = false;
+    for &c in &mut digits {
         let d = c.wrapping_sub(b'0');
-        if d < 10 {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
-        } else if c == b'.' && dot.is_none() {
-            dot = Some(i);
-        } else {
-            return s.parse().ok();
+        if d > 9 {
+            dot = c == b'.';
+            if !dot {
+                return None;
+            }
+            break;
         }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        int_digits += 1;
     }
-    // Digits on both sides of a point, at most 15 in all: else std's rules.
-    let (int_digits, frac_digits) = match dot {
-        Some(i) => (i, rest.len() - i - 1),
-        None => (rest.len(), 0),
-    };
-    if int_digits == 0 || (dot.is_some() && frac_digits == 0) || int_digits + frac_digits > 15 {
-        return s.parse().ok();
+    let frac_digits = digits.len();
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
     }
-    // At most 15 digits: the mantissa is below 2^53, exact as a double.
+    // Digits on both sides of a point, at most 19 in all (no overflow),
+    // making at most 2^53: else std's rules.
+    if int_digits == 0 || (dot && frac_digits == 0) || int_digits + frac_digits > 19 || mantissa > 1 << 53 {
+        return None;
+    }
+    // Up to 2^53 the mantissa is exact as a double (Clinger's fast path).
     let v = mantissa as f64 / EXACT_POW10[frac_digits];
     Some(if neg { -v } else { v })
+}
+
+/// A line's fields read in order straight from its bytes, for a reader
+/// that knows the line's shape: each field ends at its first byte below
+/// `-` (`,`, `\n`, `"`, `\r`, a space, `+`, a control byte), which must be
+/// the end the reader asks for. Lines of another shape (quoted fields,
+/// `\r\n` ends, spaces, a `+` sign, one field more or less) are not read
+/// here but by a general reader.
+pub struct PlainFields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> PlainFields<'a> {
+    /// Fields from the start of `bytes`.
+    #[inline(always)]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    /// The next field, which ends with `end` (taken too); `None` when it
+    /// ends with another byte below `-`, or the bytes run out first.
+    #[inline(always)]
+    pub fn next(&mut self, end: u8) -> Option<&'a [u8]> {
+        let start = self.at;
+        let mut words = self.bytes.get(start..)?.chunks_exact(8);
+        let mut i = start;
+        for w in &mut words {
+            let low = bytes_below(word(w), b'-');
+            if low != 0 {
+                return self.ended(start, i + (low.trailing_zeros() / 8) as usize, end);
+            }
+            i += 8;
+        }
+        let e = i + words.remainder().iter().position(|&c| c < b'-')?;
+        self.ended(start, e, end)
+    }
+
+    #[inline(always)]
+    fn ended(&mut self, start: usize, e: usize, end: u8) -> Option<&'a [u8]> {
+        if *self.bytes.get(e)? != end {
+            return None;
+        }
+        self.at = e + 1;
+        self.bytes.get(start..e)
+    }
+
+    /// Bytes read so far, through the last field's end.
+    #[inline(always)]
+    pub fn consumed(&self) -> usize {
+        self.at
+    }
 }
 
 #[cfg(test)]
@@ -387,6 +463,37 @@ mod tests {
     }
 
     #[test]
+    fn the_short_path_takes_digits_up_to_two_to_the_53() {
+        for (t, short) in [
+            ("88.78999999999999", true),
+            ("9007199254740992", true),
+            ("900719925474099.2", true),
+            ("9007199254740993", false),
+            ("0.1000000000000000055511151231257827", false),
+        ] {
+            let got = parse_f64_short(t.as_bytes());
+            assert_eq!(got.is_some(), short, "{t}");
+            assert_eq!(parse_f64(t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{t}");
+            assert!(got.is_none_or(|v| v.to_bits() == t.parse::<f64>().unwrap_or_default().to_bits()), "{t}");
+        }
+    }
+
+    #[test]
+    fn plain_fields_end_where_asked() {
+        let line = b"a-sensor-with-a-long-name,1699999999765,51.37\nnext";
+        let mut f = PlainFields::new(line);
+        assert_eq!(f.next(b','), Some(&b"a-sensor-with-a-long-name"[..]));
+        assert_eq!(f.next(b','), Some(&b"1699999999765"[..]));
+        assert_eq!(f.next(b'\n'), Some(&b"51.37"[..]));
+        assert_eq!(f.consumed(), 46);
+        // A field that ends otherwise, or not at all, is not plain.
+        for (text, end) in [(&b"a b,1"[..], b','), (b"a\n", b','), (b"a", b','), (b"\"a\",1", b','), (b"1\r\n", b'\n')]
+        {
+            assert_eq!(PlainFields::new(text).next(end), None, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
     fn bytes_are_found_like_memchr() {
         let mut hay = vec![b'a'; 200];
         for at in [0, 1, 7, 8, 9, 63, 64, 65, 199] {
@@ -481,13 +588,40 @@ mod tests {
         #[test]
         fn any_decimal_parses_like_std(int in "[+-]?[0-9]{0,12}", frac in proptest::option::of("[0-9]{0,10}")) {
             let t = match frac { Some(f) => format!("{int}.{f}"), None => int };
-            prop_assert_eq!(parse_f64(&t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{}", t);
+            let std = t.parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_f64(&t).map(f64::to_bits), std, "{}", t);
+            // The short path alone takes all of 15 digits with some on each
+            // side of a point, and gets them right.
+            let digits = t.bytes().filter(u8::is_ascii_digit).count();
+            let bare = t.trim_start_matches(['+', '-']).starts_with('.') || t.ends_with('.');
+            let short = parse_f64_short(t.as_bytes()).map(f64::to_bits);
+            prop_assert!(short == std || (short.is_none() && (digits > 15 || bare)), "{}", t);
         }
 
         #[test]
         fn any_short_text_parses_like_std(t in "[+-]?[0-9./:e]{0,10}") {
-            prop_assert_eq!(parse_f64(&t).map(f64::to_bits), t.parse::<f64>().ok().map(f64::to_bits), "{}", t);
+            let std = t.parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_f64(&t).map(f64::to_bits), std, "{}", t);
+            prop_assert!(parse_f64_short(t.as_bytes()).is_none_or(|v| Some(v.to_bits()) == std), "{}", t);
             prop_assert_eq!(parse_i64(&t), t.parse().ok(), "{}", t);
+        }
+
+        #[test]
+        fn any_text_reads_as_plain_fields_where_it_is_plain(t in "[ab,\n\"\r +é-]{0,30}", ends in "[,\n]{1,4}") {
+            let b = t.as_bytes();
+            let mut f = PlainFields::new(b);
+            let mut at = 0;
+            for end in ends.bytes() {
+                // The field runs to its first byte below `-`, which must be `end`.
+                let stop = b[at..].iter().position(|&c| c < b'-').map(|i| at + i);
+                let want = stop.filter(|&e| b[e] == end).map(|e| &b[at..e]);
+                prop_assert_eq!(f.next(end), want, "{:?} at {}", t, at);
+                match stop.filter(|&e| b[e] == end) {
+                    Some(e) => at = e + 1,
+                    None => break,
+                }
+                prop_assert_eq!(f.consumed(), at);
+            }
         }
 
         #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 pub type SensorId = rivulet::key::InlineStr<32>;
 
 /// One reading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
     /// Which sensor.
     pub sensor_id: SensorId,
@@ -34,20 +34,57 @@ pub struct Reading {
 /// # Errors
 /// A message naming the bad field.
 pub fn parse_csv(f: &[&str]) -> Result<Reading, String> {
+    let mut r = Reading::default();
+    fill_reading(f, &mut r)?;
+    Ok(r)
+}
+
+/// [`parse_csv`] into `r`, for `FileSource::csv_plain`: `fields` are the
+/// line's fields when the reader found them, else they are split from
+/// `line` here (a `"` is not quoting but part of its field).
+///
+/// # Errors
+/// A message naming the bad field.
+pub fn parse_csv_into(line: &str, fields: Option<&[&str]>, r: &mut Reading) -> Result<(), String> {
+    if let Some(f) = fields {
+        return fill_reading(f, r);
+    }
+    let mut f: heapless::Vec<&str, { rivulet::source::MAX_CSV_FIELDS }> = heapless::Vec::new();
+    if !rivulet::text::split_commas(line, |x| f.push(x).is_ok()) {
+        return Err(format!("more than {} fields", rivulet::source::MAX_CSV_FIELDS));
+    }
+    fill_reading(&f, r)
+}
+
+/// Reads a plain line `sensor_id,ts_ms,temp_f\n` from the start of
+/// `bytes` into `r` as [`parse_csv`] would, straight from the bytes; its
+/// length with the `\n`. `None` for any other line (one that may be
+/// malformed, or numbers written another way), for [`parse_csv_into`].
+pub fn read_plain(bytes: &[u8], r: &mut Reading) -> Option<usize> {
+    let mut f = rivulet::text::PlainFields::new(bytes);
+    r.sensor_id = SensorId::from_ascii(f.next(b',')?).filter(|id| !id.is_empty())?;
+    let ts = rivulet::text::parse_i64_bytes(f.next(b',')?)?;
+    r.ts_ms = Some(ts).filter(|t| (rivulet::time::MIN_EVENT_TIME_MS..=rivulet::time::MAX_EVENT_TIME_MS).contains(t))?;
+    // The short path's values are finite.
+    r.temp = rivulet::text::parse_f64_short(f.next(b'\n')?)?;
+    Some(f.consumed())
+}
+
+fn fill_reading(f: &[&str], r: &mut Reading) -> Result<(), String> {
     let [id, ts, temp] = f else {
         return Err(format!("expected 3 fields sensor_id,ts_ms,temp_f, found {}", f.len()));
     };
-    let sensor_id = SensorId::try_from(*id).map_err(|_| format!("sensor_id longer than {} bytes", 32))?;
-    if sensor_id.is_empty() {
+    r.sensor_id = SensorId::try_from(*id).map_err(|_| format!("sensor_id longer than {} bytes", 32))?;
+    if r.sensor_id.is_empty() {
         return Err("empty sensor_id".into());
     }
     let ts_ms = rivulet::text::parse_i64(ts).ok_or_else(|| format!("ts_ms `{ts}` is not an integer"))?;
-    let ts_ms = rivulet::time::check_event_time(ts_ms).map_err(|e| format!("ts_ms: {e}"))?;
-    let temp = rivulet::text::parse_f64(temp).ok_or_else(|| format!("temp_f `{temp}` is not a number"))?;
-    if !temp.is_finite() {
+    r.ts_ms = rivulet::time::check_event_time(ts_ms).map_err(|e| format!("ts_ms: {e}"))?;
+    r.temp = rivulet::text::parse_f64(temp).ok_or_else(|| format!("temp_f `{temp}` is not a number"))?;
+    if !r.temp.is_finite() {
         return Err(format!("temp_f `{temp}` is not finite"));
     }
-    Ok(Reading { sensor_id, ts_ms, temp })
+    Ok(())
 }
 
 /// Where the seed job reads from.
@@ -261,8 +298,8 @@ pub fn build_sensor_average_with(
     let wms = || Watermarks::bounded_out_of_orderness(cfg.max_out_of_orderness, |r: &Reading| r.ts_ms);
     let readings: DataStream<Reading> = match &cfg.input {
         Input::Csv(path) => {
-            let mut src =
-                FileSource::csv(path, parse_csv).with_context(|| format!("opening input {}", path.display()))?;
+            let mut src = FileSource::csv_plain(path, read_plain, parse_csv_into)
+                .with_context(|| format!("opening input {}", path.display()))?;
             if let Some(dl) = &cfg.dead_letter {
                 src = src.dead_letter(dl)?;
             }
@@ -346,4 +383,44 @@ pub fn state_identity(cfg: &SensorAverage) -> anyhow::Result<Vec<(String, String
     put("--max-out-of-orderness", format!("{:?}", cfg.max_out_of_orderness));
     put("aggregates", "avg(celsius), count per sensor".into());
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line the plain reader takes is read as `parse_csv` reads it;
+    /// the others are left to it.
+    #[test]
+    fn plain_lines_read_as_parse_csv_reads_them() {
+        let lines = [
+            ("s0001,1699999999765,51.37", true),
+            ("s0001,1699999999765,-4", true),
+            ("a-sensor-id-of-thirty-two-bytesx,0,0.5", true),
+            ("s0030,1699999999890,88.78999999999999", true),
+            ("s1,1699999999765,9007199254740993", false),
+            ("s1,+1699999999765,51.37", false),
+            ("s1,1699999999765,51.37\r", false),
+            ("s1,1699999999765,1e3", false),
+            ("é,1699999999765,51.37", false),
+            ("\"s1\",1699999999765,51.37", false),
+            ("a-sensor-id-of-thirty-three-bytes,0,0.5", false),
+            (",1699999999765,51.37", false),
+            ("s1,-1,51.37", false),
+            ("s1,1699999999765", false),
+            ("s1,1699999999765,51.37,", false),
+            ("s1,1699999999765,.5", false),
+        ];
+        for (line, plain) in lines {
+            let bytes = format!("{line}\nnext,1,2\n");
+            let mut r = Reading::default();
+            let read = read_plain(bytes.as_bytes(), &mut r);
+            assert_eq!(read.is_some(), plain, "{line}");
+            if read.is_some() {
+                assert_eq!(read, Some(line.len() + 1), "{line}");
+                let fields: Vec<&str> = line.split(',').collect();
+                assert_eq!(parse_csv(&fields), Ok(r), "{line}");
+            }
+        }
+    }
 }

@@ -72,6 +72,22 @@ impl<const N: usize> InlineStr<N> {
     }
 }
 
+impl<const N: usize> InlineStr<N> {
+    /// `bytes` as text, when they are ASCII and fit; else `None`.
+    #[inline]
+    pub fn from_ascii(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > N {
+            return None;
+        }
+        let mut out = Self::new();
+        if copy_short(&mut out.bytes, bytes) >= 0x80 {
+            return None;
+        }
+        out.len = u8::try_from(bytes.len()).ok()?;
+        Some(out)
+    }
+}
+
 impl<const N: usize> Default for InlineStr<N> {
     fn default() -> Self {
         Self::new()
@@ -97,9 +113,10 @@ impl<const N: usize> TryFrom<&str> for InlineStr<N> {
 
 /// Copies `src` (at most `dst.len()` bytes) to the start of `dst` with two
 /// overlapping word moves for its size class instead of a `memcpy` call:
-/// ids are short.
-#[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+/// ids are short. Returns the bitwise or of the bytes copied (the words
+/// moved cover them all), whose high bit tells a non-ASCII byte.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) -> u8 {
     let n = src.len();
     macro_rules! two {
         ($t:ty, $w:expr) => {{
@@ -107,19 +124,24 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
             let tail = <$t>::from_ne_bytes(src[n - $w..].try_into().unwrap_or([0; $w]));
             dst[..$w].copy_from_slice(&head.to_ne_bytes());
             dst[n - $w..n].copy_from_slice(&tail.to_ne_bytes());
+            (head | tail).to_ne_bytes().iter().fold(0, |a, b| a | b)
         }};
     }
     match n {
-        0 => {}
+        0 => 0,
         1..=3 => {
             dst[0] = src[0];
             dst[n / 2] = src[n / 2];
             dst[n - 1] = src[n - 1];
+            src[0] | src[n / 2] | src[n - 1]
         }
         4..=7 => two!(u32, 4),
         8..=15 => two!(u64, 8),
         16..=31 => two!(u128, 16),
-        _ => dst[..n].copy_from_slice(src),
+        _ => {
+            dst[..n].copy_from_slice(src);
+            src.iter().fold(0, |a, b| a | b)
+        }
     }
 }
 
@@ -249,6 +271,18 @@ mod tests {
             assert!(s.bytes[n..].iter().all(|b| *b == 0), "{n}: padding not zero");
         }
         assert!(InlineStr::<32>::try_from(&format!("{text}6")[..]).is_err());
+    }
+
+    #[test]
+    fn ascii_bytes_are_taken_and_others_refused() {
+        let text = "abcdefghijklmnopqrstuvwxyz012345";
+        for n in 0..=32 {
+            let s = InlineStr::<32>::from_ascii(&text.as_bytes()[..n]);
+            assert_eq!(s, InlineStr::try_from(&text[..n]).ok(), "{n}");
+        }
+        assert_eq!(InlineStr::<32>::from_ascii(format!("{text}6").as_bytes()), None);
+        assert_eq!(InlineStr::<32>::from_ascii("é".as_bytes()), None);
+        assert_eq!(InlineStr::<32>::from_ascii(b"abcdefghijklmnopqrstuvwxyz01234\xff"), None);
     }
 
     #[test]

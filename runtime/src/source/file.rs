@@ -24,6 +24,8 @@ const READ_CHUNK: usize = 1 << 20;
 /// Bytes of an over-long line kept in its dead-letter entry.
 pub const LONG_LINE_PREFIX: usize = 1024;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The longest line, with its `\n`, a plain reader may take.
+const PLAIN_LINE_MAX: usize = MAX_LINE_BYTES + 1;
 
 // A line up to the limit always fits the read buffer, so it never grows.
 const _: () = assert!(MAX_LINE_BYTES < READ_CHUNK && LONG_LINE_PREFIX <= MAX_LINE_BYTES);
@@ -33,6 +35,7 @@ type ParseBytes<T> = Box<dyn FnMut(&[u8]) -> ParseResult<T> + Send>;
 type ParseText<T> = Box<dyn FnMut(&str) -> ParseResult<T> + Send>;
 type ParseTextInto<T> = Box<dyn FnMut(&str, &mut T) -> ParseResult<()> + Send>;
 type ParseCsvInto<T> = Box<dyn FnMut(&str, Option<&[&str]>, &mut T) -> ParseResult<()> + Send>;
+type ReadPlain<T> = Box<dyn FnMut(&[u8], &mut T) -> Option<usize> + Send>;
 
 /// How a line becomes a record.
 enum Parse<T> {
@@ -48,6 +51,9 @@ enum Parse<T> {
     /// [`MAX_CSV_FIELDS`] fields, its fields between commas; into a value
     /// made by the function beside it, as `TextInto`.
     CsvInto(ParseCsvInto<T>, fn() -> T),
+    /// Straight from the bytes by the first function when it takes the
+    /// line, else as `CsvInto` by the second (see [`FileSource::csv_plain`]).
+    Plain(ReadPlain<T>, ParseCsvInto<T>, fn() -> T),
 }
 
 /// Reads a file line by line, parsing each line into a record.
@@ -120,6 +126,28 @@ impl<T: Send + 'static> FileSource<T> {
         T: Default,
     {
         Self::open_with(path.as_ref(), Parse::CsvInto(Box::new(parse), T::default))
+    }
+
+    /// [`FileSource::csv_into`] with a fast reader for the lines of the
+    /// expected shape: `read` gets the bytes from a line's start on (that
+    /// line and the ones after it), fills a default value and returns the
+    /// line's length with its `\n`, e.g. with [`crate::text::PlainFields`];
+    /// or returns `None`, and `parse` reads the line as `csv_into` would.
+    /// `read` must give the value `parse` would, for every line it takes.
+    /// The file's first line (it may start with a byte-order mark) and
+    /// lines longer than [`MAX_LINE_BYTES`] always go to `parse`.
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn csv_plain(
+        path: impl AsRef<Path>,
+        read: impl FnMut(&[u8], &mut T) -> Option<usize> + Send + 'static,
+        parse: impl FnMut(&str, Option<&[&str]>, &mut T) -> ParseResult<()> + Send + 'static,
+    ) -> Result<Self>
+    where
+        T: Default,
+    {
+        Self::open_with(path.as_ref(), Parse::Plain(Box::new(read), Box::new(parse), T::default))
     }
 
     /// Lines parsed by `parse` as text (without the line end, `\n` or
@@ -340,17 +368,36 @@ impl<T> FileSource<T> {
         let region = &buf[*start..end];
         // One UTF-8 check for the region; when it fails, each line is
         // checked on its own.
+        // A plain reader's lines are not checked: the lines it leaves are,
+        // one at a time.
         let text = match parse {
-            Parse::Bytes(_) => None,
+            Parse::Bytes(_) | Parse::Plain(..) => None,
             _ => std::str::from_utf8(region).ok(),
         };
         // CSV lines' commas and quotes are found in the pass that finds
         // their ends.
-        let csv = matches!(parse, Parse::CsvInto(..));
+        let csv = matches!(parse, Parse::CsvInto(..) | Parse::Plain(..));
         let mut commas = [0usize; MAX_CSV_FIELDS];
         let mut pos = 0;
         while pos < region.len() && out.count() < target {
             let rest = &region[pos..];
+            if let (Parse::Plain(read, _, make), 1..) = (&mut *parse, *offset) {
+                let mut len = 0;
+                let taken = out.put_filled(*make, |v| match read(rest, v) {
+                    // A whole line, with its end, and not over the limit.
+                    Some(n) if n <= PLAIN_LINE_MAX && rest.get(n.wrapping_sub(1)) == Some(&b'\n') => {
+                        len = n;
+                        Ok(())
+                    }
+                    _ => Err(()),
+                });
+                if taken.is_ok() {
+                    *line += 1;
+                    *offset += len as u64;
+                    pos += len;
+                    continue;
+                }
+            }
             let scan = match csv {
                 false => LineScan { newline: crate::text::find_byte(rest, b'\n'), ..LineScan::default() },
                 true => crate::text::scan_line::<true>(rest, &mut commas),
@@ -394,7 +441,7 @@ impl<T> FileSource<T> {
                                 Err(reason) => Err(reason),
                             }
                         }
-                        (Parse::CsvInto(f, make), _) => {
+                        (Parse::CsvInto(f, make) | Parse::Plain(_, f, make), _) => {
                             let filled = line_text().and_then(|t| {
                                 let mut split = heapless::Vec::new();
                                 let split = (!scan.quote && fields(t, &mut split)).then_some(&split[..]);

@@ -194,6 +194,15 @@ fn fill_split(line: &str, fields: Option<&[&str]>, out: &mut (String, i64)) -> s
     }
 }
 
+/// [`fill`] straight from the bytes of a plain line `text,integer\n`,
+/// for [`FileSource::csv_plain`].
+fn read_pair(b: &[u8], out: &mut (String, i64)) -> Option<usize> {
+    let mut f = crate::text::PlainFields::new(b);
+    let a = std::str::from_utf8(f.next(b',')?).ok()?;
+    *out = (a.to_string(), crate::text::parse_i64_bytes(f.next(b'\n')?)?);
+    Some(f.consumed())
+}
+
 proptest::proptest! {
     /// Guards the UTF-8 check of whole regions: any mix of good lines,
     /// bad numbers, CRLF, empty lines, multi-byte and invalid bytes (also
@@ -210,7 +219,8 @@ proptest::proptest! {
             proptest::strategy::Just(&b"\xEF\xBB\xBF"[..]),
             proptest::strategy::Just(&b"a-sensor-with-a-long-name,1234567890"[..]),
             proptest::strategy::Just(&b",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"[..]),
-            proptest::strategy::Just(&b"\"q\",5"[..]),
+            proptest::strategy::Just(&b"\"q\",5"[..]), proptest::strategy::Just(&b"b,-7"[..]),
+            proptest::strategy::Just(&b"c,+8"[..]), proptest::strategy::Just(&b"d,9,"[..]),
         ], 0..60),
         batch in 1usize..20,
         cut in 0usize..20,
@@ -254,6 +264,18 @@ proptest::proptest! {
         while s.poll_records(&mut recs, batch).unwrap() != Poll::End {}
         proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
         proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
+        // Plain lines read straight from their bytes, the others as
+        // `csv_into` reads them; the same positions.
+        let mut s = FileSource::csv_plain(&p, read_pair, fill_split).unwrap();
+        let (mut recs, mut plain_pos) = (Vec::new(), None);
+        while s.poll_records(&mut recs, batch).unwrap() != Poll::End {
+            if recs.len() >= cut && plain_pos.is_none() {
+                plain_pos = Some((s.position(), recs.len()));
+            }
+        }
+        proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
+        proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
+        proptest::prop_assert_eq!(&plain_pos, &pos);
         if let Some((pos, n)) = pos {
             let mut s = FileSource::csv(&p, parse).unwrap();
             s.restore(&pos).unwrap();
