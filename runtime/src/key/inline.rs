@@ -70,9 +70,7 @@ impl<const N: usize> InlineStr<N> {
         self.len = u8::try_from(end).map_err(|_| TooLong)?;
         Ok(())
     }
-}
 
-impl<const N: usize> InlineStr<N> {
     /// `bytes` as text, when they are ASCII and fit; else `None`.
     #[inline]
     pub fn from_ascii(bytes: &[u8]) -> Option<Self> {

@@ -367,9 +367,8 @@ impl<T> FileSource<T> {
         let Self { buf, parse, bad, start, offset, line, .. } = self;
         let region = &buf[*start..end];
         // One UTF-8 check for the region; when it fails, each line is
-        // checked on its own.
-        // A plain reader's lines are not checked: the lines it leaves are,
-        // one at a time.
+        // checked on its own (as are the lines a plain reader leaves; the
+        // ones it takes are not text to it).
         let text = match parse {
             Parse::Bytes(_) | Parse::Plain(..) => None,
             _ => std::str::from_utf8(region).ok(),
