@@ -132,6 +132,52 @@ pub(crate) fn parse_split(
     Ok(())
 }
 
+/// Whether [`read_plain`] reads rows of these columns: every type but
+/// the timestamps (whose text has a space in it, which ends a plain
+/// field anyway).
+pub(crate) fn reads_plain(types: &[SqlType]) -> bool {
+    !types.is_empty() && types.iter().all(|t| !matches!(t, SqlType::Timestamp | SqlType::TimestampLtz))
+}
+
+/// The physical columns `types` of the line at the start of `bytes`,
+/// appended to the empty `row`, when the line has their plain shape (see
+/// [`rivulet::text::PlainFields`]): its length with its `\n`. `None`
+/// leaves the line to [`parse_split`], which gives the same row for every
+/// line read here, and the error for the lines that are wrong.
+#[inline]
+pub(crate) fn read_plain(bytes: &[u8], types: &[SqlType], row: &mut Row) -> Option<usize> {
+    let mut fields = rivulet::text::PlainFields::new(bytes);
+    let last = types.len() - 1;
+    for (at, &ty) in types.iter().enumerate() {
+        let f = fields.next(if at == last { b'\n' } else { b',' })?;
+        row.push(plain_value(f, ty)?);
+    }
+    Some(fields.consumed())
+}
+
+/// A plain field as [`parse_value`] reads it (empty is NULL but for
+/// STRING); `None` for text it leaves to the general path.
+#[inline(always)]
+fn plain_value(f: &[u8], ty: SqlType) -> Option<Value> {
+    use rivulet::text::{parse_f64_short, parse_i64_bytes};
+    if f.is_empty() {
+        return Some(if ty == SqlType::String { Value::Str(Default::default()) } else { Value::Null });
+    }
+    Some(match ty {
+        SqlType::String => Value::Str(std::str::from_utf8(f).ok()?.into()),
+        SqlType::BigInt => Value::BigInt(parse_i64_bytes(f)?),
+        SqlType::Int => Value::Int(i32::try_from(parse_i64_bytes(f)?).ok()?),
+        // The short path's values are std's.
+        SqlType::Double => Value::Double(parse_f64_short(f)?),
+        SqlType::Boolean => match f {
+            b"true" => Value::Bool(true),
+            b"false" => Value::Bool(false),
+            _ => return None,
+        },
+        SqlType::Timestamp | SqlType::TimestampLtz => return None,
+    })
+}
+
 /// [`parse_row`] of a line that holds a quote.
 #[cold]
 fn parse_quoted(text: &str, names: &[String], types: &[SqlType], row: &mut Row) -> Result<(), String> {
@@ -292,6 +338,88 @@ mod tests {
             let read = super::parse_split(&line, split, &names, &types, &mut row).map(|()| row);
             proptest::prop_assert_eq!(read, reference(&line, &names, &types), "{}", line);
         }
+    }
+
+    /// Fields of every type [`read_plain`] reads, and text it must leave.
+    const PIECES: &[&str] = &[
+        "",
+        "a",
+        "B-s0",
+        "é",
+        "x y",
+        "\"q\"",
+        "7",
+        "-3",
+        "+1",
+        "007",
+        "2147483648",
+        "-2147483649",
+        "1.5",
+        "-0.25",
+        "88.78999999999999",
+        "1e5",
+        ".5",
+        "5.",
+        "true",
+        "false",
+        "TRUE",
+        "nan",
+        "inf",
+        "\r",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn plain_lines_read_as_the_general_path_reads_them(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..7),
+            next in "[a1,\n]{0,6}",
+        ) {
+            let names: Vec<String> = ["s", "n", "d", "i", "b"].iter().map(|n| n.to_string()).collect();
+            let types = [SqlType::String, SqlType::BigInt, SqlType::Double, SqlType::Int, SqlType::Boolean];
+            let line = picks.iter().map(|&i| PIECES[i]).collect::<Vec<_>>().join(",");
+            let bytes = format!("{line}\n{next}");
+            let mut row = Row::new();
+            if let Some(len) = read_plain(bytes.as_bytes(), &types, &mut row) {
+                proptest::prop_assert_eq!(len, line.len() + 1, "{:?}", line);
+                let fields: Vec<&str> = line.split(',').collect();
+                let mut general = Row::new();
+                super::parse_split(&line, Some(&fields), &names, &types, &mut general).unwrap();
+                proptest::prop_assert_eq!(row, general, "{:?}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_lines_are_taken_and_others_left() {
+        let types = [SqlType::String, SqlType::BigInt, SqlType::Double, SqlType::Int, SqlType::Boolean];
+        let read = |line: &str| {
+            let mut row = Row::new();
+            read_plain(line.as_bytes(), &types, &mut row).map(|n| (n, row))
+        };
+        let (n, row) = read("s-1,1700000000123,88.78999999999999,-7,true\nnext").unwrap();
+        assert_eq!(n, 44);
+        let want = [Value::Str("s-1".into()), Value::BigInt(1_700_000_000_123), Value::Double(88.78999999999999)];
+        assert_eq!(row[..3], want);
+        assert_eq!(row[3..], [Value::Int(-7), Value::Bool(true)]);
+        let (_, row) = read(",,,,\n").unwrap();
+        assert_eq!(row.as_slice(), [Value::Str("".into()), Value::Null, Value::Null, Value::Null, Value::Null]);
+        for line in [
+            "a,1,2.5,3,true",       // no line end
+            "a,1,2.5,3,true\r\n",   // CRLF
+            "a,1,2.5,3\n",          // a field short
+            "a,1,2.5,3,true,x\n",   // a field over
+            "\"a\",1,2.5,3,true\n", // quoted
+            "a,+1,2.5,3,true\n",    // a sign the general path takes
+            "a,1,1e5,3,true\n",     // an exponent
+            "a,1,2.5,2147483648,true\n",
+            "a,1,2.5,3,TRUE\n",
+            "a,x,2.5,3,true\n",
+        ] {
+            assert_eq!(read(line), None, "{line:?}");
+        }
+        assert!(!reads_plain(&[SqlType::String, SqlType::TimestampLtz]));
+        assert!(!reads_plain(&[]));
+        assert!(reads_plain(&types));
     }
 
     #[test]

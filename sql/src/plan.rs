@@ -937,11 +937,22 @@ impl Job {
         match &src.connector {
             Connector::File { path, json: false } => {
                 // Rows are parsed where the source task reads them.
+                let plain = crate::csv::reads_plain(&types).then(|| {
+                    let (types, complete) = (types.clone(), complete.clone());
+                    move |bytes: &[u8], row: &mut Row| {
+                        let len = crate::csv::read_plain(bytes, &types, row)?;
+                        complete(row).ok().map(|()| len)
+                    }
+                });
                 let parse = move |line: &str, fields: Option<&[&str]>, row: &mut Row| {
                     crate::csv::parse_split(line, fields, &names, &types, row)?;
                     complete(row)
                 };
-                Ok(env.source(FileSource::csv_into(path, parse)?, wms))
+                let source = match plain {
+                    Some(read) => FileSource::csv_plain(path, read, parse)?,
+                    None => FileSource::csv_into(path, parse)?,
+                };
+                Ok(env.source(source, wms))
             }
             Connector::File { path, json: true } => {
                 let parse = move |line: &[u8]| completed(crate::json::parse_object(line, &names, &types)?);

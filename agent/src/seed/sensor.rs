@@ -64,7 +64,7 @@ pub fn read_plain(bytes: &[u8], r: &mut Reading) -> Option<usize> {
     let mut f = rivulet::text::PlainFields::new(bytes);
     r.sensor_id = SensorId::from_ascii(f.next(b',')?).filter(|id| !id.is_empty())?;
     let ts = rivulet::text::parse_i64_bytes(f.next(b',')?)?;
-    r.ts_ms = Some(ts).filter(|t| (rivulet::time::MIN_EVENT_TIME_MS..=rivulet::time::MAX_EVENT_TIME_MS).contains(t))?;
+    r.ts_ms = Some(ts).filter(|&t| rivulet::time::is_event_time(t))?;
     // The short path's values are finite.
     r.temp = rivulet::text::parse_f64_short(f.next(b'\n')?)?;
     Some(f.consumed())

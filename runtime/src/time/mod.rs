@@ -20,12 +20,19 @@ pub const MAX_EVENT_TIME_MS: i64 = 253_402_300_799_999;
 /// epoch (1970-01-01 00:00:00.000 UTC).
 pub const MIN_EVENT_TIME_MS: i64 = 0;
 
+/// Whether `ts` lies in the sane range of event time (for readers that
+/// decline a line rather than report it; see [`check_event_time`]).
+#[inline(always)]
+pub fn is_event_time(ts: i64) -> bool {
+    (MIN_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&ts)
+}
+
 /// Checks that `ts` lies in the sane range of event time.
 ///
 /// # Errors
 /// A sentence naming the value and the range, for a bad-input report.
 pub fn check_event_time(ts: i64) -> std::result::Result<i64, String> {
-    if (MIN_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&ts) {
+    if is_event_time(ts) {
         return Ok(ts);
     }
     Err(format!("timestamp {ts} ms is outside {MIN_EVENT_TIME_MS}..={MAX_EVENT_TIME_MS} (years 1970 to 9999)"))
