@@ -139,32 +139,34 @@ pub(crate) fn reads_plain(types: &[SqlType]) -> bool {
     !types.is_empty() && types.iter().all(|t| !matches!(t, SqlType::Timestamp | SqlType::TimestampLtz))
 }
 
-/// The physical columns `types` of the line at the start of `bytes`,
+/// The physical columns `types` of the line at the start of `text`,
 /// appended to the empty `row`, when the line has their plain shape (see
 /// [`rivulet::text::PlainFields`]): its length with its `\n`. `None`
 /// leaves the line to [`parse_split`], which gives the same row for every
 /// line read here, and the error for the lines that are wrong.
 #[inline]
-pub(crate) fn read_plain(bytes: &[u8], types: &[SqlType], row: &mut Row) -> Option<usize> {
-    let mut fields = rivulet::text::PlainFields::new(bytes);
+pub(crate) fn read_plain(text: &str, types: &[SqlType], row: &mut Row) -> Option<usize> {
+    let mut fields = rivulet::text::PlainFields::new(text.as_bytes());
     let last = types.len() - 1;
     for (at, &ty) in types.iter().enumerate() {
+        let start = fields.consumed();
         let f = fields.next(if at == last { b'\n' } else { b',' })?;
-        row.push(plain_value(f, ty)?);
+        row.push(plain_value(f, ty, || text.get(start..start + f.len()))?);
     }
     Some(fields.consumed())
 }
 
 /// A plain field as [`parse_value`] reads it (empty is NULL but for
-/// STRING); `None` for text it leaves to the general path.
+/// STRING; `str` gives a STRING's text); `None` for text it leaves to the
+/// general path.
 #[inline(always)]
-fn plain_value(f: &[u8], ty: SqlType) -> Option<Value> {
+fn plain_value<'a>(f: &[u8], ty: SqlType, str: impl FnOnce() -> Option<&'a str>) -> Option<Value> {
     use rivulet::text::{parse_f64_short, parse_i64_bytes};
     if f.is_empty() {
         return Some(if ty == SqlType::String { Value::Str(Default::default()) } else { Value::Null });
     }
     Some(match ty {
-        SqlType::String => Value::Str(std::str::from_utf8(f).ok()?.into()),
+        SqlType::String => Value::Str(str()?.into()),
         SqlType::BigInt => Value::BigInt(parse_i64_bytes(f)?),
         SqlType::Int => Value::Int(i32::try_from(parse_i64_bytes(f)?).ok()?),
         // The short path's values are std's.
@@ -379,7 +381,7 @@ mod tests {
             let line = picks.iter().map(|&i| PIECES[i]).collect::<Vec<_>>().join(",");
             let bytes = format!("{line}\n{next}");
             let mut row = Row::new();
-            if let Some(len) = read_plain(bytes.as_bytes(), &types, &mut row) {
+            if let Some(len) = read_plain(&bytes, &types, &mut row) {
                 proptest::prop_assert_eq!(len, line.len() + 1, "{:?}", line);
                 let fields: Vec<&str> = line.split(',').collect();
                 let mut general = Row::new();
@@ -394,7 +396,7 @@ mod tests {
         let types = [SqlType::String, SqlType::BigInt, SqlType::Double, SqlType::Int, SqlType::Boolean];
         let read = |line: &str| {
             let mut row = Row::new();
-            read_plain(line.as_bytes(), &types, &mut row).map(|n| (n, row))
+            read_plain(line, &types, &mut row).map(|n| (n, row))
         };
         let (n, row) = read("s-1,1700000000123,88.78999999999999,-7,true\nnext").unwrap();
         assert_eq!(n, 44);

@@ -939,8 +939,8 @@ impl Job {
                 // Rows are parsed where the source task reads them.
                 let plain = crate::csv::reads_plain(&types).then(|| {
                     let (types, complete) = (types.clone(), complete.clone());
-                    move |bytes: &[u8], row: &mut Row| {
-                        let len = crate::csv::read_plain(bytes, &types, row)?;
+                    move |text: &str, row: &mut Row| {
+                        let len = crate::csv::read_plain(text, &types, row)?;
                         complete(row).ok().map(|()| len)
                     }
                 });
@@ -949,7 +949,7 @@ impl Job {
                     complete(row)
                 };
                 let source = match plain {
-                    Some(read) => FileSource::csv_plain(path, read, parse)?,
+                    Some(read) => FileSource::csv_plain_text(path, read, parse)?,
                     None => FileSource::csv_into(path, parse)?,
                 };
                 Ok(env.source(source, wms))

@@ -36,6 +36,16 @@ type ParseText<T> = Box<dyn FnMut(&str) -> ParseResult<T> + Send>;
 type ParseTextInto<T> = Box<dyn FnMut(&str, &mut T) -> ParseResult<()> + Send>;
 type ParseCsvInto<T> = Box<dyn FnMut(&str, Option<&[&str]>, &mut T) -> ParseResult<()> + Send>;
 type ReadPlain<T> = Box<dyn FnMut(&[u8], &mut T) -> Option<usize> + Send>;
+type ReadPlainText<T> = Box<dyn FnMut(&str, &mut T) -> Option<usize> + Send>;
+
+/// A fast reader for the lines of the expected shape.
+enum Plain<T> {
+    /// Given the bytes from a line's start on.
+    Bytes(ReadPlain<T>),
+    /// Given the text from a line's start on, when its region of lines is
+    /// UTF-8 (checked once for the region).
+    Text(ReadPlainText<T>),
+}
 
 /// How a line becomes a record.
 enum Parse<T> {
@@ -53,7 +63,18 @@ enum Parse<T> {
     CsvInto(ParseCsvInto<T>, fn() -> T),
     /// Straight from the bytes by the first function when it takes the
     /// line, else as `CsvInto` by the second (see [`FileSource::csv_plain`]).
-    Plain(ReadPlain<T>, ParseCsvInto<T>, fn() -> T),
+    Plain(Plain<T>, ParseCsvInto<T>, fn() -> T),
+}
+
+impl<T> Plain<T> {
+    /// Reads the line at `pos` of `region` (`text` when it is UTF-8).
+    #[inline(always)]
+    fn line(&mut self, region: &[u8], text: Option<&str>, pos: usize, v: &mut T) -> Option<usize> {
+        match self {
+            Plain::Bytes(read) => read(region.get(pos..)?, v),
+            Plain::Text(read) => read(text?.get(pos..)?, v),
+        }
+    }
 }
 
 /// Reads a file line by line, parsing each line into a record.
@@ -147,7 +168,24 @@ impl<T: Send + 'static> FileSource<T> {
     where
         T: Default,
     {
-        Self::open_with(path.as_ref(), Parse::Plain(Box::new(read), Box::new(parse), T::default))
+        Self::open_with(path.as_ref(), Parse::Plain(Plain::Bytes(Box::new(read)), Box::new(parse), T::default))
+    }
+
+    /// [`FileSource::csv_plain`] with `read` given text: the lines are
+    /// checked for UTF-8 a region at a time (as `csv_into` checks them),
+    /// and the lines of a region that is not UTF-8 all go to `parse`.
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn csv_plain_text(
+        path: impl AsRef<Path>,
+        read: impl FnMut(&str, &mut T) -> Option<usize> + Send + 'static,
+        parse: impl FnMut(&str, Option<&[&str]>, &mut T) -> ParseResult<()> + Send + 'static,
+    ) -> Result<Self>
+    where
+        T: Default,
+    {
+        Self::open_with(path.as_ref(), Parse::Plain(Plain::Text(Box::new(read)), Box::new(parse), T::default))
     }
 
     /// Lines parsed by `parse` as text (without the line end, `\n` or
@@ -367,10 +405,10 @@ impl<T> FileSource<T> {
         let Self { buf, parse, bad, start, offset, line, .. } = self;
         let region = &buf[*start..end];
         // One UTF-8 check for the region; when it fails, each line is
-        // checked on its own (as are the lines a plain reader leaves; the
-        // ones it takes are not text to it).
+        // checked on its own (as are the lines a plain reader of bytes
+        // leaves; the ones it takes are not text to it).
         let text = match parse {
-            Parse::Bytes(_) | Parse::Plain(..) => None,
+            Parse::Bytes(_) | Parse::Plain(Plain::Bytes(_), ..) => None,
             _ => std::str::from_utf8(region).ok(),
         };
         // CSV lines' commas and quotes are found in the pass that finds
@@ -382,7 +420,7 @@ impl<T> FileSource<T> {
             let rest = &region[pos..];
             if let (Parse::Plain(read, _, make), 1..) = (&mut *parse, *offset) {
                 let mut len = 0;
-                let taken = out.put_filled(*make, |v| match read(rest, v) {
+                let taken = out.put_filled(*make, |v| match read.line(region, text, pos, v) {
                     // A whole line, with its end, and not over the limit.
                     Some(n) if n <= PLAIN_LINE_MAX && rest.get(n.wrapping_sub(1)) == Some(&b'\n') => {
                         len = n;

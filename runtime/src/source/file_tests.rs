@@ -203,6 +203,14 @@ fn read_pair(b: &[u8], out: &mut (String, i64)) -> Option<usize> {
     Some(f.consumed())
 }
 
+/// [`read_pair`] of text, for [`FileSource::csv_plain_text`].
+fn read_pair_text(t: &str, out: &mut (String, i64)) -> Option<usize> {
+    let mut f = crate::text::PlainFields::new(t.as_bytes());
+    let a = t.get(..f.next(b',')?.len())?;
+    *out = (a.to_string(), crate::text::parse_i64_bytes(f.next(b'\n')?)?);
+    Some(f.consumed())
+}
+
 proptest::proptest! {
     /// Guards the UTF-8 check of whole regions: any mix of good lines,
     /// bad numbers, CRLF, empty lines, multi-byte and invalid bytes (also
@@ -264,18 +272,23 @@ proptest::proptest! {
         while s.poll_records(&mut recs, batch).unwrap() != Poll::End {}
         proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
         proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
-        // Plain lines read straight from their bytes, the others as
-        // `csv_into` reads them; the same positions.
-        let mut s = FileSource::csv_plain(&p, read_pair, fill_split).unwrap();
-        let (mut recs, mut plain_pos) = (Vec::new(), None);
-        while s.poll_records(&mut recs, batch).unwrap() != Poll::End {
-            if recs.len() >= cut && plain_pos.is_none() {
-                plain_pos = Some((s.position(), recs.len()));
+        // Plain lines read straight from their bytes or their text, the
+        // others as `csv_into` reads them; the same positions.
+        let plain = [
+            FileSource::csv_plain(&p, read_pair, fill_split).unwrap(),
+            FileSource::csv_plain_text(&p, read_pair_text, fill_split).unwrap(),
+        ];
+        for mut s in plain {
+            let (mut recs, mut plain_pos) = (Vec::new(), None);
+            while s.poll_records(&mut recs, batch).unwrap() != Poll::End {
+                if recs.len() >= cut && plain_pos.is_none() {
+                    plain_pos = Some((s.position(), recs.len()));
+                }
             }
+            proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
+            proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
+            proptest::prop_assert_eq!(&plain_pos, &pos);
         }
-        proptest::prop_assert_eq!(recs.into_iter().map(|r| r.value).collect::<Vec<_>>(), want.clone());
-        proptest::prop_assert_eq!(s.bad_lines() as usize, pieces.len() - want.len());
-        proptest::prop_assert_eq!(&plain_pos, &pos);
         if let Some((pos, n)) = pos {
             let mut s = FileSource::csv(&p, parse).unwrap();
             s.restore(&pos).unwrap();
