@@ -61,8 +61,9 @@ enum Parse<T> {
     /// [`MAX_CSV_FIELDS`] fields, its fields between commas; into a value
     /// made by the function beside it, as `TextInto`.
     CsvInto(ParseCsvInto<T>, fn() -> T),
-    /// Straight from the bytes by the first function when it takes the
-    /// line, else as `CsvInto` by the second (see [`FileSource::csv_plain`]).
+    /// By the first function (from the line's bytes, or its region's text)
+    /// when it takes the line, else as `CsvInto` by the second (see
+    /// [`FileSource::csv_plain`] and [`FileSource::csv_plain_text`]).
     Plain(Plain<T>, ParseCsvInto<T>, fn() -> T),
 }
 
