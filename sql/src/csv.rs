@@ -157,16 +157,16 @@ pub(crate) fn read_plain(text: &str, types: &[SqlType], row: &mut Row) -> Option
 }
 
 /// A plain field as [`parse_value`] reads it (empty is NULL but for
-/// STRING; `str` gives a STRING's text); `None` for text it leaves to the
+/// STRING; `text` gives a STRING's text); `None` for text it leaves to the
 /// general path.
 #[inline(always)]
-fn plain_value<'a>(f: &[u8], ty: SqlType, str: impl FnOnce() -> Option<&'a str>) -> Option<Value> {
+fn plain_value<'a>(f: &[u8], ty: SqlType, text: impl FnOnce() -> Option<&'a str>) -> Option<Value> {
     use rivulet::text::{parse_f64_short, parse_i64_bytes};
     if f.is_empty() {
         return Some(if ty == SqlType::String { Value::Str(Default::default()) } else { Value::Null });
     }
     Some(match ty {
-        SqlType::String => Value::Str(str()?.into()),
+        SqlType::String => Value::Str(text()?.into()),
         SqlType::BigInt => Value::BigInt(parse_i64_bytes(f)?),
         SqlType::Int => Value::Int(i32::try_from(parse_i64_bytes(f)?).ok()?),
         // The short path's values are std's.
