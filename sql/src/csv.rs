@@ -151,22 +151,24 @@ pub(crate) fn read_plain(text: &str, types: &[SqlType], row: &mut Row) -> Option
     for (at, &ty) in types.iter().enumerate() {
         let start = fields.consumed();
         let f = fields.next(if at == last { b'\n' } else { b',' })?;
-        row.push(plain_value(f, ty, || text.get(start..start + f.len()))?);
+        row.push(match ty {
+            // Empty is the empty string, as the general path reads it.
+            SqlType::String => Value::Str(text.get(start..start + f.len())?.into()),
+            _ => plain_value(f, ty)?,
+        });
     }
     Some(fields.consumed())
 }
 
-/// A plain field as [`parse_value`] reads it (empty is NULL but for
-/// STRING; `text` gives a STRING's text); `None` for text it leaves to the
-/// general path.
+/// A plain field of a column other than STRING as [`parse_value`] reads
+/// it (empty is NULL); `None` for text it leaves to the general path.
 #[inline(always)]
-fn plain_value<'a>(f: &[u8], ty: SqlType, text: impl FnOnce() -> Option<&'a str>) -> Option<Value> {
+fn plain_value(f: &[u8], ty: SqlType) -> Option<Value> {
     use rivulet::text::{parse_f64_short, parse_i64_bytes};
     if f.is_empty() {
-        return Some(if ty == SqlType::String { Value::Str(Default::default()) } else { Value::Null });
+        return Some(Value::Null);
     }
     Some(match ty {
-        SqlType::String => Value::Str(text()?.into()),
         SqlType::BigInt => Value::BigInt(parse_i64_bytes(f)?),
         SqlType::Int => Value::Int(i32::try_from(parse_i64_bytes(f)?).ok()?),
         // The short path's values are std's.
@@ -176,7 +178,7 @@ fn plain_value<'a>(f: &[u8], ty: SqlType, text: impl FnOnce() -> Option<&'a str>
             b"false" => Value::Bool(false),
             _ => return None,
         },
-        SqlType::Timestamp | SqlType::TimestampLtz => return None,
+        SqlType::String | SqlType::Timestamp | SqlType::TimestampLtz => return None,
     })
 }
 

@@ -205,10 +205,7 @@ fn read_pair(b: &[u8], out: &mut (String, i64)) -> Option<usize> {
 
 /// [`read_pair`] of text, for [`FileSource::csv_plain_text`].
 fn read_pair_text(t: &str, out: &mut (String, i64)) -> Option<usize> {
-    let mut f = crate::text::PlainFields::new(t.as_bytes());
-    let a = t.get(..f.next(b',')?.len())?;
-    *out = (a.to_string(), crate::text::parse_i64_bytes(f.next(b'\n')?)?);
-    Some(f.consumed())
+    read_pair(t.as_bytes(), out)
 }
 
 proptest::proptest! {
