@@ -71,14 +71,17 @@ impl Backing {
 }
 
 /// The share of a table's budget its typed map keeps once its keys
-/// outgrow the whole budget, the rest going to the packed tier: 1/8. Until
-/// then the typed map may fill the budget (every key typed is the fastest
-/// there is). A typed entry costs about three packed ones, and a hit in the
-/// packed tier costs a hash of the key's bytes and a decode, far less than
-/// a read of the disk store; so a small typed map in front of a large
-/// packed tier holds about three times the keys of a typed map of the whole
-/// budget, and a working set of a few thousand keys still never leaves the
-/// typed map.
+/// outgrow it, the rest going to the packed tier: 1/8. Until then the
+/// typed map may fill half the budget (every key typed is the fastest
+/// there is), not all of it: when it first evicts, it is held beside the
+/// packed records of the keys it evicts (about two fifths of its size) and
+/// beside the smaller map it shrinks to, and all three must fit the
+/// budget together. A typed entry costs about three packed ones, and a hit
+/// in the packed tier costs a hash of the key's bytes and a decode, far
+/// less than a read of the disk store; so a small typed map in front of a
+/// large packed tier holds about three times the keys of a typed map of
+/// the whole budget, and a working set of a few thousand keys still never
+/// leaves the typed map.
 const TYPED_SHARE: usize = 8;
 
 /// The largest packed tier: its records are addressed by `u32` offsets.
@@ -175,11 +178,12 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let typed = budget / TYPED_SHARE;
         // Without a store nothing can be evicted: the budget does not apply.
         // With one, the map grows by doubling up to `cap` entries, a full
-        // power-of-two table, and then evicts. Allocated at that size at
+        // power-of-two table of at most half the budget (see
+        // [`TYPED_SHARE`]), and then evicts. Allocated at that size at
         // once, a few thousand keys hashed all over it would touch nearly
         // every page of it (5 MB of an 8 MB cache for 2,000 keys); growing
         // costs, once, the old table beside the new one.
-        let cap = backing.as_ref().map(|_| max_entries(budget, entry_bytes));
+        let cap = backing.as_ref().map(|_| max_entries(budget / 2, entry_bytes));
         let small_cap = backing.as_ref().map_or(0, |_| max_entries(typed, entry_bytes));
         let packed = if backing.is_some() { (budget - typed).min(MAX_PACKED_BYTES) } else { 0 };
         Self {
@@ -1163,6 +1167,33 @@ mod tests {
         checkpoint(&mut t, &store, epoch + 1);
         drop((t, store));
         assert_committed(dir.path(), &model);
+    }
+
+    // Guards issue 16 §1: the moment the typed map first evicts, it is
+    // held beside the packed records of the keys it evicts and beside the
+    // smaller map it shrinks to; all three fit the budget.
+    #[test]
+    fn the_first_eviction_fits_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(dir.path(), "t", &StoreConfig::default()).unwrap();
+        let backing = Backing::new(Arc::new(store), false);
+        let budget = 1 << 20;
+        let mut t: Table<u64, i64, u64> = Table::new(1, 128, budget, Some(backing), 1);
+        // A hashbrown table of `capacity` entries allocates a power of two
+        // of buckets, each an entry and a control byte.
+        let alloc = |t: &Table<u64, i64, u64>| (t.map.capacity() * 8 / 7).next_power_of_two() * (t.entry_bytes + 1);
+        let (mut before, mut peak) = (0, None);
+        for k in 0..100_000u64 {
+            *t.upsert(&(k * 7919), 0, || 0).unwrap() += 1;
+            if t.small_cap == 0 {
+                peak = Some(before + t.packed.bytes() + alloc(&t));
+                break;
+            }
+            before = alloc(&t);
+        }
+        let peak = peak.expect("the map evicted");
+        assert!(before <= budget / 2, "the map took {before} bytes of {budget} before evicting");
+        assert!(peak <= budget, "the first eviction held {peak} bytes of a {budget}-byte budget");
     }
 
     /// Regression: keys streaming through a full cache used to wear the
