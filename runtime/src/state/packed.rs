@@ -28,13 +28,6 @@ const DIRTY: u8 = 2;
 /// Bytes an index slot costs: a `u32` offset and hashbrown's control byte.
 const SLOT_BYTES: usize = 5;
 
-/// An evicted entry on its way to the disk store.
-pub(super) struct Evicted {
-    pub(super) key: Vec<u8>,
-    pub(super) entry: Vec<u8>,
-    pub(super) dirty: bool,
-}
-
 pub(super) struct Packed {
     arena: Vec<u8>,
     index: HashTable<u32>,
@@ -180,29 +173,45 @@ impl Packed {
     }
 
     /// Brings the tier back under its budget: reclaims dead records, then,
-    /// if that is not enough, removes the oldest live ones down to four
-    /// fifths of the budget and returns them sorted by key.
-    pub(super) fn shrink(&mut self) -> Vec<Evicted> {
-        let mut out = Vec::new();
+    /// if that is not enough, hands the oldest live ones, down to four
+    /// fifths of the budget, to `write(key, entry, dirty)` in key order and
+    /// then removes them. They are handed out from the arena, not copied
+    /// out of it: a copy of each would cost several times its packed size
+    /// at the moment memory is shortest. On an error from `write` the tier
+    /// keeps every record.
+    pub(super) fn shrink<E>(&mut self, mut write: impl FnMut(&[u8], &[u8], bool) -> Result<(), E>) -> Result<(), E> {
         if self.arena.len() - self.live_bytes >= self.arena.len() / 4 {
-            self.slide(|_, _, _| false);
+            self.slide();
             if !self.over_budget() {
-                return out;
+                return Ok(());
             }
         }
         let index_bytes = self.index.num_buckets() * SLOT_BYTES;
         let target = (self.budget - self.budget / 5).saturating_sub(index_bytes);
         let mut excess = self.live_bytes.saturating_sub(target);
-        self.slide(|key, entry, flags| {
-            if excess == 0 {
-                return false;
+        let mut oldest = Vec::new();
+        let mut at = 0;
+        while excess > 0 && at < self.arena.len() {
+            let (flags, _, _, len) = record(&self.arena, at);
+            if flags & LIVE != 0 {
+                oldest.push(at as u32);
+                excess = excess.saturating_sub(len);
             }
-            excess = excess.saturating_sub(HEADER + key.len() + entry.len());
-            out.push(Evicted { key: key.to_vec(), entry: entry.to_vec(), dirty: flags & DIRTY != 0 });
-            true
-        });
-        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        out
+            at += len;
+        }
+        let arena = &self.arena;
+        oldest.sort_unstable_by(|a, b| key_at(arena, *a).cmp(key_at(arena, *b)));
+        for &at in &oldest {
+            let (flags, key, entry, _) = record(arena, at as usize);
+            write(key, entry, flags & DIRTY != 0)?;
+        }
+        for at in oldest {
+            let len = record(&self.arena, at as usize).3;
+            self.arena[at as usize] = 0;
+            self.live_bytes -= len;
+        }
+        self.slide();
+        Ok(())
     }
 
     /// Hands `f` the offset of every dirty record, in arena order.
@@ -248,23 +257,18 @@ impl Packed {
         }
     }
 
-    /// Slides live records down over dead ones, in order; `evict(key,
-    /// entry, flags)` returning true removes a live record as it passes.
-    /// Then rebuilds the index at its size, which also clears the deletion
-    /// marks that taken records left in it (enough of those would make
-    /// the index double).
-    fn slide(&mut self, mut evict: impl FnMut(&[u8], &[u8], u8) -> bool) {
-        let Self { arena, index, live_bytes, .. } = self;
+    /// Slides live records down over dead ones, in order. Then rebuilds
+    /// the index at its size, which also clears the deletion marks that
+    /// taken records left in it (enough of those would make the index
+    /// double).
+    fn slide(&mut self) {
+        let Self { arena, index, .. } = self;
         let (mut read, mut write) = (0usize, 0usize);
         while read < arena.len() {
-            let (flags, key, entry, len) = record(arena, read);
+            let (flags, _, _, len) = record(arena, read);
             if flags & LIVE != 0 {
-                if evict(key, entry, flags) {
-                    *live_bytes -= len;
-                } else {
-                    arena.copy_within(read..read + len, write);
-                    write += len;
-                }
+                arena.copy_within(read..read + len, write);
+                write += len;
             }
             read += len;
         }
@@ -327,12 +331,17 @@ mod tests {
                 _ => {}
             }
             if p.over_budget() {
-                let out = p.shrink();
-                assert!(out.windows(2).all(|w| w[0].key < w[1].key), "sorted by key");
-                for e in out {
-                    let (entry, dirty) = model.remove(&e.key).expect("evicted once");
-                    assert_eq!((entry, dirty), (e.entry, e.dirty));
-                }
+                let mut last: Option<Vec<u8>> = None;
+                p.shrink(|key, entry, dirty| {
+                    if let Some(l) = &last {
+                        assert!(l.as_slice() < key, "handed out in key order");
+                    }
+                    last = Some(key.to_vec());
+                    let m = model.remove(key).expect("evicted once");
+                    assert_eq!(m, (entry.to_vec(), dirty));
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
                 assert!(!p.over_budget(), "in budget after a shrink");
             }
             assert_eq!(p.len(), model.len());
@@ -367,9 +376,35 @@ mod tests {
             assert_eq!((entry, dirty), (&want[..], i != 11), "key {i}");
         }
         // A slide keeps exactly the live versions.
-        p.slide(|_, _, _| false);
+        p.slide();
         assert_eq!(p.len(), 99);
         assert_eq!(p.take(&key(8), |e, d| (e.to_vec(), d)), Some((vec![1, 80, 81], true)));
+    }
+
+    // A write that fails part-way through a shrink loses nothing: the
+    // records it had not yet handed out, and those it had, stay packed.
+    #[test]
+    fn a_failed_shrink_keeps_every_record() {
+        let mut p = Packed::new(4 << 10);
+        let mut n = 0;
+        while !p.over_budget() {
+            assert!(p.insert(&key(n), &[1, n as u8], true));
+            n += 1;
+        }
+        let mut handed = 0;
+        let r = p.shrink(|_, _, _| {
+            handed += 1;
+            if handed > 3 {
+                Err("disk full")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r, Err("disk full"));
+        assert_eq!(p.len(), n as usize);
+        for i in 0..n {
+            assert_eq!(p.take(&key(i), |e, _| e.to_vec()), Some(vec![1, i as u8]), "key {i}");
+        }
     }
 
     #[test]

@@ -598,7 +598,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
                 None => TOMBSTONE.to_vec(),
             };
             if !self.packed.insert(&sk, &entry, s.dirty) {
-                disk.write(sk, entry, s.dirty)?;
+                disk.write(&sk, &entry, s.dirty)?;
             }
         }
         if shrink > 0 {
@@ -613,9 +613,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
     /// `spill` through `disk`, and commits `disk`.
     fn spill(&mut self, mut disk: Spill<'_>) -> Result<()> {
         if self.packed.over_budget() {
-            for e in self.packed.shrink() {
-                disk.write(e.key, e.entry, e.dirty)?;
-            }
+            self.packed.shrink(|key, entry, dirty| disk.write(key, entry, dirty))?;
         }
         if disk.entries > 0 {
             self.spilled_entries += disk.entries;
@@ -925,12 +923,12 @@ struct Spill<'a> {
 }
 
 impl Spill<'_> {
-    fn write(&mut self, sk: Vec<u8>, entry: Vec<u8>, dirty: bool) -> Result<()> {
+    fn write(&mut self, sk: &[u8], entry: &[u8], dirty: bool) -> Result<()> {
         if self.batch.len() >= WRITE_CHUNK {
             self.store.commit(std::mem::replace(&mut self.batch, self.store.batch()))?;
         }
         if dirty {
-            self.batch.insert(&self.store.stage, codec::stage_key(self.epoch, &sk), entry.clone());
+            self.batch.insert(&self.store.stage, codec::stage_key(self.epoch, sk), entry);
         }
         self.batch.insert(&self.store.spill, sk, entry);
         self.entries += 1;
