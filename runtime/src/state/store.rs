@@ -192,7 +192,7 @@ impl Store {
         manifest::verify_keyspaces(path, &db)?;
         let (memtable, table) = (cfg.memtable, cfg.table);
         let open = |name: &str| {
-            db.keyspace(name, || keyspace_options(table))
+            db.keyspace(name, || keyspace_options(name, table))
                 .map_err(|e| refuse(format!("keyspace `{name}` cannot be opened: {e}")))
         };
         let store = Store {
@@ -600,10 +600,23 @@ const FJALL_L0_STALL: u8 = 20;
 /// KiB at a million keys) through a block cache far smaller, and checksums
 /// it, for every key. Partitioned, a read touches a 4 KiB filter partition
 /// and index partition, so the block cache works and memory stays bounded.
-fn keyspace_options(table: u64) -> KeyspaceCreateOptions {
+/// Keyspaces the engine reads by key; the others (`stage`, `outbox`,
+/// `undo`, `ingest`, `timers`) are only ever scanned, in order, so the
+/// bloom filters fjall builds for point reads would only cost the time to
+/// build them on every write of a table and the space to keep them.
+const READ_BY_KEY: [&str; 3] = ["state", "spill", "meta"];
+
+/// The options keyspace `name` is created with (fjall keeps them with the
+/// keyspace, so they hold for the life of a state directory).
+fn keyspace_options(name: &str, table: u64) -> KeyspaceCreateOptions {
     use fjall::compaction::Leveled;
-    use fjall::config::PartitioningPolicy;
-    KeyspaceCreateOptions::default()
+    use fjall::config::{FilterPolicy, PartitioningPolicy};
+    let options = if READ_BY_KEY.contains(&name) {
+        KeyspaceCreateOptions::default()
+    } else {
+        KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
+    };
+    options
         // fjall never asks its workers to rotate a memtable: `Store::throttle`
         // does, from the writer (see there why).
         .max_memtable_size(u64::MAX)
@@ -705,7 +718,7 @@ fn create(path: &Path, marker_text: &str, cfg: &StoreConfig) -> Result<()> {
         let store_err = |e| Error::Store { path: db_path.clone(), source: e };
         let db = Database::builder(&db_path).cache_size(cfg.block_cache).open().map_err(store_err)?;
         for name in KEYSPACES {
-            db.keyspace(name, || keyspace_options(cfg.table)).map_err(store_err)?;
+            db.keyspace(name, || keyspace_options(name, cfg.table)).map_err(store_err)?;
         }
         db.persist(PersistMode::SyncAll).map_err(store_err)?;
     }
