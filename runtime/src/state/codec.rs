@@ -82,9 +82,15 @@ pub fn decode_state_key<K: DeserializeOwned, N: DeserializeOwned>(bytes: &[u8]) 
 /// Stage keys: `epoch u64 BE | state key`.
 pub fn stage_key(epoch: u64, state_key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + state_key.len());
-    k.extend_from_slice(&epoch.to_be_bytes());
-    k.extend_from_slice(state_key);
+    stage_key_into(epoch, state_key, &mut k);
     k
+}
+
+/// [`stage_key`] into `out`, which is cleared first.
+pub fn stage_key_into(epoch: u64, state_key: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(state_key);
 }
 
 /// A staged or spilled entry: `0` is a deletion, `1 | value` a put, `2 |

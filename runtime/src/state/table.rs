@@ -726,7 +726,14 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
             (Some(_), Some(_)) | (None, _) => p.next(),
             (Some(_), None) => t.next(),
         });
-        store.ingest(&store.stage, merged.map(|(sk, entry)| Ok((codec::stage_key(epoch, sk), Some(entry)))))?;
+        // Each stage key is made in one buffer and copied once, into the
+        // run's own key, not first into a key of its own.
+        let mut key = Vec::new();
+        let keys = merged.map(|(sk, entry)| {
+            codec::stage_key_into(epoch, sk, &mut key);
+            Ok((fjall::Slice::new(&key), Some(entry)))
+        });
+        store.ingest(&store.stage, keys)?;
         tracing::debug!(op = self.op, epoch, entries = n, "delta staged as a sorted run");
         Ok(())
     }
