@@ -594,12 +594,6 @@ const _: () = assert!(L0_TABLES < FJALL_L0_STALL, "level 0 must be merged before
 /// The level-0 run count at which fjall 3.1 starts slowing writers.
 const FJALL_L0_STALL: u8 = 20;
 
-/// Options of every keyspace. fjall by default partitions filter and index
-/// blocks only from level 3 down, and pins only L0 filters: a point read in
-/// an L1/L2 table then loads that table's whole filter block (hundreds of
-/// KiB at a million keys) through a block cache far smaller, and checksums
-/// it, for every key. Partitioned, a read touches a 4 KiB filter partition
-/// and index partition, so the block cache works and memory stays bounded.
 /// Keyspaces the engine reads by key; the others (`stage`, `outbox`,
 /// `undo`, `ingest`, `timers`) are only ever scanned, in order, so the
 /// bloom filters fjall builds for point reads would only cost the time to
@@ -607,7 +601,13 @@ const FJALL_L0_STALL: u8 = 20;
 const READ_BY_KEY: [&str; 3] = ["state", "spill", "meta"];
 
 /// The options keyspace `name` is created with (fjall keeps them with the
-/// keyspace, so they hold for the life of a state directory).
+/// keyspace, so they hold for the life of a state directory). fjall by
+/// default partitions filter and index blocks only from level 3 down, and
+/// pins only L0 filters: a point read in an L1/L2 table then loads that
+/// table's whole filter block (hundreds of KiB at a million keys) through
+/// a block cache far smaller, and checksums it, for every key. Partitioned,
+/// a read touches a 4 KiB filter partition and index partition, so the
+/// block cache works and memory stays bounded.
 fn keyspace_options(name: &str, table: u64) -> KeyspaceCreateOptions {
     use fjall::compaction::Leveled;
     use fjall::config::{FilterPolicy, PartitioningPolicy};
