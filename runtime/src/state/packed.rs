@@ -199,10 +199,9 @@ impl Packed {
             }
             at += len;
         }
-        let arena = &self.arena;
-        oldest.sort_unstable_by(|a, b| key_at(arena, *a).cmp(key_at(arena, *b)));
+        self.sort_by_key(&mut oldest);
         for &at in &oldest {
-            let (flags, key, entry, _) = record(arena, at as usize);
+            let (flags, key, entry, _) = record(&self.arena, at as usize);
             write(key, entry, flags & DIRTY != 0)?;
         }
         for at in oldest {
@@ -212,6 +211,13 @@ impl Packed {
         }
         self.slide();
         Ok(())
+    }
+
+    /// Sorts `offsets` (of live records, with the tier unchanged since) by
+    /// their records' keys.
+    pub(super) fn sort_by_key(&self, offsets: &mut [u32]) {
+        let arena = &self.arena;
+        offsets.sort_unstable_by(|a, b| key_at(arena, *a).cmp(key_at(arena, *b)));
     }
 
     /// Hands `f` the offset of every dirty record, in arena order.

@@ -717,7 +717,7 @@ impl<K: Key, N: Namespace, V: Serialize + DeserializeOwned + Send + 'static> Tab
         let tier = &self.packed;
         let n = typed.len() + packed.len();
         typed.sort_unstable_by(|a, b| run(*a).0.cmp(run(*b).0));
-        packed.sort_unstable_by(|a, b| tier.record_at(*a).0.cmp(tier.record_at(*b).0));
+        tier.sort_by_key(&mut packed);
         // A key is in one tier at most: merging the two gives ascending keys.
         let (mut t, mut p) =
             (typed.into_iter().map(run).peekable(), packed.into_iter().map(|at| tier.record_at(at)).peekable());
